@@ -1,0 +1,64 @@
+"""The exceptions containerrunner raises.
+
+Every error says what was wrong and, where there is one, how to fix it. Library code raises
+these; only the CLI turns them into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+
+
+class ContainerRunnerError(Exception):
+    """Base class of every error containerrunner raises on purpose."""
+
+
+class ConfigurationError(ContainerRunnerError):
+    """An option, keyword argument or input file is invalid; the message names it."""
+
+
+class EngineError(ContainerRunnerError):
+    """The container engine (podman or docker) is missing or does not work."""
+
+
+class ImageNotFoundError(ContainerRunnerError):
+    """The requested container image is not present in the engine's local store."""
+
+    def __init__(self, image: str, engine: str) -> None:
+        self.image = image
+        self.engine = engine
+        super().__init__(
+            f"container image {image!r} is not in {engine}'s local image store; "
+            f"build the project's images with `scripts/build-images` "
+            f"(or `containerrunner images build`), or pull {image!r} with `{engine} pull`"
+        )
+
+
+class OutputParseError(ContainerRunnerError):
+    """A command's output could not be parsed as the format that was asked for."""
+
+    def __init__(self, message: str, raw: str) -> None:
+        self.raw = raw
+        super().__init__(f"{message}; raw output starts with: {raw[:200]!r}")
+
+
+def describe_returncode(rc: int) -> str:
+    """'rc 2' or, for a negative code, the name of the signal that ended the process."""
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"rc {rc}"
+
+
+class CommandError(ContainerRunnerError):
+    """A command that had to succeed did not; carries argv, rc and the tail of stderr."""
+
+    def __init__(self, argv: Sequence[str], rc: int, stderr_tail: str = "") -> None:
+        self.argv = list(argv)
+        self.rc = rc
+        self.stderr_tail = stderr_tail
+        detail = f": {stderr_tail.strip()}" if stderr_tail.strip() else ""
+        super().__init__(f"`{' '.join(self.argv)}` failed ({describe_returncode(rc)}){detail}")

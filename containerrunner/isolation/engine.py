@@ -1,0 +1,167 @@
+"""The container engine as a value: which program, and how podman and docker differ.
+
+Every difference between podman and docker that the rest of the code cares about is a property
+of `Engine`; nothing else branches on the engine's name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Literal
+
+from containerrunner.errors import ConfigurationError, EngineError
+
+EngineName = Literal["podman", "docker"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("podman", "docker")
+
+# The label every container we start carries; the reaper and the tests look for it.
+LABEL = "containerrunner"
+LABEL_IDENT = "containerrunner.ident"
+LABEL_OWNER_PID = "containerrunner.owner-pid"
+LABEL_OWNER_HOST = "containerrunner.owner-host"
+
+INSTALL_HINT = (
+    "install podman or docker (on Debian: `apt-get install podman runc` or "
+    "`apt-get install docker.io`), or run scripts/setup-engine from the containerrunner "
+    "source tree, which installs and configures both"
+)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A container engine the project can drive.
+
+    `rootless` is whether the engine runs containers as an unprivileged caller; `selinux`
+    whether the host enforces SELinux (so bind mounts need relabelling).
+    """
+
+    name: EngineName
+    executable: str
+    rootless: bool = False
+    selinux: bool = False
+
+    def user_args(self, uid: int, gid: int) -> list[str]:
+        """Flags that make files written to mounts belong to the caller (uid, gid)."""
+        if self.name == "podman":
+            # Rootful podman runs the container as root, which is the caller; rootless needs
+            # the caller's id mapped to itself inside the user namespace.
+            return ["--userns=keep-id"] if self.rootless else []
+        return ["--user", f"{uid}:{gid}"]
+
+    def mount_arg(self, source: str, target: str, read_only: bool) -> list[str]:
+        """`-v src:dst[:opts]`, with an SELinux label only where SELinux is on."""
+        opts: list[str] = []
+        if read_only:
+            opts.append("ro")
+        if self.selinux and not _is_system_dir(source):
+            opts.append("z")
+        suffix = f":{','.join(opts)}" if opts else ""
+        return ["-v", f"{source}:{target}{suffix}"]
+
+    def pull_args(self, policy: str | None) -> list[str]:
+        """`--pull=...` for `run`; docker's `run --pull` knows always|missing|never only."""
+        if policy is None:
+            return []
+        if self.name == "docker" and policy == "newer":
+            return ["--pull=always"]
+        return [f"--pull={policy}"]
+
+    def remove_args(self, name: str) -> list[str]:
+        """`rm` a container by name, killing it at once if it still runs (no stop grace)."""
+        if self.name == "podman":
+            # podman's `rm -f` waits the stop timeout (10 s) first; docker's kills at once.
+            return [self.executable, "rm", "--force", "--time", "0", name]
+        return [self.executable, "rm", "--force", name]
+
+    def label_field(self, key: str) -> str:
+        """A `ps --format` template field giving the value of label `key` ('' when unset)."""
+        if self.name == "podman":
+            # podman 4's ps template has no `.Label` function; `.Labels` is a map there.
+            return f'{{{{index .Labels "{key}"}}}}'
+        return f'{{{{.Label "{key}"}}}}'
+
+    def command(self, *args: str) -> list[str]:
+        return [self.executable, *args]
+
+
+def _is_system_dir(path: str) -> bool:
+    return path in ("/", "/usr", "/etc", "/var", "/home") or path.startswith(("/usr/", "/etc/"))
+
+
+def _selinux_enabled() -> bool:
+    try:
+        with open("/sys/fs/selinux/enforce") as fh:
+            return fh.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def engine_answers(executable: str, timeout: float = 20.0) -> bool:
+    """True when `<engine> version` answers (client and server), not just when it is on PATH."""
+    try:
+        proc = subprocess.run(
+            [executable, "version"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def project_containers_conf() -> str | None:
+    """The containers.conf that scripts/setup-engine writes where podman's defaults fail."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    path = os.path.join(base, "containerrunner", "containers.conf")
+    return path if os.path.isfile(path) else None
+
+
+def use_project_containers_conf() -> None:
+    """Point podman at the project's containers.conf unless the caller chose one.
+
+    scripts/setup-engine writes that file (runtime runc, ulimits within the hard limits) on
+    machines where podman's defaults cannot start a container; every podman this process
+    starts then reads it through CONTAINERS_CONF, as the project's scripts do.
+    """
+    conf = project_containers_conf()
+    if conf and "CONTAINERS_CONF" not in os.environ:
+        os.environ["CONTAINERS_CONF"] = conf
+
+
+def make_engine(name: EngineName, executable: str | None = None) -> Engine:
+    """The Engine value for `name`, without probing it."""
+    if name == "podman":
+        use_project_containers_conf()
+    exe = executable or shutil.which(name) or name
+    rootless = os.geteuid() != 0 if name == "podman" else False
+    return Engine(name=name, executable=exe, rootless=rootless, selinux=_selinux_enabled())
+
+
+def detect_engine(choice: str = "auto") -> Engine:
+    """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker.
+
+    An engine counts only when it answers (`<engine> version` succeeds), so a docker client
+    without a daemon is passed over.
+    """
+    if choice not in ("auto", *ENGINE_NAMES):
+        raise ConfigurationError(
+            f"process_isolation_executable must be auto, podman or docker; got {choice!r}"
+        )
+    candidates: tuple[EngineName, ...] = ENGINE_NAMES if choice == "auto" else (choice,)  # type: ignore[assignment]
+    problems: list[str] = []
+    for name in candidates:
+        exe = shutil.which(name)
+        if exe is None:
+            problems.append(f"{name}: not found on PATH")
+            continue
+        if not engine_answers(exe):
+            problems.append(f"{name}: `{exe} version` failed (is the daemon/service running?)")
+            continue
+        return make_engine(name, exe)
+    raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

@@ -1,0 +1,58 @@
+"""Values the isolation layer works with: mounts and the container spec.
+
+These are plain frozen data; the functions that build engine command lines from them are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from containerrunner.isolation.engine import Engine
+
+
+@dataclass(frozen=True, order=True)
+class Mount:
+    """A bind mount: host `source` at `target` in the container (same path by default).
+
+    `secret` marks a key or password file: it is always mounted read-only, even where the same
+    path or a parent directory is also mounted read-write (see `mounts.normalise_mounts`).
+    """
+
+    source: str
+    target: str
+    read_only: bool = False
+    secret: bool = False
+
+    @classmethod
+    def same_path(cls, path: str, read_only: bool = False, secret: bool = False) -> Mount:
+        return cls(source=path, target=path, read_only=read_only or secret, secret=secret)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to turn a command into `<engine> run ...`, already validated."""
+
+    engine: Engine
+    image: str
+    name: str
+    workdir: str
+    mounts: tuple[Mount, ...] = ()
+    env_names: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tty: bool = False
+    interactive: bool = False
+    user: tuple[int, int] | None = None
+    options: tuple[str, ...] = ()
+    pull: str | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the process layer executes: on the host, or `<engine> run ...` for a container."""
+
+    argv: tuple[str, ...]  # what to exec on the host
+    cwd: str
+    env: Mapping[str, str]  # the COMPLETE child environment (container env goes in by name)
+    container_name: str | None  # set when argv starts a container
+    engine: Engine | None  # the engine that starts it (to stop/remove it by name)

@@ -1,0 +1,127 @@
+"""Shared test fixtures: engines probed once per session, markers applied automatically.
+
+Engine tests take the `engine` fixture (parametrised over podman and docker) or `where`
+(local, podman, docker). A test that uses one gets the `podman`/`docker` marker automatically.
+An engine that does not answer makes its tests skip — or fail, with `--require-engines` or
+CONTAINERRUNNER_REQUIRE_ENGINES=1 (scripts/test and CI set it: they install the engines).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
+from containerrunner.errors import EngineError
+
+EE_IMAGE = "localhost/containerrunner-ee:latest"
+NETWORK_EE_IMAGE = "network-ee"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-engines",
+        action="store_true",
+        default=os.environ.get("CONTAINERRUNNER_REQUIRE_ENGINES", "") == "1",
+        help="fail (instead of skip) engine tests whose engine or image is missing",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        for value in callspec.params.values():
+            if isinstance(value, str) and value in ENGINE_NAMES:
+                item.add_marker(getattr(pytest.mark, value))
+                item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class EngineProbe:
+    engine: Engine | None
+    problem: str
+
+
+@pytest.fixture(scope="session")
+def engine_probes() -> dict[str, EngineProbe]:
+    probes: dict[str, EngineProbe] = {}
+    for name in ENGINE_NAMES:
+        try:
+            probes[name] = EngineProbe(detect_engine(name), "")
+        except EngineError as exc:
+            probes[name] = EngineProbe(None, str(exc))
+    return probes
+
+
+def _unavailable(request: pytest.FixtureRequest, message: str) -> None:
+    if request.config.getoption("--require-engines"):
+        pytest.fail(f"required engine missing: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def image_present(engine: Engine, image: str) -> bool:
+    proc = subprocess.run(
+        engine.command("image", "inspect", image),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def _engine(request: pytest.FixtureRequest, probes: dict[str, EngineProbe], name: str) -> Engine:
+    probe = probes[name]
+    if probe.engine is None:
+        _unavailable(request, f"{name}: {probe.problem}")
+        raise AssertionError("unreachable")
+    if not image_present(probe.engine, EE_IMAGE):
+        _unavailable(request, f"{name}: image {EE_IMAGE} missing; run scripts/build-images")
+    return probe.engine
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]) -> Engine:
+    """A working engine with the project's EE image: podman, then docker."""
+    return _engine(request, engine_probes, request.param)
+
+
+@pytest.fixture(params=("local", *ENGINE_NAMES))
+def where(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
+) -> dict[str, Any]:
+    """Execution keyword arguments for running on the host, in podman and in docker."""
+    if request.param == "local":
+        return {"process_isolation": False}
+    _engine(request, engine_probes, request.param)
+    return {
+        "process_isolation": True,
+        "process_isolation_executable": request.param,
+        "container_image": EE_IMAGE,
+    }
+
+
+def our_containers(engine: Engine) -> list[str]:
+    """Names of containers (running or not) that carry containerrunner's label."""
+    out = subprocess.run(
+        engine.command("ps", "-a", "--filter", "label=containerrunner", "--format", "{{.Names}}"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def no_leftover_containers(engine: Engine) -> Iterator[Engine]:
+    """Asserts after the test that no container of ours is left in the engine."""
+    before = set(our_containers(engine))
+    yield engine
+    left = set(our_containers(engine)) - before
+    assert not left, f"containers left behind in {engine.name}: {sorted(left)}"
