@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
 from containerrunner.errors import EngineError
+from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
 
 EE_IMAGE = "localhost/containerrunner-ee:latest"
 NETWORK_EE_IMAGE = "network-ee"
@@ -93,9 +93,7 @@ def engine(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
 
 
 @pytest.fixture(params=("local", *ENGINE_NAMES))
-def where(
-    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
-) -> dict[str, Any]:
+def where(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]) -> dict[str, Any]:
     """Execution keyword arguments for running on the host, in podman and in docker."""
     if request.param == "local":
         return {"process_isolation": False}
@@ -107,10 +105,14 @@ def where(
     }
 
 
-def our_containers(engine: Engine) -> list[str]:
-    """Names of containers (running or not) that carry containerrunner's label."""
+def our_containers(engine: Engine, owner_pid: int | None = None) -> list[str]:
+    """Names of containers (running or not) carrying containerrunner's label.
+
+    With `owner_pid`, only those started by that process (label containerrunner.owner-pid).
+    """
+    label = "containerrunner" if owner_pid is None else f"containerrunner.owner-pid={owner_pid}"
     out = subprocess.run(
-        engine.command("ps", "-a", "--filter", "label=containerrunner", "--format", "{{.Names}}"),
+        engine.command("ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}"),
         capture_output=True,
         text=True,
         check=True,
@@ -120,8 +122,8 @@ def our_containers(engine: Engine) -> list[str]:
 
 @pytest.fixture
 def no_leftover_containers(engine: Engine) -> Iterator[Engine]:
-    """Asserts after the test that no container of ours is left in the engine."""
-    before = set(our_containers(engine))
+    """Asserts after the test that no container this test process started is left."""
+    before = set(our_containers(engine, os.getpid()))
     yield engine
-    left = set(our_containers(engine)) - before
+    left = set(our_containers(engine, os.getpid())) - before
     assert not left, f"containers left behind in {engine.name}: {sorted(left)}"

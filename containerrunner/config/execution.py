@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from containerrunner.errors import ConfigurationError
 
@@ -132,9 +132,8 @@ class ExecutionOptions:
             raise ConfigurationError(
                 f"pull policy must be one of {', '.join(PULL_POLICIES)}; got {pull!r}"
             )
-        if host_cwd is not None:
-            if not isinstance(host_cwd, str) or not os.path.isdir(host_cwd):
-                raise ConfigurationError(f"host_cwd {host_cwd!r} is not an existing directory")
+        if host_cwd is not None and (not isinstance(host_cwd, str) or not os.path.isdir(host_cwd)):
+            raise ConfigurationError(f"host_cwd {host_cwd!r} is not an existing directory")
         if container_workdir is not None and (
             not isinstance(container_workdir, str) or not container_workdir.startswith("/")
         ):
@@ -152,7 +151,7 @@ class ExecutionOptions:
             )
         return cls(
             process_isolation=process_isolation,
-            engine=engine,
+            engine=cast(EngineChoice, engine),
             container_image=image,
             container_options=as_str_tuple(container_options, "container_options"),
             container_volume_mounts=as_str_tuple(
@@ -164,5 +163,5 @@ class ExecutionOptions:
             secret_env_names=secrets,
             job_timeout=as_timeout(job_timeout if job_timeout is not None else timeout, "timeout"),
             idle_timeout=as_timeout(idle_timeout, "idle_timeout"),
-            pull=pull,
+            pull=cast(PullPolicy, pull),
         )

@@ -76,6 +76,16 @@ class Engine:
             return [self.executable, "rm", "--force", "--time", "0", name]
         return [self.executable, "rm", "--force", name]
 
+    def wait_removed_args(self, name: str) -> list[str]:
+        """Block until container `name` no longer exists (used when a removal is in progress).
+
+        docker can wait for the `removed` condition; podman removes synchronously, so a second
+        `rm --force` returns once the first one is done.
+        """
+        if self.name == "docker":
+            return [self.executable, "container", "wait", "--condition", "removed", name]
+        return self.remove_args(name)
+
     def label_field(self, key: str) -> str:
         """A `ps --format` template field giving the value of label `key` ('' when unset)."""
         if self.name == "podman":

@@ -43,16 +43,20 @@ def test_network_ee_has_vyos_command_docs(engine: Engine) -> None:
 
 
 def test_image_has_no_containerrunner(engine: Engine) -> None:
-    out = run_in(engine, EE_IMAGE, "python3", "-c", "import importlib.util as u;"
-                 "print(u.find_spec('containerrunner'))")
+    out = run_in(
+        engine,
+        EE_IMAGE,
+        "python3",
+        "-c",
+        "import importlib.util as u;print(u.find_spec('containerrunner'))",
+    )
     assert out.strip() == "None"
 
 
 def test_files_written_to_mount_belong_to_caller(engine: Engine, tmp_path: Path) -> None:
     user = engine.user_args(os.getuid(), os.getgid())
     mount = engine.mount_arg(str(tmp_path), str(tmp_path), read_only=False)
-    run_in(engine, EE_IMAGE, "touch", str(tmp_path / "made-in-container"),
-           extra=(*user, *mount))
+    run_in(engine, EE_IMAGE, "touch", str(tmp_path / "made-in-container"), extra=(*user, *mount))
     made = tmp_path / "made-in-container"
     assert made.exists()
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())

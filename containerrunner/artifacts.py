@@ -1,0 +1,192 @@
+"""The artifacts directory of one job: `<artifact_dir>/<ident>/`.
+
+Layout (ansible-runner's, so tools written for it read ours):
+  status, rc                  the final status word and return code
+  stdout, stderr              the job's output streams (stderr empty in pexpect mode: merged)
+  command                     JSON: argv, cwd, env variable NAMES (never values)
+  job_events/<counter>-<uuid>.json   written by the callback plugin
+  fact_cache/<host>           Ansible's jsonfile fact cache
+  provenance.json             engine + version, image ref + ID, ansible-core version, argv
+
+Nothing here writes a secret: callers pass env names, never values, and the passwords answered
+at prompts never reach a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from containerrunner.errors import ConfigurationError
+
+JOB_EVENTS = "job_events"
+FACT_CACHE = "fact_cache"
+# ansible-core 2.19+ jsonfile cache: files s<schema>_<host> holding {"__payload__": json}.
+PAYLOAD_KEY = "__payload__"
+TYPE_KEY = "__ansible_type"
+CACHE_SCHEMA = 1
+
+
+def check_ident(ident: str) -> str:
+    """An ident names a directory: refuse empty, `/`, `..` and leading dots."""
+    if not isinstance(ident, str) or not ident.strip():
+        raise ConfigurationError(f"ident must be a non-empty string, not {ident!r}")
+    if "/" in ident or "\\" in ident or ident.startswith(".") or "\0" in ident:
+        raise ConfigurationError(
+            f"ident {ident!r} must not contain '/', '\\\\' or NUL, nor start with '.': "
+            f"it names the directory artifacts/<ident>"
+        )
+    return ident
+
+
+def write_text_atomic(path: str | Path, text: str, mode: int = 0o644) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half-written."""
+    directory = os.path.dirname(os.fspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class ArtifactDir:
+    """One job's artifacts directory."""
+
+    def __init__(self, base: str | Path, ident: str) -> None:
+        self.base = Path(base)
+        self.ident = check_ident(ident)
+        self.path = self.base / ident
+
+    @property
+    def job_events(self) -> Path:
+        return self.path / JOB_EVENTS
+
+    @property
+    def fact_cache(self) -> Path:
+        return self.path / FACT_CACHE
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.path / "stdout"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.path / "stderr"
+
+    def create(self) -> None:
+        """Make the directory; an existing one belongs to an earlier job and is refused."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir()
+        except FileExistsError:
+            raise ConfigurationError(
+                f"ident {self.ident!r}: {self.path} already exists (an earlier job's "
+                f"artifacts); choose another ident or remove that directory"
+            ) from None
+        self.job_events.mkdir()
+        self.fact_cache.mkdir()
+
+    def write_command(self, argv: Sequence[str], cwd: str, env_names: Iterable[str]) -> None:
+        record = {"command": list(argv), "cwd": cwd, "env": sorted(set(env_names))}
+        write_text_atomic(self.path / "command", json.dumps(record, indent=2) + "\n")
+
+    def write_result(self, status: str, rc: int | None) -> None:
+        write_text_atomic(self.path / "status", status)
+        write_text_atomic(self.path / "rc", "" if rc is None else str(rc))
+
+    def write_provenance(self, record: Mapping[str, Any]) -> None:
+        write_text_atomic(self.path / "provenance.json", json.dumps(record, indent=2) + "\n")
+
+    def fact_cache_file(self, host: str) -> Path:
+        """The plain-JSON cache file of `host` (ansible-core up to 2.18 reads this one)."""
+        if not host or "/" in host or host in (".", ".."):
+            raise ConfigurationError(f"invalid host name for the fact cache: {host!r}")
+        return self.fact_cache / host
+
+    def _schema_files(self, host: str) -> list[tuple[int, Path]]:
+        """ansible-core 2.19+ files `s<schema>_<host>`, newest schema first."""
+        found: list[tuple[int, Path]] = []
+        for path in self.fact_cache.glob(f"s*_{host}"):
+            schema = path.name[1 : -len(host) - 1]
+            if schema.isdigit():
+                found.append((int(schema), path))
+        return sorted(found, reverse=True)
+
+    def get_fact_cache(self, host: str) -> dict[str, Any]:
+        """The facts Ansible cached for `host` (jsonfile cache), in either file format.
+
+        ansible-core 2.19 writes `s<schema>_<host>` holding {"__payload__": "<json text>"};
+        earlier releases write `<host>` holding the facts as JSON.
+        """
+        plain = self.fact_cache_file(host)
+        schema_files = self._schema_files(host)
+        path = schema_files[0][1] if schema_files else plain
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if schema_files and isinstance(data, dict) and PAYLOAD_KEY in data:
+                data = untag(json.loads(data[PAYLOAD_KEY]))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"fact cache file {path} is not valid JSON: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
+    def set_fact_cache(self, host: str, data: Mapping[str, Any]) -> None:
+        """Seed the cache for `host` in both formats, so any ansible-core in the EE reads it."""
+        self.fact_cache.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(dict(data))
+        write_text_atomic(self.fact_cache_file(host), text)
+        schemas = [schema for schema, _ in self._schema_files(host)] or [CACHE_SCHEMA]
+        for schema in schemas:
+            envelope = json.dumps({PAYLOAD_KEY: text})
+            write_text_atomic(self.fact_cache / f"s{schema}_{host}", envelope)
+
+
+def untag(value: Any) -> Any:
+    """Plain values from ansible-core 2.19's cache encoding of tagged data.
+
+    A tagged value is stored as {"__ansible_type": "...", "value": v, "tags": [...]}: keep v.
+    """
+    if isinstance(value, dict):
+        if TYPE_KEY in value and "value" in value:
+            return untag(value["value"])
+        return {k: untag(v) for k, v in value.items() if k != TYPE_KEY}
+    if isinstance(value, list):
+        return [untag(v) for v in value]
+    return value
+
+
+def rotate(base: str | Path, keep: int, protect: str | None = None) -> list[Path]:
+    """Remove all but the newest `keep` job directories under `base`; returns the removed.
+
+    Newest by modification time; `protect` (the ident of the job about to run) is never removed.
+    """
+    if keep <= 0:
+        return []
+    root = Path(base)
+    if not root.is_dir():
+        return []
+    dirs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    dirs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    kept = [p for p in dirs if p.name == protect]
+    removed: list[Path] = []
+    for p in dirs:
+        if p.name == protect:
+            continue
+        if len(kept) < keep:
+            kept.append(p)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed

@@ -1,0 +1,459 @@
+"""The argument parser: ansible-runner's flags for run/start/stop/is-alive, plus exec, shell
+and images. Usage errors raise `UsageError` (one line, exit 2) instead of printing the usage."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from containerrunner.config.execution import ENGINE_CHOICES, PULL_POLICIES
+from containerrunner.version import __version__
+
+PROG = "containerrunner"
+
+
+class UsageError(Exception):
+    """The command line is wrong; `prog` names the (sub)command for the help hint."""
+
+    def __init__(self, message: str, prog: str = PROG) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (raised, printed by main)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34)
+
+
+MAIN_EPILOG = """\
+examples:
+  containerrunner run demo -p site.yml                    # playbook on the host
+  containerrunner run demo -p site.yml --engine podman    # ... in the EE image with podman
+  containerrunner run demo -m ping --hosts all --engine docker
+  containerrunner start demo -p site.yml -i nightly && containerrunner stop demo
+  containerrunner exec -- ansible-vault view secrets.yml  # any command in the EE
+  containerrunner shell --engine docker                   # a shell in the EE
+  containerrunner images build && containerrunner images list
+
+`containerrunner COMMAND --help` shows each command's options.
+"""
+
+RUN_EPILOG = """\
+PRIVATE_DATA_DIR is ansible-runner's layout: project/ (playbooks), inventory/, env/
+(extravars, passwords, envvars, settings, cmdline, ssh_key); artifacts go to artifacts/<ident>/.
+The exit code is the job's return code.
+
+examples:
+  containerrunner run demo -p site.yml
+  containerrunner run demo -p site.yml --engine podman --container-image localhost/network-ee
+  containerrunner run demo -p site.yml --limit web1 --tags deploy -vv
+  containerrunner run demo -m ansible.builtin.ping --hosts all
+  containerrunner run demo -m command -a 'uptime' --hosts web --engine docker
+  containerrunner run demo -r myrole --role-vars 'port=8080 debug=true' --hosts db
+  containerrunner run demo -p site.yml -j | jq -r .event            # events as JSON lines
+"""
+
+START_EPILOG = """\
+`start` takes the same options as `run`, runs the job in the background (a daemon whose pid is
+written to PRIVATE_DATA_DIR/pid) and returns once the job has started; output goes to
+PRIVATE_DATA_DIR/artifacts/<ident>/ and errors to PRIVATE_DATA_DIR/daemon.log.
+
+examples:
+  containerrunner start demo -p site.yml --engine podman -i nightly
+  containerrunner is-alive demo && echo running
+  containerrunner stop demo
+"""
+
+STOP_EPILOG = """\
+Stops the job that `containerrunner start` runs for PRIVATE_DATA_DIR: SIGTERM to the daemon
+(which cancels the job), then removes the job's containers and waits for the daemon to end.
+Exits 0 when it stopped a job, 1 when no job was running.
+
+example:
+  containerrunner stop demo
+"""
+
+IS_ALIVE_EPILOG = """\
+Exits 0 when the daemon in PRIVATE_DATA_DIR/pid is alive, 1 otherwise.
+
+example:
+  containerrunner is-alive demo && echo running
+"""
+
+EXEC_EPILOG = """\
+The current directory is mounted at the same path (and is the working directory), and so are
+the files named on the command line (inventories, keys, vault password files). stdin, stdout
+and stderr are passed through; there is a TTY when your terminal is one. The exit code is the
+command's. With --password or --passwords-file the command runs under a pty and prompts that
+match a REGEX are answered (stdin is then not read).
+
+examples:
+  containerrunner exec -- ansible --version
+  containerrunner exec --engine docker -- ansible-playbook -i hosts site.yml
+  containerrunner exec -e PAGER=cat -- ansible-vault view secrets.yml   # type the password
+  containerrunner exec --password 'Vault password.*:=s3cret' -- ansible-vault view s.yml
+  containerrunner exec -e ANSIBLE_FORCE_COLOR=1 -e HOME -- ansible-config dump
+  containerrunner exec --passwords-file env/passwords -- ansible-playbook -k site.yml
+  echo 'print(1)' | containerrunner exec -- python3 -
+"""
+
+SHELL_EPILOG = """\
+Opens bash (or sh where the image has no bash) in the EE with the current directory mounted.
+
+examples:
+  containerrunner shell
+  containerrunner shell --engine docker --image localhost/network-ee:latest
+"""
+
+IMAGES_EPILOG = """\
+examples:
+  containerrunner images build                     # base, EE and network EE; podman + docker
+  containerrunner images build --engine podman --force
+  containerrunner images build --base-image docker.io/library/python:3.11-slim
+  containerrunner images list
+"""
+
+IMAGES_BUILD_EPILOG = """\
+Runs the build-images script shipped in the package (bash, podman, and mmdebstrap for the
+offline Debian base; docker gets the same images through `podman save | docker load`). An image
+whose recipe is unchanged is not rebuilt.
+
+examples:
+  containerrunner images build
+  containerrunner images build --engine podman --force
+  containerrunner images build --base-image docker.io/library/python:3.11-slim
+"""
+
+IMAGES_LIST_EPILOG = """\
+Lists containerrunner-base, containerrunner-ee and network-ee in each engine with the image ID
+and whether the image was built from the current recipe (`current`), from an older one
+(`stale`: rebuild with `containerrunner images build`) or elsewhere (`-`).
+
+example:
+  containerrunner images list
+"""
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show the engine command line and full tracebacks",
+    )
+
+
+def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
+    """ansible-runner's options. `full=False` (stop, is-alive): accepted, not shown."""
+
+    def hide(text: str) -> str:
+        return text if full else argparse.SUPPRESS
+
+    parser.add_argument(
+        "private_data_dir",
+        metavar="PRIVATE_DATA_DIR",
+        help="ansible-runner's private data dir (project/, inventory/, env/, artifacts/)",
+    )
+    what = parser.add_argument_group("what to run" if full else None)
+    exclusive = what.add_mutually_exclusive_group()
+    exclusive.add_argument(
+        "-p", "--playbook", help=hide("a playbook in PRIVATE_DATA_DIR/project (or a path)")
+    )
+    exclusive.add_argument("-m", "--module", help=hide("an Ansible module, run ad hoc"))
+    exclusive.add_argument("-r", "--role", help=hide("a role, run in a one-play playbook"))
+    what.add_argument(
+        "-a", "--args", dest="module_args", metavar="ARGS", help=hide("the module's arguments")
+    )
+    what.add_argument(
+        "--role-vars",
+        metavar="'K=V ...'",
+        help=hide("variables for the role: 'key1=value1 key2=value2'"),
+    )
+    what.add_argument(
+        "--roles-path", metavar="PATH", help=hide("where to find the role (colon-separated)")
+    )
+    what.add_argument(
+        "--role-skip-facts", action="store_true", default=None, help=hide("no fact gathering")
+    )
+    what.add_argument("-b", "--binary", help=hide("the Ansible executable to run"))
+    what.add_argument("--project-dir", help=hide("default: PRIVATE_DATA_DIR/project"))
+
+    ansible = parser.add_argument_group("Ansible options" if full else None)
+    ansible.add_argument("--hosts", help=hide("host pattern for -m and -r"))
+    ansible.add_argument("--limit", help=hide("further limit the hosts (ansible --limit)"))
+    ansible.add_argument("--tags", help=hide("only tasks with these tags (comma-separated)"))
+    ansible.add_argument("--skip-tags", help=hide("skip tasks with these tags"))
+    ansible.add_argument("--forks", type=int, help=hide("parallel processes (ansible --forks)"))
+    ansible.add_argument(
+        "--inventory", help=hide("inventory path (default: PRIVATE_DATA_DIR/inventory)")
+    )
+    ansible.add_argument(
+        "--cmdline", metavar="ARGS", help=hide("more ansible-playbook arguments, one string")
+    )
+    ansible.add_argument(
+        "-v",
+        dest="verbosity",
+        action="count",
+        default=None,
+        help=hide("more verbose: -v ... -vvvvv"),
+    )
+
+    runner = parser.add_argument_group("run options" if full else None)
+    runner.add_argument(
+        "-i", "--ident", help="the job's identifier (artifacts/<ident>; default: a new uuid)"
+    )
+    runner.add_argument(
+        "--rotate-artifacts",
+        type=int,
+        metavar="N",
+        help=hide("keep only the N newest artifact dirs (0: keep all)"),
+    )
+    runner.add_argument("--artifact-dir", help=hide("default: PRIVATE_DATA_DIR/artifacts"))
+    runner.add_argument(
+        "-j", "--json", action="store_true", help=hide("print each event as one line of JSON")
+    )
+    runner.add_argument(
+        "-q", "--quiet", action="store_true", help=hide("no live view: plain result lines only")
+    )
+    runner.add_argument(
+        "--omit-event-data", action="store_true", default=None, help=hide("events without data")
+    )
+    runner.add_argument(
+        "--only-failed-event-data",
+        action="store_true",
+        default=None,
+        help=hide("event data only for failed tasks"),
+    )
+    runner.add_argument("--timeout", type=float, metavar="SECONDS", help=hide("job time limit"))
+    runner.add_argument(
+        "--idle-timeout", type=float, metavar="SECONDS", help=hide("limit on time without output")
+    )
+
+    container = parser.add_argument_group("container options" if full else None)
+    container.add_argument(
+        "--process-isolation",
+        action="store_true",
+        default=None,
+        help=hide("run in a container of the EE image"),
+    )
+    container.add_argument(
+        "--process-isolation-executable",
+        metavar="ENGINE",
+        help=hide("podman, docker or auto (the first that works)"),
+    )
+    container.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        help=hide("run in a container with this engine (implies --process-isolation)"),
+    )
+    container.add_argument(
+        "--container-image", metavar="IMAGE", help=hide("the EE image (default: the project's)")
+    )
+    container.add_argument(
+        "--container-volume-mount",
+        dest="container_volume_mounts",
+        action="append",
+        metavar="SRC:DST[:OPTS]",
+        help=hide("an extra bind mount (repeatable)"),
+    )
+    container.add_argument(
+        "--container-option",
+        dest="container_options",
+        action="append",
+        metavar="OPTION",
+        help=hide("an extra engine `run` option (repeatable), e.g. --container-option=--net=host"),
+    )
+    container.add_argument(
+        "--pull", choices=PULL_POLICIES, help=hide("image pull policy (default: missing)")
+    )
+    _add_debug(parser, argparse.SUPPRESS)
+
+
+def _add_exec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image", help="the EE image (default: localhost/containerrunner-ee:latest)"
+    )
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto", help="default: auto")
+    parser.add_argument(
+        "--pull", choices=PULL_POLICIES, help="image pull policy (default: missing)"
+    )
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        metavar="NAME[=VALUE]",
+        help="set an environment variable in the container (repeatable); NAME alone passes "
+        "this shell's value",
+    )
+    parser.add_argument(
+        "--container-volume-mount",
+        dest="container_volume_mounts",
+        action="append",
+        metavar="SRC:DST[:OPTS]",
+        help="an extra bind mount (repeatable)",
+    )
+    parser.add_argument(
+        "--container-option",
+        dest="container_options",
+        action="append",
+        metavar="OPTION",
+        help="an extra engine `run` option (repeatable)",
+    )
+    _add_debug(parser, argparse.SUPPRESS)
+
+
+def build_parser() -> CliParser:
+    parser = CliParser(
+        prog=PROG,
+        description="Run Ansible and any command on the host or in an execution-environment "
+        "container image (podman or docker).",
+        epilog=MAIN_EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_debug(parser, False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
+
+    def add(name: str, help_text: str, epilog: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=_Formatter,
+            **kw,
+        )
+
+    _add_job_args(add("run", "run a playbook, module or role and wait for it", RUN_EPILOG), True)
+    _add_job_args(add("start", "run a job in the background (daemon)", START_EPILOG), True)
+    # stop and is-alive accept run's options (as ansible-runner does) without showing them.
+    short_usage = "%(prog)s [-h] [-i IDENT] [--debug] PRIVATE_DATA_DIR"
+    stop = add("stop", "stop a job started with `start`", STOP_EPILOG, usage=short_usage)
+    _add_job_args(stop, False)
+    alive = add(
+        "is-alive", "exit 0 if a started job still runs", IS_ALIVE_EPILOG, usage=short_usage
+    )
+    _add_job_args(alive, False)
+
+    exec_parser = add("exec", "run any command in the EE image", EXEC_EPILOG)
+    _add_exec_args(exec_parser)
+    exec_parser.add_argument(
+        "--password",
+        dest="passwords",
+        action="append",
+        metavar="REGEX=ANSWER",
+        help="answer prompts matching REGEX (repeatable; runs under a pty)",
+    )
+    exec_parser.add_argument(
+        "--passwords-file",
+        metavar="FILE",
+        help="YAML or JSON mapping of REGEX: ANSWER (like env/passwords)",
+    )
+    exec_parser.add_argument(
+        "cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]", help="the command to run"
+    )
+    _add_exec_args(add("shell", "open an interactive shell in the EE image", SHELL_EPILOG))
+
+    images = add("images", "build or list the project's EE images", IMAGES_EPILOG)
+    images_sub = images.add_subparsers(
+        dest="images_command", metavar="ACTION", parser_class=CliParser
+    )
+    build = images_sub.add_parser(
+        "build",
+        help="build the images from the packaged recipes",
+        description="build the images from the packaged recipes",
+        epilog=IMAGES_BUILD_EPILOG,
+        formatter_class=_Formatter,
+    )
+    build.add_argument("--base-image", metavar="IMAGE", help="build the EE on IMAGE")
+    build.add_argument(
+        "--engine",
+        choices=("podman", "docker", "both"),
+        default="both",
+        help="which engines get the images (default: both)",
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even when current")
+    _add_debug(build, argparse.SUPPRESS)
+    listing = images_sub.add_parser(
+        "list",
+        help="list the images per engine, with ID and recipe state",
+        description="list the images per engine, with ID and recipe state",
+        epilog=IMAGES_LIST_EPILOG,
+        formatter_class=_Formatter,
+    )
+    listing.add_argument(
+        "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
+    )
+    _add_debug(listing, argparse.SUPPRESS)
+    return parser
+
+
+# Options whose value often starts with "-" (`--container-option --net=host`,
+# `--cmdline --check`): argparse would take the value for an option, so it is glued on.
+DASH_VALUE_OPTIONS = frozenset({"--container-option", "--cmdline", "-a", "--args"})
+
+
+def _glue_dash_values(argv: Sequence[str]) -> list[str]:
+    items = list(argv)
+    command = next((item for item in items if not item.startswith("-")), None)
+    if command not in ("run", "start", "stop", "is-alive"):
+        return items
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item == "--":
+            out += items[i:]
+            break
+        following = items[i + 1] if i + 1 < len(items) else None
+        if item in DASH_VALUE_OPTIONS and following and following.startswith("-"):
+            flag = item if item.startswith("--") else "--args"
+            out.append(f"{flag}={following}")
+            i += 2
+            continue
+        out.append(item)
+        i += 1
+    return out
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(_glue_dash_values(argv))
+    if args.command is None:
+        raise UsageError("a command is required: run, start, stop, is-alive, exec, shell, images")
+    if args.command == "images" and args.images_command is None:
+        raise UsageError("images needs an action: build or list", f"{PROG} images")
+    if args.command == "exec":
+        cmd = list(args.cmd)
+        if cmd and cmd[0] == "--":
+            cmd = cmd[1:]
+        if not cmd:
+            raise UsageError(
+                "exec needs a command: containerrunner exec -- CMD [ARGS ...]", f"{PROG} exec"
+            )
+        args.cmd = cmd
+    return args
+
+
+def parse_role_vars(text: str) -> dict[str, str]:
+    """`'k1=v1 k2="v 2"'` -> {'k1': 'v1', 'k2': 'v 2'} (ansible-runner's --role-vars)."""
+    result: dict[str, str] = {}
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--role-vars: cannot split {text!r}: {exc}") from exc
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--role-vars: expected key=value pairs, got {word!r}")
+        result[key] = value
+    return result

@@ -1,0 +1,214 @@
+"""`run`, `start`, `stop` and `is-alive`: a job on an ansible-runner private data dir."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from containerrunner.cli import daemon
+from containerrunner.cli.args import UsageError, parse_role_vars
+from containerrunner.cli.common import (
+    chain_status_handlers,
+    debug_status_handler,
+    exit_code,
+    say,
+)
+from containerrunner.cli.progress import Display, NullDisplay, Outcome, choose_display
+from containerrunner.cli.signals import CancelOnSignal
+
+StatusHandler = Callable[[dict[str, Any], Any], None]
+
+MAX_VERBOSITY = 5
+FAILURE_TAIL_LINES = 15
+
+
+def private_data_dir(args: argparse.Namespace) -> str:
+    path = os.path.abspath(str(args.private_data_dir))
+    if not os.path.isdir(path):
+        raise UsageError(
+            f"private data dir {args.private_data_dir!r} is not a directory",
+            f"containerrunner {args.command}",
+        )
+    return path
+
+
+def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """containerrunner.run() keyword arguments from the run/start options (None: not given)."""
+    prog = f"containerrunner {args.command}"
+    if not (args.playbook or args.module or args.role):
+        raise UsageError("give what to run: -p PLAYBOOK, -m MODULE or -r ROLE", prog)
+    process_isolation = args.process_isolation
+    executable = args.process_isolation_executable
+    if args.engine is not None:
+        if executable is not None and executable != args.engine:
+            raise UsageError(
+                f"--engine {args.engine} and --process-isolation-executable {executable} "
+                f"disagree; give one of them",
+                prog,
+            )
+        process_isolation, executable = True, args.engine
+    verbosity = min(args.verbosity, MAX_VERBOSITY) if args.verbosity else None
+    kwargs: dict[str, Any] = {
+        "private_data_dir": private_data_dir(args),
+        "ident": args.ident or str(uuid.uuid4()),
+        "playbook": args.playbook,
+        "module": args.module,
+        "module_args": args.module_args,
+        "role": args.role,
+        "role_vars": parse_role_vars(args.role_vars) if args.role_vars else None,
+        "role_skip_facts": args.role_skip_facts,
+        "roles_path": args.roles_path,
+        "binary": args.binary,
+        "project_dir": args.project_dir,
+        "host_pattern": args.hosts,
+        "limit": args.limit,
+        "tags": args.tags,
+        "skip_tags": args.skip_tags,
+        "forks": args.forks,
+        "inventory": args.inventory,
+        "cmdline": args.cmdline,
+        "verbosity": verbosity,
+        "rotate_artifacts": args.rotate_artifacts,
+        "artifact_dir": os.path.abspath(args.artifact_dir) if args.artifact_dir else None,
+        "omit_event_data": args.omit_event_data,
+        "only_failed_event_data": args.only_failed_event_data,
+        "timeout": args.timeout,
+        "idle_timeout": args.idle_timeout,
+        "process_isolation": process_isolation,
+        "process_isolation_executable": executable,
+        "container_image": args.container_image,
+        "container_volume_mounts": args.container_volume_mounts,
+        "container_options": args.container_options,
+        "pull": args.pull,
+    }
+    return {name: value for name, value in kwargs.items() if value is not None}
+
+
+def job_artifact_dir(kwargs: dict[str, Any]) -> str:
+    base = kwargs.get("artifact_dir") or os.path.join(kwargs["private_data_dir"], "artifacts")
+    return os.path.join(base, str(kwargs["ident"]))
+
+
+def _tail(path: str, lines: int) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def failure_detail(runner: Any, display: Display, artifact_dir: str) -> str:
+    """What to show when the job did not succeed and the events do not say why."""
+    if runner.status == "successful":
+        return ""
+    parts: list[str] = []
+    reason = getattr(runner, "reason", "")
+    if reason:
+        parts.append(str(reason))
+    failed = sum(display.tally.counts[k] for k in ("failed", "unreachable"))
+    if not failed:
+        tail = _tail(os.path.join(artifact_dir, "stderr"), FAILURE_TAIL_LINES) or _tail(
+            os.path.join(artifact_dir, "stdout"), FAILURE_TAIL_LINES
+        )
+        if tail:
+            parts.append(tail)
+    return "\n".join(parts)
+
+
+def execute(
+    kwargs: dict[str, Any],
+    display: Display,
+    *,
+    debug: bool,
+    cancel: CancelOnSignal,
+    on_status: StatusHandler | None = None,
+) -> int:
+    """Run the job in this thread with `display` on its events; returns the exit code."""
+    from containerrunner.interface import run
+
+    artifact_dir = job_artifact_dir(kwargs)
+    handler = chain_status_handlers(
+        debug_status_handler(artifact_dir) if debug else None, on_status
+    )
+    seen: set[Any] = set()
+    lock = threading.Lock()
+
+    def on_event(event: dict[str, Any]) -> None:
+        key = event.get("uuid") or event.get("counter")
+        with lock:
+            if key in seen:
+                return
+            seen.add(key)
+        display.event(event)
+
+    display.start()
+    try:
+        runner = run(
+            **kwargs,
+            event_handler=on_event,
+            status_handler=handler,
+            cancel_callback=cancel.is_set,
+        )
+        # The job_events files are the record: show any event the live stream did not deliver.
+        for event in runner.events:
+            on_event(event)
+    except BaseException:
+        display.finish(None)
+        raise
+    display.finish(
+        Outcome(
+            status=runner.status,
+            rc=runner.rc,
+            artifact_dir=artifact_dir,
+            failure_detail=failure_detail(runner, display, artifact_dir),
+        )
+    )
+    return exit_code(runner.status, runner.rc)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    kwargs = run_kwargs(args)
+    display = choose_display(
+        json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr
+    )
+    with CancelOnSignal().installed() as cancel:
+        return execute(kwargs, display, debug=args.debug, cancel=cancel)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    kwargs = run_kwargs(args)
+    pdd = kwargs["private_data_dir"]
+
+    def job(report: Callable[[str], None]) -> int:
+        def on_status(data: dict[str, Any], config: Any) -> None:
+            if data.get("status") in ("running", "successful", "failed", "canceled", "timeout"):
+                report("started")
+
+        with CancelOnSignal(announce=False).installed() as cancel:
+            return execute(
+                kwargs, NullDisplay(), debug=args.debug, cancel=cancel, on_status=on_status
+            )
+
+    pid = daemon.start(pdd, job)
+    if args.debug:
+        say(f"debug: job {kwargs['ident']} runs in daemon pid {pid}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    pdd = private_data_dir(args)
+    stopped = daemon.stop(pdd, ident=args.ident)
+    if not stopped:
+        say(f"no job is running for {pdd}")
+        return 1
+    return 0
+
+
+def cmd_is_alive(args: argparse.Namespace) -> int:
+    return 0 if daemon.is_alive(os.path.abspath(args.private_data_dir)) else 1

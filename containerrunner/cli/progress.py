@@ -1,0 +1,388 @@
+"""What `containerrunner run` shows while a job runs, driven by the Runner's event_handler.
+
+- `LiveDisplay` (stdout is a TTY): a rich live view of the current play and task, hosts done
+  for the task, running ok/changed/failed/unreachable/skipped counts and the elapsed time;
+  failed results are printed above it; at the end a coloured table per host.
+- `PlainDisplay` (no TTY, or --quiet): one line per task result (`ok: [web1] => Say hello`),
+  then one recap line per host.
+- `JsonDisplay` (--json): each event as one line of JSON on stdout, nothing else.
+- `NullDisplay` (a daemonised job): nothing; the artifacts hold everything.
+
+Event handlers run on the Runner's event thread; `Tally` is the state they share with the
+live view's refresh thread, behind a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+Event = Mapping[str, Any]
+
+# The per-host counts we keep, in display order, with their colours.
+COUNT_KEYS: tuple[str, ...] = ("ok", "changed", "failed", "unreachable", "skipped", "ignored")
+STYLES: Mapping[str, str] = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "unreachable": "bold magenta",
+    "skipped": "cyan",
+    "ignored": "dim red",
+    "rescued": "blue",
+}
+# ansible-runner's stats keys -> ours
+STATS_TO_COUNTS: Mapping[str, str] = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "ignored": "ignored",
+    "rescued": "rescued",
+}
+RESULT_EVENTS: Mapping[str, str] = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_async_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+_LABELS: Mapping[str, str] = {
+    "ok": "ok",
+    "changed": "changed",
+    "failed": "failed",
+    "ignored": "failed",
+    "skipped": "skipping",
+    "unreachable": "unreachable",
+}
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One task result: `outcome` is ok, changed, failed, ignored, skipped or unreachable."""
+
+    outcome: str
+    host: str
+    task: str
+    message: str = ""
+
+    def line(self) -> str:
+        """`ok: [web1] => Say hello`, with the message of a failure after a colon."""
+        text = f"{_LABELS[self.outcome]}: [{self.host}] => {self.task}"
+        if self.message:
+            text += f": {self.message}"
+        if self.outcome == "ignored":
+            text += " (ignored)"
+        return text
+
+
+def result_of(event: Event) -> Result | None:
+    """The task result an event reports, or None for other events."""
+    kind = RESULT_EVENTS.get(str(event.get("event", "")))
+    if kind is None:
+        return None
+    data = event.get("event_data") or {}
+    res = data.get("res") if isinstance(data.get("res"), Mapping) else {}
+    assert isinstance(res, Mapping)
+    host = str(data.get("host") or data.get("remote_addr") or "?")
+    task = str(data.get("task") or data.get("task_action") or "?")
+    message = ""
+    if kind == "ok" and res.get("changed"):
+        kind = "changed"
+    if kind == "failed" and data.get("ignore_errors"):
+        kind = "ignored"
+    if kind in ("failed", "ignored", "unreachable"):
+        message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "")
+    return Result(kind, host, task, message)
+
+
+def _one_line(value: Any, limit: int = 200) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class Tally:
+    """The running state of a job, built from its events (thread-safe)."""
+
+    started: float = field(default_factory=time.monotonic)
+    play: str = ""
+    task: str = ""
+    task_hosts: set[str] = field(default_factory=set)
+    task_done: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)
+    stats: dict[str, dict[str, int]] | None = None
+    results: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, event: Event) -> Result | None:
+        """Take one event into account; returns the task result it reports, if any."""
+        name = event.get("event")
+        data = event.get("event_data") or {}
+        with self.lock:
+            if name == "playbook_on_play_start":
+                self.play = str(data.get("play") or data.get("name") or "")
+                self.task = ""
+                self.task_hosts, self.task_done = set(), set()
+            elif name in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+                self.task = str(data.get("task") or data.get("name") or "")
+                self.task_hosts, self.task_done = set(), set()
+            elif name == "runner_on_start":
+                self.task_hosts.add(str(data.get("host", "")))
+            elif name == "playbook_on_stats":
+                self.stats = _stats_by_host(data)
+            result = result_of(event)
+            if result is None:
+                return None
+            self.results += 1
+            if not self.task:
+                self.task = result.task
+            self.task_hosts.add(result.host)
+            self.task_done.add(result.host)
+            per_host = self.hosts.setdefault(result.host, dict.fromkeys(COUNT_KEYS, 0))
+            keys = [result.outcome] if result.outcome != "changed" else ["ok", "changed"]
+            for key in keys:
+                self.counts[key] += 1
+                per_host[key] += 1
+            return result
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "play": self.play,
+                "task": self.task,
+                "done": len(self.task_done),
+                "total": len(self.task_hosts),
+                "counts": dict(self.counts),
+                "elapsed": time.monotonic() - self.started,
+            }
+
+    def per_host(self) -> dict[str, dict[str, int]]:
+        """Per-host counts: the final stats when the play recap came, else our own tally."""
+        with self.lock:
+            if self.stats:
+                return {host: dict(c) for host, c in self.stats.items()}
+            return {host: dict(c) for host, c in self.hosts.items()}
+
+
+def _stats_by_host(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """playbook_on_stats event_data ({'ok': {host: n}, 'failures': ...}) -> {host: counts}."""
+    hosts: dict[str, dict[str, int]] = {}
+    for stats_key, key in STATS_TO_COUNTS.items():
+        per_host = data.get(stats_key)
+        if not isinstance(per_host, Mapping):
+            continue
+        for host, value in per_host.items():
+            counts = hosts.setdefault(str(host), dict.fromkeys(COUNT_KEYS, 0))
+            counts[key] = int(value) if isinstance(value, int) else 0
+    processed = data.get("processed")
+    if isinstance(processed, Mapping):
+        for host in processed:
+            hosts.setdefault(str(host), dict.fromkeys(COUNT_KEYS, 0))
+    return hosts
+
+
+def host_style(counts: Mapping[str, int]) -> str:
+    if counts.get("unreachable"):
+        return STYLES["unreachable"]
+    if counts.get("failed"):
+        return STYLES["failed"]
+    if counts.get("changed"):
+        return STYLES["changed"]
+    return STYLES["ok"]
+
+
+def recap_line(host: str, counts: Mapping[str, int]) -> str:
+    """`web1 : ok=3 changed=1 unreachable=0 failed=0 skipped=1 ignored=0` (Ansible's recap)."""
+    keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    return f"{host} : " + " ".join(f"{k}={counts.get(k, 0)}" for k in keys)
+
+
+def summary_table(per_host: Mapping[str, Mapping[str, int]]) -> Table:
+    table = Table(title="Play recap", title_justify="left", expand=False)
+    table.add_column("host")
+    for key in COUNT_KEYS:
+        table.add_column(key, justify="right", style=STYLES[key], header_style=STYLES[key])
+    for host in sorted(per_host):
+        counts = per_host[host]
+        table.add_row(
+            Text(host, style=host_style(counts)),
+            *(str(counts.get(k, 0)) if counts.get(k, 0) else "[dim]0[/]" for k in COUNT_KEYS),
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the job ended, for the closing line."""
+
+    status: str
+    rc: int | None
+    artifact_dir: str
+    failure_detail: str = ""
+
+
+class Display(Protocol):
+    tally: Tally
+
+    def start(self) -> None: ...
+    def event(self, event: dict[str, Any]) -> None: ...
+    def finish(self, outcome: Outcome | None) -> None: ...
+
+
+class NullDisplay:
+    def __init__(self) -> None:
+        self.tally = Tally()
+
+    def start(self) -> None:
+        pass
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.tally.add(event)
+
+    def finish(self, outcome: Outcome | None) -> None:
+        pass
+
+
+class JsonDisplay(NullDisplay):
+    """Each event as one line of JSON (newline-delimited), like ansible-runner's --json."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.tally.add(event)
+        line = json.dumps(event, default=str, separators=(",", ":"))
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def _closing(outcome: Outcome) -> Text:
+    style = "green" if outcome.status == "successful" else "bold red"
+    rc = "-" if outcome.rc is None else str(outcome.rc)
+    text = Text()
+    text.append(outcome.status, style=style)
+    text.append(f" (rc {rc}); artifacts: {outcome.artifact_dir}")
+    return text
+
+
+class PlainDisplay(NullDisplay):
+    """Plain lines: one per task result, then a recap line per host and the status."""
+
+    def __init__(self, stream: IO[str], errors: IO[str]) -> None:
+        super().__init__()
+        self.console = Console(file=stream, highlight=False, soft_wrap=True)
+        self.errors = Console(file=errors, highlight=False, soft_wrap=True)
+        self._lock = threading.Lock()
+
+    def event(self, event: dict[str, Any]) -> None:
+        result = self.tally.add(event)
+        if result is not None:
+            with self._lock:
+                self.console.print(result.line(), style=STYLES.get(result.outcome), markup=False)
+
+    def finish(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        for host, counts in sorted(self.tally.per_host().items()):
+            self.console.print(recap_line(host, counts), style=host_style(counts), markup=False)
+        if outcome.failure_detail:
+            self.errors.print(outcome.failure_detail, markup=False)
+        self.console.print(_closing(outcome))
+
+
+class LiveDisplay(NullDisplay):
+    """A rich live view while the job runs, then a table per host."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self.spinner = Spinner("dots", style="cyan")
+        self.live = Live(
+            get_renderable=self.render,
+            console=console,
+            refresh_per_second=8,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+
+    def render(self) -> RenderableType:
+        snap = self.tally.snapshot()
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=2)
+        grid.add_column()
+        play = Text("play ", style="dim")
+        play.append(snap["play"] or "(starting)", style="bold")
+        grid.add_row(self.spinner, play)
+        task = Text("task ", style="dim")
+        task.append(snap["task"] or "-", style="bold cyan")
+        if snap["total"]:
+            task.append(f"  hosts {snap['done']}/{snap['total']}", style="dim")
+        grid.add_row("", task)
+        counts = Text()
+        for key in COUNT_KEYS:
+            value = snap["counts"][key]
+            counts.append(f"{key} ", style="dim")
+            counts.append(f"{value}  ", style=STYLES[key] if value else "dim")
+        counts.append(format_elapsed(snap["elapsed"]), style="bold")
+        grid.add_row("", counts)
+        return Group(grid)
+
+    def start(self) -> None:
+        self.live.start()
+
+    def event(self, event: dict[str, Any]) -> None:
+        result = self.tally.add(event)
+        if result is not None and result.outcome in ("failed", "unreachable"):
+            self.console.print(Text(result.line(), style=STYLES[result.outcome]))
+        self.live.refresh()
+
+    def finish(self, outcome: Outcome | None) -> None:
+        self.live.stop()
+        if outcome is None:
+            return
+        per_host = self.tally.per_host()
+        if per_host:
+            self.console.print(summary_table(per_host))
+        if outcome.failure_detail:
+            self.console.print(Text(outcome.failure_detail, style="red"))
+        elapsed = format_elapsed(time.monotonic() - self.tally.started)
+        self.console.print(_closing(outcome).append(f"; {elapsed}", style="dim"))
+
+
+def choose_display(*, json_mode: bool, quiet: bool, stdout: IO[str], stderr: IO[str]) -> Display:
+    """--json: JSON lines; a TTY without --quiet: the live view; else plain lines."""
+    if json_mode:
+        return JsonDisplay(stdout)
+    if not quiet and _isatty(stdout):
+        return LiveDisplay(Console(file=stdout))
+    return PlainDisplay(stdout, stderr)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

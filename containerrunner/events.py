@@ -1,0 +1,289 @@
+"""Reading the events the callback plugin writes: the FIFO stream, job_events/, stats.
+
+The callback plugin (``callback/containerrunner.py``) writes every event twice: first as
+``<artifact dir>/job_events/<counter>-<uuid>.json`` (atomically: a hidden temp file renamed into
+place), then as one JSON line on the FIFO named by ``CONTAINERRUNNER_EVENT_FIFO``. The files are
+the record; the FIFO tells the runner about each event as it happens, without polling.
+
+How the runner uses :class:`EventStream`::
+
+    stream = EventStream(artifact_dir / "event_fifo")  # mkfifo + open, BEFORE the process
+    stream.start(on_event)                             # reader thread
+    try:
+        ... start Ansible with CONTAINERRUNNER_EVENT_FIFO=<stream.path>, wait for it to exit ...
+    finally:
+        stream.close()   # wakes the reader, drains what is left, joins, removes the FIFO
+
+``on_event`` is called from the reader thread, in counter order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import selectors
+import stat
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from containerrunner.errors import ConfigurationError, OutputParseError
+
+__all__ = [
+    "EVENT_FILE_RE",
+    "STATS_KEYS",
+    "EventStream",
+    "host_events",
+    "load_events",
+    "stats_from_events",
+]
+
+Event = dict[str, Any]
+
+#: ``<counter>-<uuid>.json``; the plugin's temp files (``.<name>.tmp``) never match
+EVENT_FILE_RE = re.compile(r"^(?P<counter>[0-9]+)-(?P<uuid>[^./][^/]*)\.json$")
+
+#: the keys of ansible-runner's ``Runner.stats``
+STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "processed", "changed")
+
+_READ_SIZE = 65536
+_MALFORMED_KEPT = 100
+
+
+def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
+    """Yield the events in ``artifact_dir/job_events/`` in counter order.
+
+    Files that are not named ``<counter>-<uuid>.json`` (the plugin's temp files, anything else)
+    are ignored; a missing ``job_events/`` yields nothing. The files are read one at a time.
+    A file with the right name that is not a JSON object raises :class:`OutputParseError`
+    naming it: the plugin writes by rename, so such a file is damage, not a write in progress.
+    """
+    events_dir = Path(artifact_dir) / "job_events"
+    try:
+        names = os.listdir(events_dir)
+    except FileNotFoundError:
+        return
+    numbered = []
+    for name in names:
+        match = EVENT_FILE_RE.match(name)
+        if match:
+            numbered.append((int(match["counter"]), name))
+    numbered.sort()
+    for _counter, name in numbered:
+        path = events_dir / name
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:  # removed meanwhile (e.g. dropped by an event handler)
+            continue
+        try:
+            event = json.loads(raw)
+        except ValueError as exc:
+            raise OutputParseError(f"job event file {path} is not valid JSON ({exc})", raw) from exc
+        if not isinstance(event, dict):
+            raise OutputParseError(f"job event file {path} does not hold a JSON object", raw)
+        yield event
+
+
+def stats_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]] | None:
+    """The play recap in ansible-runner's ``Runner.stats`` shape, or None without one.
+
+    Each of :data:`STATS_KEYS` maps host -> count, from the (last) ``playbook_on_stats`` event.
+    """
+    data: Mapping[str, Any] | None = None
+    for event in events:
+        if event.get("event") == "playbook_on_stats":
+            event_data = event.get("event_data")
+            data = event_data if isinstance(event_data, Mapping) else {}
+    if data is None:
+        return None
+    stats: dict[str, dict[str, int]] = {}
+    for key in STATS_KEYS:
+        value = data.get(key)
+        stats[key] = dict(value) if isinstance(value, Mapping) else {}
+    return stats
+
+
+def host_events(events: Iterable[Mapping[str, Any]], host: str) -> list[Event]:
+    """The events whose ``event_data.host`` is ``host``, in the order given."""
+    found: list[Event] = []
+    for event in events:
+        event_data = event.get("event_data")
+        if isinstance(event_data, Mapping) and event_data.get("host") == host:
+            found.append(dict(event))
+    return found
+
+
+class EventStream:
+    """Receives the plugin's events through a FIFO, in a reader thread, without polling.
+
+    The constructor creates the FIFO (``os.mkfifo``, mode 0600) and opens its read end, plus a
+    write end of its own that is never written: so the plugin's non-blocking open finds a
+    reader, and the read end never reports hang-up when a writer closes (on Linux POLLHUP would
+    otherwise stay set after the last writer left and the reader would spin). The end of the
+    stream is therefore not EOF but :meth:`close`, which writes to a private wake-up pipe.
+
+    The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
+    there, splits it into lines (a partial line is kept until its end arrives) and calls
+    ``on_event`` for each JSON line, in order. Lines that are not a JSON object are skipped and
+    kept in :attr:`malformed` (the event files remain the record). If ``on_event`` raises, no
+    further events are delivered (the FIFO is still read so the writer never blocks) and
+    :meth:`close` re-raises the exception.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.malformed: list[str] = []
+        self._buffer = b""
+        self._handler: Callable[[Event], None] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._wakeups = 0  # reader loop iterations (tests: proves the reader does not spin)
+        self._make_fifo()
+        fds: list[int] = []
+        try:
+            self._read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            fds.append(self._read_fd)
+            self._keepalive_fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            fds.append(self._keepalive_fd)
+            self._wake_r, self._wake_w = os.pipe()
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise
+
+    def _make_fifo(self) -> None:
+        try:
+            os.mkfifo(self.path, 0o600)
+        except FileExistsError:
+            mode = self.path.lstat().st_mode
+            if not stat.S_ISFIFO(mode):
+                raise ConfigurationError(
+                    f"event FIFO path {self.path} exists and is not a FIFO; "
+                    "remove it or choose another path"
+                ) from None
+            # a FIFO left behind by an earlier run: nobody else may read it, make it ours
+            self.path.unlink()
+            os.mkfifo(self.path, 0o600)
+
+    @property
+    def running(self) -> bool:
+        """True while the reader thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, on_event: Callable[[Event], None]) -> None:
+        """Start the reader thread; ``on_event`` is called from it for each event."""
+        if self._closed:
+            raise RuntimeError("EventStream.start() after close()")
+        if self._thread is not None:
+            raise RuntimeError("EventStream.start() called twice")
+        self._handler = on_event
+        self._thread = threading.Thread(
+            target=self._run, name=f"containerrunner-events:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Deliver what is left in the FIFO, stop the reader, remove the FIFO.
+
+        Call it after the process that writes events has exited. Idempotent. Re-raises the
+        exception ``on_event`` raised, if any.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._thread is not None:
+                os.write(self._wake_w, b"x")
+                self._thread.join()
+            else:  # never started: nobody to deliver to, just empty the pipe
+                self._drain()
+        finally:
+            for fd in (self._read_fd, self._keepalive_fd, self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- reader thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # an unexpected OSError: close() re-raises it
+            if self._error is None:
+                self._error = exc
+
+    def _loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._read_fd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = {key.fd for key, _mask in selector.select()}
+                self._wakeups += 1
+                if self._read_fd in ready:
+                    self._drain()
+                if self._wake_r in ready:
+                    # the writer has exited: everything it wrote is in the pipe now
+                    self._drain()
+                    self._finish()
+                    return
+
+    def _drain(self) -> None:
+        """Read until the FIFO is empty (EAGAIN: our keep-alive writer means no EOF)."""
+        while True:
+            try:
+                chunk = os.read(self._read_fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if not chunk:  # cannot happen while the keep-alive end is open; be safe anyway
+                return
+            self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if b"\n" not in chunk:
+            return
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._line(line)
+
+    def _finish(self) -> None:
+        if self._buffer.strip():  # a last line without its newline
+            self._line(self._buffer)
+        self._buffer = b""
+
+    def _line(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            if len(self.malformed) < _MALFORMED_KEPT:
+                self.malformed.append(line[:200].decode("utf-8", "replace"))
+            return
+        if self._handler is None or self._error is not None:
+            return
+        try:
+            self._handler(event)
+        except BaseException as exc:  # handed to close()
+            self._error = exc

@@ -1,0 +1,101 @@
+"""The one place where a job is decided to run on the host or in a container."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping, Sequence
+
+from containerrunner.config.execution import ExecutionOptions
+from containerrunner.isolation.argv import build_run_argv
+from containerrunner.isolation.engine import (
+    LABEL,
+    LABEL_IDENT,
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    Engine,
+    detect_engine,
+)
+from containerrunner.isolation.mounts import (
+    is_system_dir,
+    mounts_from_ansible_args,
+    mounts_from_env,
+    normalise_mounts,
+    parse_volume_mount,
+)
+from containerrunner.isolation.types import ContainerSpec, Invocation, Mount
+
+CONTAINER_NAME_PREFIX = "containerrunner_"
+
+
+def container_name(ident: str) -> str:
+    """`containerrunner_<ident>` with every character outside [a-zA-Z0-9_.-] replaced by `_`."""
+    return CONTAINER_NAME_PREFIX + re.sub(r"[^a-zA-Z0-9_.-]", "_", ident)
+
+
+def container_labels(ident: str) -> dict[str, str]:
+    """The labels that mark a container as ours, with its ident and owning process."""
+    return {
+        LABEL: "1",
+        LABEL_IDENT: ident,
+        LABEL_OWNER_PID: str(os.getpid()),
+        LABEL_OWNER_HOST: socket.gethostname(),
+    }
+
+
+def containerize(
+    command: Sequence[str],
+    *,
+    options: ExecutionOptions,
+    ident: str,
+    env: Mapping[str, str],
+    extra_mounts: Sequence[Mount] = (),
+    tty: bool = False,
+    interactive: bool = False,
+    engine: Engine | None = None,
+) -> Invocation:
+    """What to execute for `command`: itself on the host, or `<engine> run ... IMAGE command`.
+
+    `env` is the job's own variables; the child's environment is `os.environ` updated with
+    them, and in a container exactly the names in `env` are passed in (by name, never by value
+    on the command line). Mounts: cwd (read-write; skipped when it is a system directory such
+    as `/` or `/tmp`), the paths the command line and `env` name, `extra_mounts`, and the
+    validated `options.container_volume_mounts`, normalised by `normalise_mounts`.
+    """
+    cwd = options.cwd
+    child_env = {**os.environ, **env}
+    if not options.process_isolation:
+        return Invocation(
+            argv=tuple(command), cwd=cwd, env=child_env, container_name=None, engine=None
+        )
+    eng = engine if engine is not None else detect_engine(options.engine)
+    mounts: list[Mount] = []
+    if not is_system_dir(cwd):
+        mounts.append(Mount.same_path(cwd))
+    mounts += mounts_from_ansible_args(command, cwd)
+    mounts += mounts_from_env(env, cwd)
+    mounts += extra_mounts
+    mounts += [parse_volume_mount(v, cwd) for v in options.container_volume_mounts]
+    name = container_name(ident)
+    spec = ContainerSpec(
+        engine=eng,
+        image=options.container_image,
+        name=name,
+        workdir=options.container_workdir or cwd,
+        mounts=normalise_mounts(mounts),
+        env_names=tuple(sorted(env)),
+        labels=container_labels(ident),
+        tty=tty,
+        interactive=interactive,
+        user=(os.getuid(), os.getgid()),
+        options=options.container_options,
+        pull=options.pull,
+    )
+    return Invocation(
+        argv=tuple(build_run_argv(spec, command)),
+        cwd=cwd,
+        env=child_env,
+        container_name=name,
+        engine=eng,
+    )

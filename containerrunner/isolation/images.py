@@ -1,0 +1,101 @@
+"""Image presence, pull policy and provenance, asked of the engine (subprocess, no shell)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from containerrunner.errors import CommandError, EngineError, ImageNotFoundError
+from containerrunner.isolation.engine import Engine
+
+QUERY_TIMEOUT = 60.0
+PULL_TIMEOUT = 1800.0
+
+
+def _run(engine: Engine, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    argv = engine.command(*args)
+    try:
+        return subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise EngineError(f"{engine.name} executable {engine.executable!r} not found") from exc
+    except OSError as exc:
+        raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"`{' '.join(argv)}` did not finish within {timeout:g} s") from exc
+
+
+def is_pinned(image: str) -> bool:
+    """True for a reference pinned by digest (`name@sha256:...`)."""
+    return "@sha256:" in image
+
+
+def image_exists(engine: Engine, image: str) -> bool:
+    """True when `image` is in the engine's local store (`<engine> image inspect`)."""
+    return _run(engine, ["image", "inspect", image], QUERY_TIMEOUT).returncode == 0
+
+
+def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> None:
+    """`<engine> pull IMAGE`; raises CommandError (with stderr) when it fails."""
+    args = ["pull", image]
+    proc = _run(engine, args, timeout)
+    if proc.returncode != 0:
+        raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
+
+
+def ensure_image(engine: Engine, image: str, policy: str) -> None:
+    """Make `image` available according to the pull policy.
+
+    - `never`: must be present.
+    - `missing`: pulled when absent.
+    - `always`: pulled every time (a failed pull is an error), except a digest-pinned ref
+      that is present (its content cannot change).
+    - `newer`: pulled unless it is a present digest-pinned ref; a failed pull is ignored when
+      a local copy exists (podman's semantics).
+    Raises ImageNotFoundError when the image is absent and cannot be pulled.
+    """
+    if policy not in ("always", "missing", "never", "newer"):
+        raise ValueError(f"unknown pull policy {policy!r}")
+    present = image_exists(engine, image)
+    if present and (policy in ("missing", "never") or is_pinned(image)):
+        return
+    if not present and policy == "never":
+        raise ImageNotFoundError(image, engine.name)
+    try:
+        pull_image(engine, image)
+    except CommandError as exc:
+        if not present:
+            raise ImageNotFoundError(image, engine.name) from exc
+        if policy == "always":
+            raise
+
+
+def _normalise_id(image_id: str) -> str:
+    # docker prints `sha256:<hex>`, podman the bare hex.
+    return image_id if ":" in image_id else f"sha256:{image_id}"
+
+
+def image_digest(engine: Engine, image: str) -> str | None:
+    """The local image ID (`sha256:<hex>`, the same form for both engines), or None when the
+    image is absent. The ID identifies the content: the project's reproducible builds give
+    the same ID on every machine."""
+    proc = _run(engine, ["image", "inspect", "--format", "{{.Id}}", image], QUERY_TIMEOUT)
+    value = proc.stdout.strip()
+    if proc.returncode != 0 or not value:
+        return None
+    return _normalise_id(value.splitlines()[0].strip())
+
+
+def engine_version(engine: Engine) -> str:
+    """The engine's version, e.g. `4.3.1` (from `<engine> --version`, no daemon needed)."""
+    proc = _run(engine, ["--version"], QUERY_TIMEOUT)
+    if proc.returncode != 0:
+        raise CommandError(engine.command("--version"), proc.returncode, proc.stderr[-2000:])
+    match = re.search(r"\d+\.\d+[\w.+~-]*", proc.stdout)
+    return match.group(0).rstrip(".,") if match else proc.stdout.strip()

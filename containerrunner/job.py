@@ -1,0 +1,49 @@
+"""`Job`: one fully resolved, immutable unit of work for the Runner.
+
+Every helper ends here: `run()` through RunnerConfig.prepare(), `run_command()` and the Ansible
+utility helpers directly. The Runner executes a Job and does not look at helper arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+from containerrunner.config.execution import ExecutionOptions
+from containerrunner.isolation.types import Mount
+
+RunnerMode = Literal["pexpect", "subprocess"]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A file the Runner writes into the job's private runtime dir before starting."""
+
+    name: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Job:
+    command: tuple[str, ...]
+    execution: ExecutionOptions
+    ident: str
+    artifact_base: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    runtime_dir: str | None = None
+    files: tuple[JobFile, ...] = ()
+    extra_mounts: tuple[Mount, ...] = ()
+    mode: RunnerMode = "subprocess"
+    passwords: Mapping[str, str] = field(default_factory=dict)
+    events: bool = False
+    ssh_key: str | None = None
+    input_fd: Any = None
+    output_fd: IO[str] | Any = None
+    error_fd: IO[str] | Any = None
+    suppress_output_file: bool = False
+    rotate_artifacts: int = 0
+    omit_event_data: bool = False
+    only_failed_event_data: bool = False
+    fact_cache: bool = False
+    kind: str = "command"

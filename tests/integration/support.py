@@ -1,0 +1,86 @@
+"""Helpers for the integration tests (not tests themselves)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from containerrunner.isolation.engine import Engine
+from tests.conftest import EE_IMAGE
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "demo"
+LOCAL_VARS = 'ansible_connection=local ansible_python_interpreter="{{ ansible_playbook_python }}"'
+
+
+def container_kwargs(engine: Engine, image: str = EE_IMAGE) -> dict[str, Any]:
+    return {
+        "process_isolation": True,
+        "process_isolation_executable": engine.name,
+        "container_image": image,
+    }
+
+
+class Watcher:
+    """A file-like output sink that sets `seen` once `needle` has been written."""
+
+    def __init__(self, needle: str) -> None:
+        self.needle = needle
+        self.text = ""
+        self.seen = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.text += text
+        if self.needle in self.text:
+            self.seen.set()
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def make_vault(plaintext: str, password: str, tmp_path: Path) -> str:
+    """An `!vault |` YAML scalar of `plaintext`, made with the host's ansible-vault."""
+    pw = tmp_path / ".vault-pw-for-encrypting"
+    pw.write_text(password + "\n")
+    vault = Path(sys.executable).with_name("ansible-vault")
+    out = subprocess.run(
+        [str(vault), "encrypt_string", "--vault-password-file", str(pw), plaintext],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    pw.unlink()
+    return out.strip().replace("\n", "\n      ")
+
+
+def copy_examples(tmp_path: Path) -> Path:
+    dest = tmp_path / "demo"
+    shutil.copytree(EXAMPLES, dest, ignore=shutil.ignore_patterns("artifacts"))
+    return dest
+
+
+def files_containing(secret: str, *roots: Path) -> list[str]:
+    found: list[str] = []
+    needle = secret.encode()
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                try:
+                    with open(path, "rb") as fh:
+                        if needle in fh.read():
+                            found.append(path)
+                except OSError:
+                    continue
+    return found
+
+
+def assert_secret_nowhere(secret: str, *roots: Path) -> None:
+    """No file under `roots`, nor any runtime dir containerrunner made in /tmp, has `secret`."""
+    tmp_dirs = [p for p in Path("/tmp").glob("containerrunner-*") if p.is_dir()]
+    found = files_containing(secret, *roots, *tmp_dirs)
+    assert not found, f"secret found in {found}"

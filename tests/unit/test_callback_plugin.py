@@ -1,0 +1,213 @@
+"""The callback plugin's pure parts: JSON conversion, no_log censoring, FIFO writer, event data.
+
+The plugin is loaded from its file, as Ansible loads it (it is not imported as a package
+module). Processes: none; the FIFO tests use a real FIFO in tmp_path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import containerrunner
+
+PLUGIN = Path(containerrunner.__file__).parent / "callback" / "containerrunner.py"
+
+
+@pytest.fixture(scope="module")
+def plugin() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("containerrunner_callback_under_test", PLUGIN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plugin_imports_nothing_from_containerrunner() -> None:
+    source = PLUGIN.read_text()
+    assert "import containerrunner" not in source
+    assert "from containerrunner" not in source
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("undefined")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("undefined")
+
+
+class VaultLike:  # what ansible-core < 2.19 used (AnsibleVaultEncryptedUnicode)
+    yaml_tag = "!vault"
+
+    def __init__(self) -> None:
+        self._ciphertext = b"$ANSIBLE_VAULT;1.1;AES256\n3132"
+
+
+def test_jsonable_plain_types(plugin: ModuleType) -> None:
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)  # noqa: UP017
+    value = {
+        "t": (1, 2),
+        "s": {3},
+        "b": b"\xffbytes",
+        "d": when,
+        ("tuple", "key"): 1,
+        1: None,
+        "nested": [{"x": [True, 1.5]}],
+    }
+    out = plugin._jsonable(value)
+    assert json.loads(json.dumps(out)) == out
+    assert out["t"] == [1, 2]
+    assert out["s"] == [3]
+    assert out["b"] == "\ufffdbytes"
+    assert out["d"] == "2024-01-02T03:04:05+00:00"
+    assert out["('tuple', 'key')"] == 1
+    assert out["nested"] == [{"x": [True, 1.5]}]
+
+
+def test_jsonable_never_raises(plugin: ModuleType) -> None:
+    out = plugin._jsonable({"u": Unprintable(), "v": VaultLike(), "o": object()})
+    assert out["u"] == "<Unprintable>"
+    assert out["v"] == {"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n3132"}
+    assert out["o"].startswith("<object object")
+    deep: Any = []
+    cursor = deep
+    for _ in range(500):
+        cursor.append([])
+        cursor = cursor[0]
+    json.dumps(plugin._jsonable(deep))
+
+
+def test_jsonable_ansible_219_types(plugin: ModuleType) -> None:
+    tags = pytest.importorskip("ansible._internal._datatag._tags")
+    jinja_common = pytest.importorskip("ansible._internal._templating._jinja_common")
+    vault = pytest.importorskip("ansible.parsing.vault")
+    tagged = tags.TrustedAsTemplate().tag("{{ x }}")
+    value = {
+        tagged: tagged,
+        "marker": jinja_common.UndefinedMarker(hint="x is undefined", _no_template_source=True),
+        "vault": vault.EncryptedString(ciphertext="$ANSIBLE_VAULT;1.1;AES256\n3132"),
+    }
+    with pytest.raises(TypeError):
+        json.dumps(value)
+    out = plugin._jsonable(value)
+    assert json.loads(json.dumps(out)) == out
+    assert type(next(iter(out))) is str
+    assert type(out["{{ x }}"]) is str
+    assert out["marker"] == "<UndefinedMarker>"
+    assert out["vault"] == {"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n3132"}
+
+
+def test_censor(plugin: ModuleType) -> None:
+    censored = {"censored": plugin.CENSORED}
+    assert plugin._censor({"_ansible_no_log": True, "stdout": "secret"}) == censored
+    res: dict[str, Any] = {
+        "results": [{"_ansible_no_log": True, "x": "secret"}, {"x": "shown"}],
+        "changed": 1,
+    }
+    out = plugin._censor(res)
+    assert out["results"] == [censored, {"x": "shown"}]
+    assert res["results"][0]["x"] == "secret"  # Ansible's result is not modified
+    assert plugin._censor({"x": 1}) == {"x": 1}
+    assert plugin.CENSORED == (
+        "the output has been hidden due to the fact that 'no_log: true' "
+        "was specified for this result"
+    )
+
+
+def test_fifo_writer_without_reader_gives_up_quietly(plugin: ModuleType, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = plugin._FifoWriter(str(fifo))
+    writer.write('{"a": 1}\n')  # ENXIO: nobody reads
+    assert writer._broken
+    writer.write('{"a": 2}\n')  # no second attempt, no error
+
+
+def test_fifo_writer_writes_lines_and_stops_on_epipe(plugin: ModuleType, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = plugin._FifoWriter(str(fifo))
+    writer.write('{"a": 1}\n')
+    assert os.read(reader, 100) == b'{"a": 1}\n'
+    os.close(reader)
+    writer.write('{"a": 2}\n')  # EPIPE
+    assert writer._broken
+    writer.close()
+
+
+def _recorder(plugin: ModuleType, tmp_path: Path) -> Any:
+    class FakeDisplay:
+        pass
+
+    return plugin._Recorder(FakeDisplay(), str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("env", "kept"),
+    [
+        ({}, {"runner_on_ok", "runner_on_failed", "playbook_on_stats"}),
+        ({"CONTAINERRUNNER_OMIT_EVENT_DATA": "1"}, {"playbook_on_stats"}),
+        (
+            {"CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA": "1"},
+            {"runner_on_failed", "playbook_on_stats"},
+        ),
+    ],
+)
+def test_event_data_omission(
+    plugin: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    kept: set[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    recorder = _recorder(plugin, tmp_path)
+    recorder.global_ctx.update(playbook="site.yml", playbook_uuid="pb")
+    for event in ("runner_on_ok", "runner_on_failed", "playbook_on_stats"):
+        record = recorder.begin(event, {"host": "h", "res": {"x": 1}})
+        assert record["event"] == event
+        assert record["parent_uuid"] == "pb"
+        assert bool(record["event_data"]) == (event in kept)
+
+
+def test_finish_writes_numbered_files_and_lines(
+    plugin: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTAINERRUNNER_IDENT", "job1")
+    monkeypatch.delenv("CONTAINERRUNNER_EVENT_FIFO", raising=False)
+    recorder = _recorder(plugin, tmp_path)
+    recorder.finish(recorder.begin("verbose", {}), "one\ntwo\n")
+    recorder.finish(recorder.begin("verbose", {}), "")
+    files = sorted(os.listdir(tmp_path / "job_events"))
+    assert len(files) == 2
+    events = sorted(
+        (json.loads((tmp_path / "job_events" / f).read_text()) for f in files),
+        key=lambda e: e["counter"],
+    )
+    first, second = events
+    assert files[0] == f"1-{first['uuid']}.json"
+    assert (first["stdout"], first["start_line"], first["end_line"]) == ("one\ntwo", 0, 2)
+    assert (second["stdout"], second["start_line"], second["end_line"]) == ("", 2, 2)
+    assert first["runner_ident"] == "job1"
+    assert datetime.datetime.fromisoformat(first["created"]).utcoffset() == datetime.timedelta(0)
+
+
+def test_oversized_res_is_dropped(
+    plugin: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTAINERRUNNER_MAX_EVENT_RES", "50")
+    recorder = _recorder(plugin, tmp_path)
+    record = recorder.begin("runner_on_ok", {"res": {"stdout": "x" * 100}})
+    assert record["event_data"]["res"] == {}
+    record = recorder.begin("runner_on_ok", {"res": {"stdout": "x"}})
+    assert record["event_data"]["res"] == {"stdout": "x"}

@@ -1,0 +1,331 @@
+"""Golden `<engine> run ...` argv for podman and docker (no process is started)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from containerrunner.errors import ConfigurationError
+from containerrunner.isolation import ContainerSpec, Engine, Mount, build_run_argv
+
+PODMAN_ROOTLESS = Engine(name="podman", executable="/usr/bin/podman", rootless=True)
+PODMAN_ROOT = Engine(name="podman", executable="/usr/bin/podman", rootless=False)
+PODMAN_SELINUX = Engine(name="podman", executable="/usr/bin/podman", rootless=True, selinux=True)
+DOCKER = Engine(name="docker", executable="/usr/bin/docker")
+DOCKER_SELINUX = Engine(name="docker", executable="/usr/bin/docker", selinux=True)
+
+LABELS = {
+    "containerrunner.owner-pid": "4242",
+    "containerrunner": "1",
+    "containerrunner.ident": "job1",
+    "containerrunner.owner-host": "hostA",
+}
+LABEL_ARGS = [
+    "--label",
+    "containerrunner=1",
+    "--label",
+    "containerrunner.ident=job1",
+    "--label",
+    "containerrunner.owner-host=hostA",
+    "--label",
+    "containerrunner.owner-pid=4242",
+]
+CMD = ["ansible-playbook", "-i", "inv", "site.yml"]
+
+
+def spec(engine: Engine, **kw: Any) -> ContainerSpec:
+    base: dict[str, Any] = {
+        "engine": engine,
+        "image": "localhost/ee:1",
+        "name": "containerrunner_job1",
+        "workdir": "/work/proj",
+        "mounts": (Mount.same_path("/work/proj"),),
+        "env_names": ("ANSIBLE_FORCE_COLOR", "SECRET_TOKEN"),
+        "labels": LABELS,
+        "user": (1000, 1000),
+        "pull": "missing",
+    }
+    base.update(kw)
+    return ContainerSpec(**base)
+
+
+def head(exe: str) -> list[str]:
+    return [exe, "run", "--rm", "--name", "containerrunner_job1", *LABEL_ARGS]
+
+
+ENV_ARGS = ["-e", "ANSIBLE_FORCE_COLOR", "-e", "SECRET_TOKEN"]
+
+CASES: list[tuple[str, ContainerSpec, list[str]]] = [
+    (
+        "podman-rootless-default",
+        spec(PODMAN_ROOTLESS),
+        [
+            *head("/usr/bin/podman"),
+            "--userns=keep-id",
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            *ENV_ARGS,
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-root-no-userns",
+        spec(PODMAN_ROOT, user=(0, 0)),
+        [
+            *head("/usr/bin/podman"),
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            *ENV_ARGS,
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-default",
+        spec(DOCKER),
+        [
+            *head("/usr/bin/docker"),
+            "--user",
+            "1000:1000",
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            *ENV_ARGS,
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-selinux-ro-and-system-dir",
+        spec(
+            PODMAN_SELINUX,
+            mounts=(
+                Mount.same_path("/work/proj"),
+                Mount.same_path("/work/keys/id", secret=True),
+                Mount("/etc/ansible", "/etc/ansible", read_only=True),
+            ),
+        ),
+        [
+            *head("/usr/bin/podman"),
+            "--userns=keep-id",
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj:z",
+            "-v",
+            "/work/keys/id:/work/keys/id:ro,z",
+            "-v",
+            "/etc/ansible:/etc/ansible:ro",
+            *ENV_ARGS,
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-selinux-ro",
+        spec(DOCKER_SELINUX, mounts=(Mount("/data/in", "/in", read_only=True),)),
+        [
+            *head("/usr/bin/docker"),
+            "--user",
+            "1000:1000",
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/data/in:/in:ro,z",
+            *ENV_ARGS,
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-tty-interactive",
+        spec(PODMAN_ROOTLESS, tty=True, interactive=True, pull=None, env_names=()),
+        [
+            *head("/usr/bin/podman"),
+            "-i",
+            "-t",
+            "--userns=keep-id",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-interactive-only",
+        spec(DOCKER, interactive=True, pull=None, user=None, env_names=()),
+        [
+            *head("/usr/bin/docker"),
+            "-i",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-tty-only",
+        spec(DOCKER, tty=True, pull="never", env_names=()),
+        [
+            *head("/usr/bin/docker"),
+            "-t",
+            "--user",
+            "1000:1000",
+            "--pull=never",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-pull-newer",
+        spec(PODMAN_ROOTLESS, pull="newer", env_names=()),
+        [
+            *head("/usr/bin/podman"),
+            "--userns=keep-id",
+            "--pull=newer",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-pull-newer-is-always",
+        spec(DOCKER, pull="newer", env_names=()),
+        [
+            *head("/usr/bin/docker"),
+            "--user",
+            "1000:1000",
+            "--pull=always",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-options-and-workdir",
+        spec(
+            PODMAN_ROOTLESS,
+            workdir="/runner",
+            options=("--network=host", "--cap-add", "NET_ADMIN"),
+            mounts=(Mount.same_path("/work/proj"), Mount("/srv/data", "/runner", False)),
+            pull="always",
+            env_names=("A",),
+        ),
+        [
+            *head("/usr/bin/podman"),
+            "--userns=keep-id",
+            "--pull=always",
+            "-w",
+            "/runner",
+            "-v",
+            "/work/proj:/work/proj",
+            "-v",
+            "/srv/data:/runner",
+            "-e",
+            "A",
+            "--network=host",
+            "--cap-add",
+            "NET_ADMIN",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-options-and-ro-volume",
+        spec(
+            DOCKER,
+            options=("--network=none",),
+            mounts=(Mount.same_path("/work/proj"), Mount("/opt/x", "/x", read_only=True)),
+            env_names=(),
+        ),
+        [
+            *head("/usr/bin/docker"),
+            "--user",
+            "1000:1000",
+            "--pull=missing",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "-v",
+            "/opt/x:/x:ro",
+            "--network=none",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "no-labels-no-mounts",
+        spec(PODMAN_ROOT, labels={}, mounts=(), env_names=(), user=None, pull=None),
+        [
+            "/usr/bin/podman",
+            "run",
+            "--rm",
+            "--name",
+            "containerrunner_job1",
+            "-w",
+            "/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "the_spec", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_golden_argv(case: str, the_spec: ContainerSpec, expected: list[str]) -> None:
+    assert build_run_argv(the_spec, CMD) == expected
+
+
+def test_command_is_last_and_unchanged() -> None:
+    cmd = ["bash", "-c", "echo '$HOME' && exit 3"]
+    argv = build_run_argv(spec(DOCKER), cmd)
+    assert argv[-len(cmd) - 1 :] == ["localhost/ee:1", *cmd]
+
+
+@pytest.mark.parametrize("engine", [PODMAN_ROOTLESS, DOCKER])
+def test_env_is_passed_by_name_only(engine: Engine) -> None:
+    argv = build_run_argv(spec(engine, env_names=("TOKEN", "B")), ["true"])
+    pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
+    assert pairs == ["TOKEN", "B"]
+    assert not any("=" in p for p in pairs)
+    assert "--env-file" not in argv
+
+
+@pytest.mark.parametrize("bad", ["A=1", ""])
+def test_env_name_with_value_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="environment variable name"):
+        build_run_argv(spec(PODMAN_ROOTLESS, env_names=(bad,)), ["true"])
+
+
+def test_labels_are_sorted_whatever_the_mapping_order() -> None:
+    a = build_run_argv(spec(DOCKER, labels={"b": "2", "a": "1"}), ["true"])
+    b = build_run_argv(spec(DOCKER, labels={"a": "1", "b": "2"}), ["true"])
+    assert a == b
+    assert a[5:9] == ["--label", "a=1", "--label", "b=2"]

@@ -1,0 +1,255 @@
+"""containerize(): host vs container, mounts, labels, env by name; and the pure helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from containerrunner.config.execution import ExecutionOptions
+from containerrunner.errors import ConfigurationError
+from containerrunner.isolation import (
+    Engine,
+    Mount,
+    container_name,
+    containerize,
+    is_pinned,
+)
+from containerrunner.isolation.images import _normalise_id
+from containerrunner.isolation.reaper import parse_ps_output
+
+PODMAN = Engine(name="podman", executable="/usr/bin/podman", rootless=True)
+DOCKER = Engine(name="docker", executable="/usr/bin/docker")
+SECRET = "s3cr3t-Value-that-must-not-leak"
+
+
+@pytest.fixture()
+def proj(tmp_path: Path) -> Path:
+    (tmp_path / "hosts.ini").write_text("localhost\n")
+    (tmp_path / "site.yml").write_text("- hosts: all\n")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "id").write_text("KEY")
+    return tmp_path
+
+
+def opts(proj: Path, **kw: object) -> ExecutionOptions:
+    return ExecutionOptions.from_kwargs(host_cwd=str(proj), **kw)
+
+
+def values_of(argv: tuple[str, ...], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abc",
+        "a/b c:d",
+        "élan",
+        "2024-01-01T00:00:00.123+00:00",
+    ],
+)
+def test_container_name_is_sanitised(name: str) -> None:
+    got = container_name(name)
+    assert got.startswith("containerrunner_")
+    assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in got)
+    assert container_name("a/b c") == "containerrunner_a_b_c"
+
+
+def test_host_invocation(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CR_TEST_HOST_VAR", "host")
+    inv = containerize(
+        ["ansible-playbook", "site.yml"],
+        options=opts(proj),
+        ident="j1",
+        env={"TOKEN": SECRET, "CR_TEST_HOST_VAR": "job"},
+        engine=PODMAN,
+    )
+    assert inv.argv == ("ansible-playbook", "site.yml")
+    assert inv.cwd == str(proj)
+    assert inv.container_name is None and inv.engine is None
+    assert inv.env["TOKEN"] == SECRET
+    assert inv.env["CR_TEST_HOST_VAR"] == "job"  # the job's variables win
+    assert inv.env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.parametrize("engine", [PODMAN, DOCKER], ids=["podman", "docker"])
+def test_container_invocation(proj: Path, engine: Engine) -> None:
+    vol = proj / "data"
+    vol.mkdir()
+    inv = containerize(
+        [
+            "ansible-playbook",
+            "-i",
+            "hosts.ini",
+            "--private-key",
+            "keys/id",
+            "-e",
+            "x=1",
+            "site.yml",
+        ],
+        options=opts(
+            proj,
+            process_isolation=True,
+            container_image="localhost/ee:2",
+            container_options=["--network=none"],
+            container_volume_mounts=[f"{vol}:/data:ro"],
+            pull="never",
+        ),
+        ident="job/1",
+        env={"TOKEN": SECRET, "ANSIBLE_FORCE_COLOR": "1"},
+        engine=engine,
+    )
+    argv = inv.argv
+    assert argv[:5] == (engine.executable, "run", "--rm", "--name", "containerrunner_job_1")
+    assert inv.container_name == "containerrunner_job_1"
+    assert inv.engine is engine
+    assert inv.cwd == str(proj)
+    labels = values_of(argv, "--label")
+    assert labels == [
+        "containerrunner=1",
+        "containerrunner.ident=job/1",
+        f"containerrunner.owner-host={socket.gethostname()}",
+        f"containerrunner.owner-pid={os.getpid()}",
+    ]
+    assert values_of(argv, "-w") == [str(proj)]
+    assert values_of(argv, "-v") == [  # sorted by target: parents before children
+        f"{vol}:/data:ro",
+        f"{proj}:{proj}",
+        f"{proj}/keys/id:{proj}/keys/id:ro",  # a secret stays read-only inside the rw cwd
+    ]
+    engine_part = argv[: argv.index("localhost/ee:2")]
+    assert values_of(engine_part, "-e") == ["ANSIBLE_FORCE_COLOR", "TOKEN"]
+    assert "--pull=never" in argv
+    assert argv[argv.index("localhost/ee:2") - 1] == "--network=none"
+    assert argv[argv.index("localhost/ee:2") + 1 :] == (
+        "ansible-playbook",
+        "-i",
+        "hosts.ini",
+        "--private-key",
+        "keys/id",
+        "-e",
+        "x=1",
+        "site.yml",
+    )
+    if engine.name == "docker":
+        assert values_of(argv, "--user") == [f"{os.getuid()}:{os.getgid()}"]
+    else:
+        assert "--userns=keep-id" in argv
+    # values go to the engine's environment, never onto its command line
+    assert inv.env["TOKEN"] == SECRET
+    assert not any(SECRET in a for a in argv)
+    assert "--env-file" not in argv
+
+
+def test_container_workdir_override_keeps_cwd_mounted(proj: Path) -> None:
+    inv = containerize(
+        ["true"],
+        options=opts(proj, process_isolation=True, container_workdir="/runner"),
+        ident="j",
+        env={},
+        engine=DOCKER,
+    )
+    assert values_of(inv.argv, "-w") == ["/runner"]
+    assert values_of(inv.argv, "-v") == [f"{proj}:{proj}"]
+
+
+def test_tty_and_interactive(proj: Path) -> None:
+    inv = containerize(
+        ["bash"],
+        options=opts(proj, process_isolation=True),
+        ident="j",
+        env={},
+        tty=True,
+        interactive=True,
+        engine=PODMAN,
+    )
+    assert inv.argv.index("-i") < inv.argv.index("-t") < inv.argv.index("-w")
+    plain = containerize(
+        ["bash"], options=opts(proj, process_isolation=True), ident="j", env={}, engine=PODMAN
+    )
+    assert "-i" not in plain.argv and "-t" not in plain.argv
+
+
+def test_extra_mounts_and_env_mounts(proj: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    art = tmp_path_factory.mktemp("artifacts")
+    plugin = tmp_path_factory.mktemp("callback")
+    inv = containerize(
+        ["ansible", "all", "-m", "ping"],
+        options=opts(proj, process_isolation=True),
+        ident="j",
+        env={"CONTAINERRUNNER_ARTIFACT_DIR": str(art)},
+        extra_mounts=[Mount.same_path(str(plugin), read_only=True)],
+        engine=DOCKER,
+    )
+    mounts = values_of(inv.argv, "-v")
+    assert f"{art}:{art}" in mounts
+    assert f"{plugin}:{plugin}:ro" in mounts
+
+
+def test_invalid_volume_mount_names_the_option(proj: Path) -> None:
+    with pytest.raises(ConfigurationError, match="container_volume_mounts"):
+        containerize(
+            ["true"],
+            options=opts(proj, process_isolation=True, container_volume_mounts=["/:/host"]),
+            ident="j",
+            env={},
+            engine=PODMAN,
+        )
+
+
+def test_system_dir_cwd_is_not_mounted() -> None:
+    options = ExecutionOptions(process_isolation=True, host_cwd="/")
+    inv = containerize(["true"], options=options, ident="j", env={}, engine=PODMAN)
+    assert values_of(inv.argv, "-v") == []
+    assert values_of(inv.argv, "-w") == ["/"]
+
+
+# -- pure helpers of images.py and reaper.py ----------------------------------------------------
+
+
+def test_is_pinned() -> None:
+    assert is_pinned("quay.io/x/ee@sha256:" + "a" * 64)
+    assert not is_pinned("quay.io/x/ee:latest")
+    assert not is_pinned("localhost/ee")
+
+
+def test_image_id_normalised() -> None:
+    assert _normalise_id("abc123") == "sha256:abc123"
+    assert _normalise_id("sha256:abc123") == "sha256:abc123"
+
+
+def test_parse_ps_output() -> None:
+    text = (
+        "containerrunner_a\ta\t123\thostA\trunning\n"
+        "\n"
+        "containerrunner_b\tb\t\thostB\tCreated\n"
+        "weird\n"
+    )
+    assert parse_ps_output(text) == [
+        {
+            "name": "containerrunner_a",
+            "ident": "a",
+            "owner_pid": 123,
+            "owner_host": "hostA",
+            "state": "running",
+        },
+        {
+            "name": "containerrunner_b",
+            "ident": "b",
+            "owner_pid": None,
+            "owner_host": "hostB",
+            "state": "created",
+        },
+        {"name": "weird", "ident": "", "owner_pid": None, "owner_host": "", "state": ""},
+    ]
+
+
+def test_engine_cleanup_and_label_templates() -> None:
+    assert PODMAN.remove_args("n") == ["/usr/bin/podman", "rm", "--force", "--time", "0", "n"]
+    assert DOCKER.remove_args("n") == ["/usr/bin/docker", "rm", "--force", "n"]
+    assert PODMAN.label_field("k") == '{{index .Labels "k"}}'
+    assert DOCKER.label_field("k") == '{{.Label "k"}}'
