@@ -22,6 +22,10 @@ class EngineError(ContainerRunnerError):
     """The container engine (podman or docker) is missing or does not work."""
 
 
+class EngineTimeoutError(EngineError):
+    """An engine command did not finish in time."""
+
+
 class ImageNotFoundError(ContainerRunnerError):
     """The requested container image is not present in the engine's local store."""
 

@@ -18,30 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from containerrunner import commands
-from containerrunner.config.execution import ExecutionOptions, as_str_tuple
+from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions, as_str_tuple
 from containerrunner.errors import CommandError, ConfigurationError, OutputParseError
 from containerrunner.job import Job, RunnerMode
 from containerrunner.runner import Runner
 from containerrunner.runner_config import RunnerConfig
 
 # Options every command-style helper accepts, besides its own parameters.
-EXECUTION_OPTIONS = frozenset(
-    {
-        "process_isolation",
-        "process_isolation_executable",
-        "container_image",
-        "container_options",
-        "container_volume_mounts",
-        "container_workdir",
-        "host_cwd",
-        "envvars",
-        "secret_envvars",
-        "timeout",
-        "job_timeout",
-        "idle_timeout",
-        "pull",
-    }
-)
+EXECUTION_OPTIONS = frozenset({*EXECUTION_KWARGS, "envvars"})
 HANDLERS = frozenset(
     {"event_handler", "status_handler", "cancel_callback", "finished_callback", "artifacts_handler"}
 )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from containerrunner.cli.args import UsageError
 from containerrunner.cli.common import CliError
 from containerrunner.errors import ContainerRunnerError, EngineError
+from containerrunner.procinfo import pid_alive
 
 PIDFILE = "pid"
 DAEMON_LOG = "daemon.log"
@@ -40,26 +41,6 @@ def read_pid(private_data_dir: str) -> int | None:
             return int(fh.readline().strip())
     except (OSError, ValueError):
         return None
-
-
-def _proc_state(pid: int) -> str | None:
-    """The state letter from /proc/<pid>/stat ('Z' for a zombie), None without /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    """True when process `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _proc_state(pid) != "Z"
 
 
 def _is_ours(pid: int) -> bool:

@@ -21,6 +21,23 @@ PULL_POLICIES: tuple[str, ...] = ("always", "missing", "never", "newer")
 
 DEFAULT_IMAGE = "localhost/containerrunner-ee:latest"
 
+# The execution keyword arguments besides `envvars` (which run() merges with env/envvars),
+# handed to ExecutionOptions.from_kwargs.
+EXECUTION_KWARGS: tuple[str, ...] = (
+    "process_isolation",
+    "process_isolation_executable",
+    "container_image",
+    "container_options",
+    "container_volume_mounts",
+    "container_workdir",
+    "host_cwd",
+    "secret_envvars",
+    "timeout",
+    "job_timeout",
+    "idle_timeout",
+    "pull",
+)
+
 
 def as_str_tuple(value: Any, option: str) -> tuple[str, ...]:
     """A list of strings from a list/tuple of strings; a lone string is refused with a hint."""

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
-from containerrunner.config.execution import ExecutionOptions
+from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions
 from containerrunner.errors import ConfigurationError
 from containerrunner.inputs import (
     PrivateData,
@@ -36,22 +36,6 @@ from containerrunner.inputs import (
 )
 
 RunKind = Literal["playbook", "plays", "role", "adhoc"]
-
-# The execution keyword arguments, handed to ExecutionOptions.from_kwargs.
-EXECUTION_KWARGS: tuple[str, ...] = (
-    "process_isolation",
-    "process_isolation_executable",
-    "container_image",
-    "container_options",
-    "container_volume_mounts",
-    "container_workdir",
-    "host_cwd",
-    "secret_envvars",
-    "timeout",
-    "job_timeout",
-    "idle_timeout",
-    "pull",
-)
 
 HANDLER_KWARGS: tuple[str, ...] = (
     "event_handler",

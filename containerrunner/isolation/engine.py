@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Literal
 
-from containerrunner.errors import ConfigurationError, EngineError
+from containerrunner.errors import ConfigurationError, EngineError, EngineTimeoutError
 
 EngineName = Literal["podman", "docker"]
 ENGINE_NAMES: tuple[EngineName, ...] = ("podman", "docker")
@@ -73,8 +73,8 @@ class Engine:
         """`rm` a container by name, killing it at once if it still runs (no stop grace)."""
         if self.name == "podman":
             # podman's `rm -f` waits the stop timeout (10 s) first; docker's kills at once.
-            return [self.executable, "rm", "--force", "--time", "0", name]
-        return [self.executable, "rm", "--force", name]
+            return ["rm", "--force", "--time", "0", name]
+        return ["rm", "--force", name]
 
     def wait_removed_args(self, name: str) -> list[str]:
         """Block until container `name` no longer exists (used when a removal is in progress).
@@ -83,7 +83,7 @@ class Engine:
         `rm --force` returns once the first one is done.
         """
         if self.name == "docker":
-            return [self.executable, "container", "wait", "--condition", "removed", name]
+            return ["container", "wait", "--condition", "removed", name]
         return self.remove_args(name)
 
     def label_field(self, key: str) -> str:
@@ -97,6 +97,31 @@ class Engine:
         return [self.executable, *args]
 
 
+def run_engine(engine: Engine, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`<engine> args...` with its output captured; never raises for a non-zero exit.
+
+    Raises EngineError when the engine cannot be started, EngineTimeoutError after `timeout`.
+    """
+    argv = engine.command(*args)
+    try:
+        return subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise EngineError(
+            f"{engine.name} executable {engine.executable!r} not found; {INSTALL_HINT}"
+        ) from exc
+    except OSError as exc:
+        raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise EngineTimeoutError(f"`{' '.join(argv)}` did not finish within {timeout:g} s") from exc
+
+
 def _is_system_dir(path: str) -> bool:
     return path in ("/", "/usr", "/etc", "/var", "/home") or path.startswith(("/usr/", "/etc/"))
 
@@ -107,6 +132,11 @@ def _selinux_enabled() -> bool:
             return fh.read().strip() == "1"
     except OSError:
         return False
+
+
+# Engines that answered once in this process: detect_engine() does not probe them again (a
+# probe costs a `version` round trip per job). Failures are not remembered.
+_ANSWERED: set[str] = set()
 
 
 def engine_answers(executable: str, timeout: float = 20.0) -> bool:
@@ -170,8 +200,9 @@ def detect_engine(choice: str = "auto") -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
-        if not engine_answers(exe):
+        if exe not in _ANSWERED and not engine_answers(exe):
             problems.append(f"{name}: `{exe} version` failed (is the daemon/service running?)")
             continue
+        _ANSWERED.add(exe)
         return make_engine(name, exe)
     raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
-import subprocess
 
-from containerrunner.errors import CommandError, EngineError, ImageNotFoundError
-from containerrunner.isolation.engine import Engine
+from containerrunner.errors import CommandError, ImageNotFoundError
+from containerrunner.isolation.engine import Engine, run_engine
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
-
-
-def _run(engine: Engine, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    argv = engine.command(*args)
-    try:
-        return subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise EngineError(f"{engine.name} executable {engine.executable!r} not found") from exc
-    except OSError as exc:
-        raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError(f"`{' '.join(argv)}` did not finish within {timeout:g} s") from exc
 
 
 def is_pinned(image: str) -> bool:
@@ -38,13 +19,13 @@ def is_pinned(image: str) -> bool:
 
 def image_exists(engine: Engine, image: str) -> bool:
     """True when `image` is in the engine's local store (`<engine> image inspect`)."""
-    return _run(engine, ["image", "inspect", image], QUERY_TIMEOUT).returncode == 0
+    return run_engine(engine, ["image", "inspect", image], QUERY_TIMEOUT).returncode == 0
 
 
 def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> None:
     """`<engine> pull IMAGE`; raises CommandError (with stderr) when it fails."""
     args = ["pull", image]
-    proc = _run(engine, args, timeout)
+    proc = run_engine(engine, args, timeout)
     if proc.returncode != 0:
         raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
 
@@ -85,16 +66,20 @@ def image_digest(engine: Engine, image: str) -> str | None:
     """The local image ID (`sha256:<hex>`, the same form for both engines), or None when the
     image is absent. The ID identifies the content: the project's reproducible builds give
     the same ID on every machine."""
-    proc = _run(engine, ["image", "inspect", "--format", "{{.Id}}", image], QUERY_TIMEOUT)
+    proc = run_engine(engine, ["image", "inspect", "--format", "{{.Id}}", image], QUERY_TIMEOUT)
     value = proc.stdout.strip()
     if proc.returncode != 0 or not value:
         return None
     return _normalise_id(value.splitlines()[0].strip())
 
 
+@functools.cache
 def engine_version(engine: Engine) -> str:
-    """The engine's version, e.g. `4.3.1` (from `<engine> --version`, no daemon needed)."""
-    proc = _run(engine, ["--version"], QUERY_TIMEOUT)
+    """The engine's version, e.g. `4.3.1` (from `<engine> --version`, no daemon needed).
+
+    Asked once per engine and process: every job records it in its provenance.
+    """
+    proc = run_engine(engine, ["--version"], QUERY_TIMEOUT)
     if proc.returncode != 0:
         raise CommandError(engine.command("--version"), proc.returncode, proc.stderr[-2000:])
     match = re.search(r"\d+\.\d+[\w.+~-]*", proc.stdout)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import subprocess
 from typing import TypedDict
 
-from containerrunner.errors import EngineError
+from containerrunner.errors import EngineError, EngineTimeoutError
 from containerrunner.isolation.engine import (
     LABEL,
     LABEL_IDENT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
     Engine,
+    run_engine,
 )
+from containerrunner.procinfo import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +36,17 @@ class OwnedContainer(TypedDict):
     state: str
 
 
-def _engine_gone(engine: Engine, exc: OSError) -> EngineError:
-    return EngineError(f"cannot run {engine.name} ({engine.executable!r}): {exc}")
-
-
 def remove_container(engine: Engine, name: str) -> None:
     """Kill and remove container `name`; a container that is already gone is fine.
 
     Never raises on a cleanup path, except EngineError when the engine itself cannot be run;
     other failures (a timeout, an engine error) are logged as warnings.
     """
-    argv = engine.remove_args(name)
+    args = engine.remove_args(name)
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=REMOVE_TIMEOUT,
-            check=False,
-        )
-    except OSError as exc:
-        raise _engine_gone(engine, exc) from exc
-    except subprocess.TimeoutExpired:
-        log.warning("`%s` did not finish within %g s", " ".join(argv), REMOVE_TIMEOUT)
+        proc = run_engine(engine, args, REMOVE_TIMEOUT)
+    except EngineTimeoutError as exc:
+        log.warning("%s", exc)
         return
     if proc.returncode == 0:
         return
@@ -67,24 +54,14 @@ def remove_container(engine: Engine, name: str) -> None:
     if _IN_PROGRESS in stderr.lower():
         # The engine is already removing it (docker's --rm racing our rm): wait for the end,
         # so that "removed" means gone when we return.
-        _run_quietly(engine.wait_removed_args(name))
+        try:
+            run_engine(engine, engine.wait_removed_args(name), REMOVE_TIMEOUT)
+        except EngineTimeoutError as exc:
+            log.warning("%s", exc)
         return
     if any(marker in stderr.lower() for marker in _GONE_MARKERS):
         return
-    log.warning("`%s` failed (rc %d): %s", " ".join(argv), proc.returncode, stderr)
-
-
-def _run_quietly(argv: list[str]) -> None:
-    try:
-        subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=REMOVE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("`%s` failed: %s", " ".join(argv), exc)
+    log.warning("`%s %s` failed (rc %d): %s", engine.name, " ".join(args), proc.returncode, stderr)
 
 
 def _parse_pid(text: str) -> int | None:
@@ -104,22 +81,10 @@ def list_ours(engine: Engine) -> list[OwnedContainer]:
         engine.label_field(LABEL_OWNER_HOST),
         "{{.State}}",
     ]
-    argv = engine.command("ps", "-a", "--filter", f"label={LABEL}", "--format", "\t".join(fields))
-    try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=LIST_TIMEOUT,
-            check=False,
-        )
-    except OSError as exc:
-        raise _engine_gone(engine, exc) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError(f"`{' '.join(argv)}` did not finish within {LIST_TIMEOUT:g} s") from exc
+    args = ["ps", "-a", "--filter", f"label={LABEL}", "--format", "\t".join(fields)]
+    proc = run_engine(engine, args, LIST_TIMEOUT)
     if proc.returncode != 0:
-        raise EngineError(f"`{' '.join(argv)}` failed (rc {proc.returncode}): {proc.stderr}")
+        raise EngineError(f"`{engine.name} ps` failed (rc {proc.returncode}): {proc.stderr}")
     return parse_ps_output(proc.stdout)
 
 
@@ -141,17 +106,6 @@ def parse_ps_output(text: str) -> list[OwnedContainer]:
             )
         )
     return out
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process `pid` exists on this host (it may belong to another user)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_orphans(engine: Engine) -> list[str]:

@@ -84,3 +84,22 @@ def assert_secret_nowhere(secret: str, *roots: Path) -> None:
     tmp_dirs = [p for p in Path("/tmp").glob("containerrunner-*") if p.is_dir()]
     found = files_containing(secret, *roots, *tmp_dirs)
     assert not found, f"secret found in {found}"
+
+
+def event_shape(events: Any) -> tuple[list[tuple[str, str | None]], list[tuple[str, str, str]]]:
+    """What two runs of one playbook must share, whatever order parallel hosts finished in.
+
+    The events without a host (playbook, play and task starts, stats) in order, and the
+    per-host events as a sorted multiset of (event, host, task).
+    """
+    ordered: list[tuple[str, str | None]] = []
+    per_host: list[tuple[str, str, str]] = []
+    for e in events:
+        if e["event"] == "verbose":
+            continue
+        data = e.get("event_data", {})
+        if data.get("host"):
+            per_host.append((e["event"], data["host"], data.get("task", "")))
+        else:
+            ordered.append((e["event"], data.get("task")))
+    return ordered, sorted(per_host)
