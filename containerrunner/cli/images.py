@@ -20,6 +20,7 @@ from rich.table import Table
 
 from containerrunner.cli.common import CliError, say
 from containerrunner.errors import EngineError
+from containerrunner.isolation.engine import Engine, run_engine
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 BUILD_SCRIPT = RECIPES / "scripts" / "build-images"
@@ -96,36 +97,20 @@ def _same_image(ref: str, hashed_ref: str) -> bool:
     return _repository_name(ref) == _repository_name(hashed_ref)
 
 
-def list_rows(engine_name: str, executable: str, hashes: dict[str, str]) -> list[ImageRow]:
-    listing = subprocess.run(
-        [executable, "images", "--format", "{{.Repository}}:{{.Tag}}\t{{.ID}}"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=QUERY_TIMEOUT,
-        check=False,
+def list_rows(engine: Engine, hashes: dict[str, str]) -> list[ImageRow]:
+    listing = run_engine(
+        engine, ["images", "--format", "{{.Repository}}:{{.Tag}}\t{{.ID}}"], QUERY_TIMEOUT
     )
     if listing.returncode != 0:
-        raise EngineError(f"`{executable} images` failed: {listing.stderr.strip()}")
+        raise EngineError(f"`{engine.executable} images` failed: {listing.stderr.strip()}")
     rows: list[ImageRow] = []
     for line in listing.stdout.splitlines():
         ref, _, image_id = line.strip().partition("\t")
         if _repository_name(ref) not in PROJECT_IMAGES:
             continue
-        label = subprocess.run(
-            [
-                executable,
-                "image",
-                "inspect",
-                "--format",
-                f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}',
-                ref,
-            ],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=QUERY_TIMEOUT,
-            check=False,
+        label_format = f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}'
+        label = run_engine(
+            engine, ["image", "inspect", "--format", label_format, ref], QUERY_TIMEOUT
         ).stdout.strip()
         if label in ("", "<no value>"):
             recipe = "-"
@@ -133,7 +118,7 @@ def list_rows(engine_name: str, executable: str, hashes: dict[str, str]) -> list
             expected = [h for r, h in hashes.items() if _same_image(ref, r)]
             recipe = "unknown" if not expected else "current" if label in expected else "stale"
         short_id = image_id.removeprefix("sha256:")[:12]
-        rows.append(ImageRow(engine_name, ref, short_id, recipe))
+        rows.append(ImageRow(engine.name, ref, short_id, recipe))
     return rows
 
 
@@ -152,7 +137,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 raise
             missing.append(f"{name} ({exc})" if args.debug else name)
             continue
-        rows += list_rows(engine.name, engine.executable, hashes)
+        rows += list_rows(engine, hashes)
     console = Console(highlight=False)
     table = Table(box=None, pad_edge=False)
     for column in ("ENGINE", "IMAGE", "ID", "RECIPE"):
