@@ -14,10 +14,11 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from containerrunner import commands
+from containerrunner.artifacts import check_ident
 from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions, as_str_tuple
 from containerrunner.errors import CommandError, ConfigurationError, OutputParseError
 from containerrunner.job import Job, RunnerMode
@@ -80,10 +81,8 @@ def _handlers(options: dict[str, Any]) -> dict[str, Any]:
     return handlers
 
 
-def _command_runner(
-    command: Sequence[str], options: dict[str, Any], helper: str
-) -> tuple[Runner, Callable[[], None]]:
-    """A Runner for `command` and a cleanup function that removes its temporary dirs."""
+def _command_runner(command: Sequence[str], options: dict[str, Any], helper: str) -> Runner:
+    """A Runner for `command` (its Runner removes the job's runtime dir when it ends)."""
     _check_options(options, COMMAND_OPTIONS, helper)
     execution = ExecutionOptions.from_kwargs(
         **{k: v for k, v in options.items() if k in EXECUTION_OPTIONS}
@@ -107,7 +106,8 @@ def _command_runner(
             "input_fd works with runner_mode='subprocess' only (pexpect answers prompts "
             "from passwords)"
         )
-    ident = str(options.get("ident") or uuid.uuid4())
+    given_ident = options.get("ident")
+    ident = str(uuid.uuid4()) if given_ident is None else check_ident(given_ident)
     private_data_dir = options.get("private_data_dir")
     temporary: str | None = None
     if private_data_dir is None:
@@ -132,55 +132,32 @@ def _command_runner(
         rotate_artifacts=int(options.get("rotate_artifacts") or 0),
         kind=helper,
     )
-    runner = Runner(CommandRunnerConfig(job, temporary), **_handlers(options))
-
-    def cleanup() -> None:
-        shutil.rmtree(runtime_dir, ignore_errors=True)
-
-    return runner, cleanup
-
-
-def _read_outputs(runner: Runner) -> tuple[str, str]:
-    with runner.stdout as out, runner.stderr as err:
-        return out.read(), err.read()
-
-
-def _finish(runner: Runner, cleanup: Callable[[], None]) -> tuple[str, str]:
-    try:
-        return _read_outputs(runner)
-    finally:
-        cleanup()
-        temporary = getattr(runner.config, "temporary_dir", None)
-        if temporary:
-            shutil.rmtree(temporary, ignore_errors=True)
+    return Runner(CommandRunnerConfig(job, temporary), **_handlers(options))
 
 
 def _run_foreground(
     command: Sequence[str], options: dict[str, Any], helper: str
 ) -> tuple[str, str, int]:
-    runner, cleanup = _command_runner(command, options, helper)
+    """Run to the end and return (stdout, stderr, rc); a temporary private data dir made for
+    the call (none was given) is removed afterwards, the outputs having been read."""
+    runner = _command_runner(command, options, helper)
     try:
         runner.run()
-    except BaseException:
-        cleanup()
-        raise
-    out, err = _finish(runner, cleanup)
-    return out, err, runner.rc if runner.rc is not None else -1
+        with runner.stdout as out, runner.stderr as err:
+            return out.read(), err.read(), runner.rc if runner.rc is not None else -1
+    finally:
+        temporary = runner.config.temporary_dir
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _run_background(
     command: Sequence[str], options: dict[str, Any], helper: str
 ) -> tuple[threading.Thread, Runner]:
-    runner, cleanup = _command_runner(command, options, helper)
-
-    def target() -> None:
-        try:
-            runner.run()
-        finally:
-            cleanup()
-
+    """Start in a thread; the caller reads runner.stdout/stderr, so the artifacts stay."""
+    runner = _command_runner(command, options, helper)
     thread = threading.Thread(
-        target=target, name=f"containerrunner-{runner.job.ident}", daemon=True
+        target=runner.run, name=f"containerrunner-{runner.job.ident}", daemon=True
     )
     thread.start()
     return thread, runner

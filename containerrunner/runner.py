@@ -63,8 +63,6 @@ class Runner:
         self._last_counter = 0
         self._finished = False
         self._stats: dict[str, Any] | None = None
-        self._artifacts: ArtifactDir | None = None
-        self._invocation: Invocation | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -154,13 +152,16 @@ class Runner:
         """Run the job to the end; returns (status, rc)."""
         job = self.job
         artifacts = ArtifactDir(job.artifact_base, job.ident)
-        self._artifacts = artifacts
         self._set_status("starting")
         engine: Engine | None = None
-        if job.execution.process_isolation:
-            engine = detect_engine(job.execution.engine)
-            ensure_image(engine, job.execution.container_image, job.execution.pull)
-        artifacts.create()
+        try:
+            if job.execution.process_isolation:
+                engine = detect_engine(job.execution.engine)
+                ensure_image(engine, job.execution.container_image, job.execution.pull)
+            artifacts.create()
+        except BaseException:
+            self._abort_before_start(job)
+            raise
         if job.rotate_artifacts:
             rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
         stream: EventStream | None = None
@@ -200,7 +201,6 @@ class Runner:
                 interactive=interactive or job.mode == "pexpect",
                 engine=engine,
             )
-            self._invocation = inv
             artifacts.write_command(job.command, inv.cwd, env.keys())
             self._write_provenance(artifacts, inv, engine)
             out_fh = open(artifacts.stdout_path, "w", encoding="utf-8")  # noqa: SIM115
@@ -252,6 +252,20 @@ class Runner:
         if self.artifacts_handler is not None:
             self.artifacts_handler(str(artifacts.path))
         return self.status, self.rc
+
+    def _abort_before_start(self, job: Job) -> None:
+        """The job could not start (no engine or image, ident taken): nothing ran.
+
+        Writes no artifact (the directory may be an earlier job's), removes the runtime dir,
+        and ends the lifecycle as `failed` so waiting `events` readers return.
+        """
+        self.errored = True
+        self.status = "failed"
+        if job.runtime_dir is not None:
+            shutil.rmtree(job.runtime_dir, ignore_errors=True)
+        with self._changed:
+            self._finished = True
+            self._changed.notify_all()
 
     @staticmethod
     def _event_env(job: Job, artifacts: ArtifactDir) -> dict[str, str]:

@@ -243,9 +243,19 @@ def test_unknown_option_is_refused() -> None:
 def test_missing_image_names_build_command(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(containerrunner.ImageNotFoundError, match="scripts/build-images"):
         containerrunner.run_command(
-            "true", [], host_cwd=str(tmp_path),
+            "true", [], host_cwd=str(tmp_path), ident="nóimage-check",
             **container_kwargs(engine, "localhost/no-such-image:1"), pull="never",
         )  # fmt: skip
+    assert not list(Path("/tmp").glob("containerrunner-nóimage--*")), "runtime dir left behind"
+
+
+@pytest.mark.parametrize("ident", ["../escape", "a/b", ".hidden", ""])
+def test_bad_ident_is_refused_before_anything_is_made(ident: str, tmp_path: Path) -> None:
+    before = set(Path("/tmp").iterdir()) | set(Path("/").iterdir())
+    with pytest.raises(containerrunner.ConfigurationError, match="ident"):
+        containerrunner.run_command("true", [], ident=ident, private_data_dir=str(tmp_path))
+    assert set(Path("/tmp").iterdir()) | set(Path("/").iterdir()) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reaper_removes_orphans(engine: Engine) -> None:

@@ -288,6 +288,23 @@ def test_missing_image(engine: Engine, tmp_path: Path) -> None:
     assert not (pdd / "artifacts").exists() or not any((pdd / "artifacts").iterdir())
 
 
+def test_failure_before_start_ends_the_lifecycle(engine: Engine, tmp_path: Path) -> None:
+    """A job that cannot start is `failed`, leaves no runtime dir, and ends `events`."""
+    pdd = copy_examples(tmp_path)
+    rc = containerrunner.RunnerConfig(
+        private_data_dir=str(pdd), playbook="site.yml",
+        **container_kwargs(engine, "localhost/absent-image:0"),
+    )  # fmt: skip
+    rc.prepare()
+    assert rc.job is not None and rc.job.runtime_dir is not None
+    runner = containerrunner.Runner(config=rc)
+    with pytest.raises(containerrunner.ImageNotFoundError):
+        runner.run()
+    assert runner.status == "failed"
+    assert not os.path.exists(rc.job.runtime_dir)
+    assert list(runner.events) == []
+
+
 def test_same_events_as_ansible_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An existing ansible-runner private data dir gives the same events as ansible-runner."""
     ansible_runner = pytest.importorskip("ansible_runner")
