@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from containerrunner.errors import ConfigurationError
+from containerrunner.tempdirs import OWNER_FILE, Owner, read_owner, write_owner
+from containerrunner.validate import check_ident
 
 JOB_EVENTS = "job_events"
 FACT_CACHE = "fact_cache"
@@ -31,18 +33,6 @@ FACT_CACHE = "fact_cache"
 PAYLOAD_KEY = "__payload__"
 TYPE_KEY = "__ansible_type"
 CACHE_SCHEMA = 1
-
-
-def check_ident(ident: str) -> str:
-    """An ident names a directory: refuse empty, `/`, `..` and leading dots."""
-    if not isinstance(ident, str) or not ident.strip():
-        raise ConfigurationError(f"ident must be a non-empty string, not {ident!r}")
-    if "/" in ident or "\\" in ident or ident.startswith(".") or "\0" in ident:
-        raise ConfigurationError(
-            f"ident {ident!r} must not contain '/', '\\\\' or NUL, nor start with '.': "
-            f"it names the directory artifacts/<ident>"
-        )
-    return ident
 
 
 def write_text_atomic(path: str | Path, text: str, mode: int = 0o644) -> None:
@@ -84,18 +74,48 @@ class ArtifactDir:
     def stderr_path(self) -> Path:
         return self.path / "stderr"
 
-    def create(self) -> None:
-        """Make the directory; an existing one belongs to an earlier job and is refused."""
+    @property
+    def owner_path(self) -> Path:
+        return self.path / OWNER_FILE
+
+    def claim(self) -> None:
+        """Make the directory for a new job with this ident, or take an earlier one over.
+
+        As in ansible-runner, a new run with an ident replaces that ident's artifacts; the
+        fact cache is kept (a later run with the same ident reads it). Refused, with nothing
+        touched, while a job with this ident is still running here: the directory holds the
+        running job's owner record (`tempdirs.OWNER_FILE`) until `release()`.
+        """
         self.base.mkdir(parents=True, exist_ok=True)
-        try:
-            self.path.mkdir()
-        except FileExistsError:
-            raise ConfigurationError(
-                f"ident {self.ident!r}: {self.path} already exists (an earlier job's "
-                f"artifacts); choose another ident or remove that directory"
-            ) from None
+        self.path.mkdir(exist_ok=True)
+        while True:
+            try:
+                write_owner(self.path, Owner.current())
+                break
+            except FileExistsError:
+                owner = read_owner(self.path)
+                if owner is not None and not owner.gone:
+                    raise ConfigurationError(
+                        f"ident {self.ident!r}: a job with this ident is still running in "
+                        f"{self.path} (process {owner.pid} on {owner.host}); wait for it to "
+                        f"end, stop it, or choose another ident"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    self.owner_path.unlink()  # its owner is gone: a stale claim
+        for entry in self.path.iterdir():
+            if entry.name in (FACT_CACHE, OWNER_FILE):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         self.job_events.mkdir()
-        self.fact_cache.mkdir()
+        self.fact_cache.mkdir(exist_ok=True)
+
+    def release(self) -> None:
+        """End this process's claim on the directory (the job has ended)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.owner_path.unlink()
 
     def write_command(self, argv: Sequence[str], cwd: str, env_names: Iterable[str]) -> None:
         record = {"command": list(argv), "cwd": cwd, "env": sorted(set(env_names))}
@@ -184,6 +204,9 @@ def rotate(base: str | Path, keep: int, protect: str | None = None) -> list[Path
     for p in dirs:
         if p.name == protect:
             continue
+        owner = read_owner(p)
+        if owner is not None and not owner.gone:
+            continue  # a job still running there
         if len(kept) < keep:
             kept.append(p)
         else:

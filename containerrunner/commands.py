@@ -19,6 +19,8 @@ DOC_RESPONSE_FORMATS: tuple[str, ...] = ("json", "human")
 INVENTORY_ACTIONS: tuple[str, ...] = ("graph", "host", "list")
 INVENTORY_RESPONSE_FORMATS: tuple[str, ...] = ("json", "yaml", "toml")
 CONFIG_ACTIONS: tuple[str, ...] = ("list", "dump", "view")
+# Plugin types whose `ansible-doc -F -j` works (see lists_files_as_text).
+LISTS_AS_JSON: tuple[str, ...] = ("role", "keyword")
 MAX_VERBOSITY = 5
 
 
@@ -118,6 +120,18 @@ def plugin_docs_argv(
     return argv + names
 
 
+def lists_files_as_text(
+    list_files: bool, response_format: str | None, plugin_type: str | None
+) -> bool:
+    """Whether get_plugin_list reads `ansible-doc -F` as text to give JSON's `{plugin: path}`.
+
+    `ansible-doc -F -j` fails on ansible-core 2.14 to 2.19 ("Object of type bytes is not JSON
+    serializable": the paths are bytes) for every plugin type but `role` and `keyword`, whose
+    `-F -j` gives the same JSON as `-l -j` (and whose `-F` text is no file listing).
+    """
+    return bool(list_files) and response_format == "json" and plugin_type not in LISTS_AS_JSON
+
+
 def plugin_list_argv(
     list_files: bool = False,
     response_format: str | None = None,
@@ -125,10 +139,13 @@ def plugin_list_argv(
     playbook_dir: str | None = None,
     module_path: str | None = None,
 ) -> list[str]:
-    """`ansible-doc -l|-F [-j] [-t TYPE] [--playbook-dir DIR] [-M PATH]`."""
+    """`ansible-doc -l|-F [-j] [-t TYPE] [--playbook-dir DIR] [-M PATH]`; no `-j` with `-F`
+    when the file listing is read as text (lists_files_as_text)."""
     _doc_format(response_format)
     argv = ["ansible-doc", "-F" if list_files else "-l"]
-    if response_format == "json":
+    if response_format == "json" and not lists_files_as_text(
+        list_files, response_format, plugin_type
+    ):
         argv.append("-j")
     argv += _option("-t", plugin_type, "plugin_type")
     argv += _option("--playbook-dir", playbook_dir, "playbook_dir")

@@ -19,6 +19,7 @@ How the runner uses :class:`EventStream`::
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import json
@@ -36,6 +37,7 @@ from containerrunner.errors import ConfigurationError, OutputParseError
 __all__ = [
     "EVENT_FILE_RE",
     "STATS_KEYS",
+    "EventLog",
     "EventStream",
     "host_events",
     "load_events",
@@ -54,6 +56,41 @@ _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
 
 
+def event_file_name(event: Mapping[str, Any]) -> str:
+    """The name of an event's file in job_events/: `<counter>-<uuid>.json`."""
+    return f"{int(event.get('counter', 0))}-{event.get('uuid', '')}.json"
+
+
+def _numbered_files(events_dir: Path) -> list[tuple[int, str]]:
+    """(counter, name) of the event files in `events_dir`, in counter order."""
+    try:
+        names = os.listdir(events_dir)
+    except FileNotFoundError:
+        return []
+    numbered = []
+    for name in names:
+        match = EVENT_FILE_RE.match(name)
+        if match:
+            numbered.append((int(match["counter"]), name))
+    numbered.sort()
+    return numbered
+
+
+def _read_event_file(path: Path) -> Event | None:
+    """The event in `path`; None when it is gone (dropped by an event handler)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        event = json.loads(raw)
+    except ValueError as exc:
+        raise OutputParseError(f"job event file {path} is not valid JSON ({exc})", raw) from exc
+    if not isinstance(event, dict):
+        raise OutputParseError(f"job event file {path} does not hold a JSON object", raw)
+    return event
+
+
 def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
     """Yield the events in ``artifact_dir/job_events/`` in counter order.
 
@@ -63,29 +100,94 @@ def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
     naming it: the plugin writes by rename, so such a file is damage, not a write in progress.
     """
     events_dir = Path(artifact_dir) / "job_events"
-    try:
-        names = os.listdir(events_dir)
-    except FileNotFoundError:
-        return
-    numbered = []
-    for name in names:
-        match = EVENT_FILE_RE.match(name)
-        if match:
-            numbered.append((int(match["counter"]), name))
-    numbered.sort()
-    for _counter, name in numbered:
-        path = events_dir / name
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:  # removed meanwhile (e.g. dropped by an event handler)
-            continue
-        try:
-            event = json.loads(raw)
-        except ValueError as exc:
-            raise OutputParseError(f"job event file {path} is not valid JSON ({exc})", raw) from exc
-        if not isinstance(event, dict):
-            raise OutputParseError(f"job event file {path} does not hold a JSON object", raw)
-        yield event
+    for _counter, name in _numbered_files(events_dir):
+        event = _read_event_file(events_dir / name)
+        if event is not None:
+            yield event
+
+
+class EventLog:
+    """The events a job kept, in counter order, served to any number of readers.
+
+    The runner `add`s each event the event handler kept, as it arrives; at the end `close`
+    adds the event files that never came through the stream (the files are the record) and
+    wakes every reader. A reader (`follow`) waits for new events without polling and reads
+    each event once: the log holds the file name of each event, or with `in_memory` (a job
+    whose artifacts are removed when it ends) the event itself.
+    """
+
+    def __init__(self, artifact_dir: str | os.PathLike[str], in_memory: bool = False) -> None:
+        self.events_dir = Path(artifact_dir) / "job_events"
+        self.in_memory = in_memory
+        self._counters: list[int] = []
+        self._entries: list[Event | str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add(self, event: Event) -> None:
+        counter = int(event.get("counter", 0))
+        entry: Event | str = event if self.in_memory else event_file_name(event)
+        with self._changed:
+            self._insert(counter, entry)
+            self._changed.notify_all()
+
+    def _insert(self, counter: int, entry: Event | str) -> None:
+        if self._counters and counter > self._counters[-1]:
+            self._counters.append(counter)
+            self._entries.append(entry)
+            return
+        index = bisect.bisect_left(self._counters, counter)
+        if index < len(self._counters) and self._counters[index] == counter:
+            return
+        self._counters.insert(index, counter)
+        self._entries.insert(index, entry)
+
+    def close(self, dropped: Iterable[int] = ()) -> None:
+        """Add the files the stream did not deliver (except `dropped` counters); wake readers."""
+        skip = set(dropped)
+        with self._changed:
+            known = set(self._counters)
+            for counter, name in _numbered_files(self.events_dir):
+                if counter in known or counter in skip:
+                    continue
+                entry: Event | str | None = name
+                if self.in_memory:
+                    entry = _read_event_file(self.events_dir / name)
+                if entry is not None:
+                    self._insert(counter, entry)
+            self._closed = True
+            self._changed.notify_all()
+
+    def abandon(self) -> None:
+        """End the log without reading any file (the job never started); wake readers."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _event(self, entry: Event | str) -> Event | None:
+        if isinstance(entry, dict):
+            return entry
+        return _read_event_file(self.events_dir / entry)
+
+    def follow(self) -> Iterator[Event]:
+        """Every event in counter order; while the log is open, waits for the next one."""
+        last: int | None = None
+        while True:
+            with self._changed:
+                index = 0 if last is None else bisect.bisect_right(self._counters, last)
+                while index >= len(self._counters) and not self._closed:
+                    self._changed.wait()
+                    index = 0 if last is None else bisect.bisect_right(self._counters, last)
+                if index >= len(self._counters):
+                    return
+                last, entry = self._counters[index], self._entries[index]
+            event = self._event(entry)
+            if event is not None:
+                yield event
 
 
 def stats_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]] | None:

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import yaml
 
-from containerrunner.config.execution import as_env, as_str_tuple, as_timeout
 from containerrunner.errors import ConfigurationError
+from containerrunner.validate import as_env, as_str_tuple, as_timeout, kind, parse_passwords
 
 ENV_FILES: tuple[str, ...] = ("extravars", "passwords", "envvars", "settings", "cmdline", "ssh_key")
 
@@ -154,7 +153,7 @@ def parse_extravars(value: Any, source: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise ConfigurationError(
-            f"{source} must be a mapping of variable: value, not {_kind(value)}"
+            f"{source} must be a mapping of variable: value, not {kind(value)}"
         )
     for key in value:
         if not isinstance(key, str) or not key:
@@ -162,40 +161,12 @@ def parse_extravars(value: Any, source: str) -> dict[str, Any]:
     return dict(value)
 
 
-def parse_passwords(value: Any, source: str) -> dict[str, str]:
-    """Prompt answers: a mapping of regular expression -> answer (a string or number)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(
-            f"{source} must be a mapping of prompt regex: answer, not {_kind(value)}"
-        )
-    answers: dict[str, str] = {}
-    for pattern, answer in value.items():
-        if not isinstance(pattern, str) or not pattern:
-            raise ConfigurationError(f"{source}: prompt patterns must be strings, not {pattern!r}")
-        try:
-            re.compile(pattern, re.MULTILINE)
-        except re.error as exc:
-            raise ConfigurationError(
-                f"{source}: prompt pattern {pattern!r} is not a valid regular expression: {exc}"
-            ) from exc
-        if isinstance(answer, bool) or not isinstance(answer, str | int | float):
-            raise ConfigurationError(
-                f"{source}[{pattern!r}]: the answer must be a string, not {_kind(answer)}"
-            )
-        answers[pattern] = str(answer)
-    return answers
-
-
 def parse_settings(value: Any, source: str) -> Settings:
     """Runner settings: a mapping whose keys are those of `Settings`; values type-checked."""
     if value is None:
         return Settings()
     if not isinstance(value, Mapping):
-        raise ConfigurationError(
-            f"{source} must be a mapping of setting: value, not {_kind(value)}"
-        )
+        raise ConfigurationError(f"{source} must be a mapping of setting: value, not {kind(value)}")
     unknown = [key for key in value if key not in SETTINGS_KEYS]
     if unknown:
         raise ConfigurationError(
@@ -296,8 +267,3 @@ def _load_mapping(text: str, path: str) -> Any:
                 f"{path}, line {mark.line + 1} column {mark.column + 1}: invalid YAML: {problem}"
             ) from yaml_exc
         raise ConfigurationError(f"{path}: invalid YAML: {problem}") from yaml_exc
-
-
-def _kind(value: Any) -> str:
-    names = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
-    return names.get(type(value), f"a {type(value).__name__}") + f" ({value!r:.60})"

@@ -8,28 +8,21 @@ raises ConfigurationError naming it.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import threading
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from containerrunner import commands
-from containerrunner.artifacts import check_ident
-from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions, as_str_tuple
-from containerrunner.errors import CommandError, ConfigurationError, OutputParseError
-from containerrunner.job import Job, RunnerMode
+from containerrunner import commands, responses
+from containerrunner.config.execution import EXECUTION_KWARGS
+from containerrunner.errors import ConfigurationError
+from containerrunner.jobs import build_command_job
 from containerrunner.runner import Runner
-from containerrunner.runner_config import RunnerConfig
+from containerrunner.runner_config import CommandRunnerConfig, RunnerConfig
+from containerrunner.validate import HANDLER_NAMES, as_str_tuple, check_handlers
 
 # Options every command-style helper accepts, besides its own parameters.
 EXECUTION_OPTIONS = frozenset({*EXECUTION_KWARGS, "envvars"})
-HANDLERS = frozenset(
-    {"event_handler", "status_handler", "cancel_callback", "finished_callback", "artifacts_handler"}
-)
+HANDLERS = frozenset(HANDLER_NAMES)
 COMMAND_OPTIONS = (
     EXECUTION_OPTIONS
     | HANDLERS
@@ -38,6 +31,8 @@ COMMAND_OPTIONS = (
         "artifact_dir",
         "ident",
         "passwords",
+        "ssh_key",
+        "settings",
         "runner_mode",
         "input_fd",
         "output_fd",
@@ -50,20 +45,6 @@ COMMAND_OPTIONS = (
 )
 
 
-class CommandRunnerConfig:
-    """The `config` of a Runner started by run_command and the utility helpers."""
-
-    def __init__(self, job: Job, temporary_dir: str | None) -> None:
-        self.job = job
-        self.temporary_dir = temporary_dir
-        self.ident = job.ident
-        self.command = list(job.command)
-
-    @property
-    def private_data_dir(self) -> str | None:
-        return None if self.temporary_dir else os.path.dirname(self.job.artifact_base)
-
-
 def _check_options(options: dict[str, Any], allowed: frozenset[str], helper: str) -> None:
     unknown = sorted(set(options) - allowed)
     if unknown:
@@ -73,94 +54,29 @@ def _check_options(options: dict[str, Any], allowed: frozenset[str], helper: str
         )
 
 
-def _handlers(options: dict[str, Any]) -> dict[str, Any]:
-    handlers = {name: options.get(name) for name in HANDLERS}
-    for name, fn in handlers.items():
-        if fn is not None and not callable(fn):
-            raise ConfigurationError(f"{name} must be callable, not {fn!r}")
-    return handlers
-
-
 def _command_runner(command: Sequence[str], options: dict[str, Any], helper: str) -> Runner:
     """A Runner for `command` (its Runner removes the job's runtime dir when it ends)."""
     _check_options(options, COMMAND_OPTIONS, helper)
-    execution = ExecutionOptions.from_kwargs(
-        **{k: v for k, v in options.items() if k in EXECUTION_OPTIONS}
-    )
-    passwords = options.get("passwords") or {}
-    if not isinstance(passwords, dict):
-        raise ConfigurationError(f"passwords must be a mapping of regex: answer, not {passwords!r}")
-    input_fd = options.get("input_fd")
-    mode: RunnerMode
-    requested = options.get("runner_mode") or ("pexpect" if passwords else "subprocess")
-    if requested == "pexpect":
-        mode = "pexpect"
-    elif requested == "subprocess":
-        mode = "subprocess"
-    else:
-        raise ConfigurationError(
-            f"runner_mode must be 'pexpect' or 'subprocess', not {requested!r}"
-        )
-    if mode == "pexpect" and input_fd is not None:
-        raise ConfigurationError(
-            "input_fd works with runner_mode='subprocess' only (pexpect answers prompts "
-            "from passwords)"
-        )
-    given_ident = options.get("ident")
-    ident = str(uuid.uuid4()) if given_ident is None else check_ident(given_ident)
-    private_data_dir = options.get("private_data_dir")
-    temporary: str | None = None
-    if private_data_dir is None:
-        temporary = tempfile.mkdtemp(prefix="containerrunner-")
-        private_data_dir = temporary
-    elif not os.path.isdir(private_data_dir):
-        raise ConfigurationError(f"private_data_dir {private_data_dir!r} is not a directory")
-    artifact_base = options.get("artifact_dir") or os.path.join(private_data_dir, "artifacts")
-    runtime_dir = tempfile.mkdtemp(prefix=f"containerrunner-{ident[:8]}-")
-    job = Job(
-        command=tuple(command),
-        execution=execution,
-        ident=ident,
-        artifact_base=os.path.abspath(artifact_base),
-        runtime_dir=runtime_dir,
-        mode=mode,
-        passwords=passwords,
-        input_fd=input_fd,
-        output_fd=options.get("output_fd"),
-        error_fd=options.get("error_fd"),
-        suppress_output_file=bool(options.get("suppress_output_file", False)),
-        rotate_artifacts=int(options.get("rotate_artifacts") or 0),
-        kind=helper,
-    )
-    return Runner(CommandRunnerConfig(job, temporary), **_handlers(options))
+    handlers = check_handlers(options)
+    return Runner(CommandRunnerConfig(build_command_job(command, options, helper)), **handlers)
 
 
 def _run_foreground(
     command: Sequence[str], options: dict[str, Any], helper: str
 ) -> tuple[str, str, int]:
-    """Run to the end and return (stdout, stderr, rc); a temporary private data dir made for
-    the call (none was given) is removed afterwards, the outputs having been read."""
+    """Run to the end and return (stdout, stderr, rc)."""
     runner = _command_runner(command, options, helper)
-    try:
-        runner.run()
-        with runner.stdout as out, runner.stderr as err:
-            return out.read(), err.read(), runner.rc if runner.rc is not None else -1
-    finally:
-        temporary = runner.config.temporary_dir
-        if temporary:
-            shutil.rmtree(temporary, ignore_errors=True)
+    runner.run()
+    with runner.stdout as out, runner.stderr as err:
+        return out.read(), err.read(), runner.rc if runner.rc is not None else -1
 
 
 def _run_background(
     command: Sequence[str], options: dict[str, Any], helper: str
 ) -> tuple[threading.Thread, Runner]:
-    """Start in a thread; the caller reads runner.stdout/stderr, so the artifacts stay."""
+    """Start in a thread; the caller reads runner.stdout/stderr once it has ended."""
     runner = _command_runner(command, options, helper)
-    thread = threading.Thread(
-        target=runner.run, name=f"containerrunner-{runner.job.ident}", daemon=True
-    )
-    thread.start()
-    return thread, runner
+    return runner.start(), runner
 
 
 def _command(executable_cmd: str, cmdline_args: Any) -> list[str]:
@@ -184,11 +100,7 @@ def run_async(**kwargs: Any) -> tuple[threading.Thread, Runner]:
     config, handlers = RunnerConfig.from_run_kwargs(**kwargs)
     config.prepare()
     runner = Runner(config=config, **handlers)
-    thread = threading.Thread(
-        target=runner.run, name=f"containerrunner-{config.ident}", daemon=True
-    )
-    thread.start()
-    return thread, runner
+    return runner.start(), runner
 
 
 # ---------------------------------------------------------------------- run_command
@@ -211,25 +123,17 @@ def run_command_async(
 
 # ---------------------------------------------------------------------- ansible utilities
 def _utility(
-    argv: Sequence[str], options: dict[str, Any], helper: str, response_format: str | None
+    argv: Sequence[str],
+    options: dict[str, Any],
+    helper: str,
+    response_format: str | None,
+    *,
+    plugin_files: bool = False,
 ) -> tuple[Any, str]:
+    """(response, stderr) as ansible-runner gives them: a non-zero exit of the tool is no
+    exception (see responses.utility_response); containerrunner's own errors still raise."""
     out, err, rc = _run_foreground(argv, options, helper)
-    if rc != 0:
-        raise CommandError(argv, rc, err[-2000:] or out[-2000:])
-    return parse_response(out, response_format), err
-
-
-def parse_response(out: str, response_format: str | None) -> Any:
-    """`out` as a dict for response_format='json', else the text."""
-    if response_format != "json":
-        return out
-    text = out.strip()
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise OutputParseError(f"output is not valid JSON ({exc})", out) from exc
+    return responses.utility_response(out, err, rc, response_format, plugin_files=plugin_files)
 
 
 def get_plugin_docs(
@@ -271,11 +175,13 @@ def get_plugin_list(
     module_path: str | None = None,
     **options: Any,
 ) -> tuple[Any, str]:
-    """`ansible-doc -l` (or `-F` with list_files): (list, stderr)."""
+    """`ansible-doc -l` (or `-F` with list_files): (list, stderr); with list_files and 'json',
+    a {plugin: path} mapping read from the text listing (`-F -j` fails in ansible-core)."""
     argv = commands.plugin_list_argv(
         list_files, response_format, plugin_type, playbook_dir, module_path
     )
-    return _utility(argv, options, "get_plugin_list", response_format)
+    as_text = commands.lists_files_as_text(list_files, response_format, plugin_type)
+    return _utility(argv, options, "get_plugin_list", response_format, plugin_files=as_text)
 
 
 def get_plugin_list_async(
@@ -304,14 +210,13 @@ def get_inventory(
     export: bool | None = None,
     **options: Any,
 ) -> tuple[Any, str]:
-    """`ansible-inventory --list|--host|--graph`: (inventory, stderr)."""
+    """`ansible-inventory --list|--host|--graph`: (inventory, stderr); a dict for 'json', else
+    text (the graph is always text)."""
     argv = commands.inventory_argv(
         action, inventories, response_format, host, playbook_dir, vault_ids,
         vault_password_file, output_file, export,
     )  # fmt: skip
     fmt = response_format if action != "graph" else None
-    if action != "graph" and response_format is None:
-        fmt = "json"
     return _utility(argv, options, "get_inventory", fmt)
 
 

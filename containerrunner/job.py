@@ -26,12 +26,21 @@ class JobFile:
 
 @dataclass(frozen=True)
 class Job:
+    """What to run and how.
+
+    Nothing of it exists on disk yet: `runtime_dir` (and `temporary_dir`, when the caller gave
+    no private data dir) are fresh paths the Runner makes when the job starts and removes when
+    it ends (see `tempdirs` and `workspace`).
+    """
+
     command: tuple[str, ...]
     execution: ExecutionOptions
     ident: str
     artifact_base: str
+    runtime_dir: str
     env: Mapping[str, str] = field(default_factory=dict)
-    runtime_dir: str | None = None
+    temporary_dir: str | None = None  # made at start, holds artifact_base; removed at the end
+    private_data_dir: str | None = None  # the caller's (None: none given, or temporary)
     files: tuple[JobFile, ...] = ()
     extra_mounts: tuple[Mount, ...] = ()
     mode: RunnerMode = "subprocess"

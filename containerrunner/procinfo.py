@@ -5,12 +5,31 @@ from __future__ import annotations
 import os
 
 
-def _proc_state(pid: int) -> str | None:
-    """The state letter from /proc/<pid>/stat ('Z' for a zombie), None without /proc."""
+def _proc_stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, None without /proc."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
+            return fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _proc_state(pid: int) -> str | None:
+    """The state letter from /proc/<pid>/stat ('Z' for a zombie), None without /proc."""
+    fields = _proc_stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (None where /proc cannot say).
+
+    With the pid, it names one process for good: a later process that reuses the pid has
+    another start time.
+    """
+    fields = _proc_stat_fields(pid)
+    try:
+        return int(fields[19]) if fields else None  # field 22 of stat; 3 is fields[0]
+    except (IndexError, ValueError):
         return None
 
 
@@ -23,3 +42,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return _proc_state(pid) != "Z"
+
+
+def process_alive(pid: int, started: int | None) -> bool:
+    """True when the process that had pid `pid` and start time `started` still runs.
+
+    `started` None (unknown) trusts the pid alone.
+    """
+    if not pid_alive(pid):
+        return False
+    return started is None or start_time(pid) in (None, started)

@@ -1,14 +1,17 @@
 """`Runner`: runs one Job and holds what happened.
 
 Lifecycle: unstarted -> starting -> running -> successful | failed | canceled | timeout.
-The Runner writes the job's artifacts, wires the event stream from the callback plugin to the
-`event_handler`, and always cleans up (container, ssh-agent, runtime dir) in `finally`.
+`run()` is the lifecycle only: it claims the artifacts dir, opens the job's `Workspace`
+(runtime dir, event FIFO, ssh-agent), hands the process to `process_runner` and ends the job
+on every path: the workspace closed, the claim released, a temporary dir removed, readers of
+`events` woken, `status_handler` told the final status and `finished_callback` called.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import shutil
 import sys
@@ -17,27 +20,35 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from containerrunner.artifacts import ArtifactDir, rotate, write_text_atomic
+from containerrunner.artifacts import ArtifactDir, rotate
 from containerrunner.errors import ConfigurationError
-from containerrunner.events import EventStream, load_events, stats_from_events
-from containerrunner.isolation.containerize import containerize
+from containerrunner.events import EventLog, event_file_name, stats_from_events
+from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image, image_digest
+from containerrunner.isolation.mounts import runner_layout_mounts
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
 from containerrunner.process import ProcessControls, ProcessResult, run_process
-from containerrunner.sshagent import SshAgent
+from containerrunner.tempdirs import make_dir, remove_dir
 from containerrunner.version import __version__
+from containerrunner.workspace import Workspace
 
 CALLBACK_DIR = str(Path(__file__).resolve().parent / "callback")
 FINAL_STATUSES = ("successful", "failed", "canceled", "timeout")
+# ansible-runner's rc for a job it stopped (canceled, timed out)
+STOPPED_RC = 254
 
 EventHandler = Callable[[dict[str, Any]], Any]
 StatusHandler = Callable[[dict[str, Any], Any], Any]
+ProcessRunner = Callable[[Invocation, ProcessControls], ProcessResult]
 
 
 class Runner:
     """Runs a prepared job; see the module docstring for the lifecycle."""
+
+    #: runs the process; tests replace it with a fake (same signature as `run_process`)
+    process_runner: ProcessRunner = staticmethod(run_process)
 
     def __init__(
         self,
@@ -58,11 +69,13 @@ class Runner:
         self.rc: int | None = None
         self.reason = ""
         self.errored = False
+        self.canceled = False
+        self.timed_out = False
         self._cancel = threading.Event()
-        self._changed = threading.Condition()
-        self._last_counter = 0
-        self._finished = False
+        self._log: EventLog | None = None
+        self._dropped: list[int] = []
         self._stats: dict[str, Any] | None = None
+        self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
 
     # ------------------------------------------------------------------ properties
     @property
@@ -77,43 +90,56 @@ class Runner:
     def artifact_dir(self) -> str:
         return str(ArtifactDir(self.job.artifact_base, self.job.ident).path)
 
+    def _output(self, name: str) -> IO[str]:
+        if self._kept_output is not None:
+            return io.StringIO(self._kept_output.get(name, ""))
+        return open(Path(self.artifact_dir) / name, encoding="utf-8", errors="replace")
+
     @property
     def stdout(self) -> IO[str]:
         """An open handle on the job's stdout artifact."""
-        return open(Path(self.artifact_dir) / "stdout", encoding="utf-8", errors="replace")
+        return self._output("stdout")
 
     @property
     def stderr(self) -> IO[str]:
         """An open handle on the job's stderr artifact (empty in pexpect mode: merged)."""
-        return open(Path(self.artifact_dir) / "stderr", encoding="utf-8", errors="replace")
+        return self._output("stderr")
 
     @property
     def events(self) -> Iterator[dict[str, Any]]:
-        """Events in counter order; while the job runs, waits for new ones (no polling)."""
-        seen = 0
-        while True:
-            with self._changed:
-                while self._last_counter <= seen and not self._finished:
-                    self._changed.wait()
-                finished = self._finished
-            for event in load_events(self.artifact_dir):
-                counter = int(event.get("counter", 0))
-                if counter > seen:
-                    seen = counter
-                    yield event
-            if finished:
-                return
+        """Events in counter order; while the job runs, waits for new ones (no polling).
+
+        A Runner that never started has none.
+        """
+        if self._log is None:
+            return iter(())
+        return self._log.follow()
+
+    def start(self) -> threading.Thread:
+        """Run the job in a new thread, returned started; `events` readers wait from now on.
+
+        Not a daemon thread: an exiting interpreter waits for the job (and its cleanup).
+        """
+        self._open_log()
+        thread = threading.Thread(target=self.run, name=f"containerrunner-{self.job.ident}")
+        thread.start()
+        return thread
+
+    def _open_log(self) -> EventLog:
+        if self._log is None:
+            job = self.job
+            artifacts = ArtifactDir(job.artifact_base, job.ident)
+            self._log = EventLog(artifacts.path, in_memory=job.temporary_dir is not None)
+        return self._log
 
     @property
     def stats(self) -> dict[str, Any] | None:
         """The final playbook_on_stats data (ok/changed/failures/dark/... per host)."""
-        if self._stats is None and self._finished:
-            self._stats = stats_from_events(load_events(self.artifact_dir))
         return self._stats
 
     def host_events(self, host: str) -> Iterator[dict[str, Any]]:
         """The events whose event_data names `host`."""
-        for event in load_events(self.artifact_dir):
+        for event in self.events:
             if event.get("event_data", {}).get("host") == host:
                 yield event
 
@@ -131,80 +157,119 @@ class Runner:
     def _set_status(self, status: str) -> None:
         self.status = status
         if self.status_handler is not None:
-            self.status_handler({"status": status, "runner_ident": self.job.ident}, self.config)
+            data: dict[str, Any] = {"status": status, "runner_ident": self.job.ident}
+            if status == "starting":  # as ansible-runner; env with secret values masked
+                data.update(command=list(self.job.command), cwd=self.job.execution.cwd)
+                env = getattr(self.config, "env", None)
+                if env is not None:
+                    data["env"] = env
+            self.status_handler(data, self.config)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         keep = True
         if self.event_handler is not None:
-            keep = self.event_handler(event) is not False
-        counter = int(event.get("counter", 0))
-        if not keep:
-            name = f"{counter}-{event.get('uuid', '')}.json"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(Path(self.artifact_dir) / "job_events" / name)
+            keep = self.event_handler(event) is True
         if event.get("event") == "playbook_on_stats":
             self._stats = stats_from_events([event])
-        with self._changed:
-            self._last_counter = max(self._last_counter, counter)
-            self._changed.notify_all()
+        if not keep:
+            self._dropped.append(int(event.get("counter", 0)))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(Path(self.artifact_dir) / "job_events" / event_file_name(event))
+            return
+        self._open_log().add(event)
 
     def run(self) -> tuple[str, int | None]:
         """Run the job to the end; returns (status, rc)."""
         job = self.job
-        artifacts = ArtifactDir(job.artifact_base, job.ident)
+        log = self._open_log()
         self._set_status("starting")
-        engine: Engine | None = None
+        artifacts = ArtifactDir(job.artifact_base, job.ident)
+        claimed = False
         try:
-            if job.execution.process_isolation:
-                engine = detect_engine(job.execution.engine)
-                ensure_image(engine, job.execution.container_image, job.execution.pull)
-            artifacts.create()
-        except BaseException:
-            self._abort_before_start(job)
+            engine = self._engine(job)
+            if job.temporary_dir is not None:
+                make_dir(job.temporary_dir)
+            artifacts.claim()
+            claimed = True
+            if job.rotate_artifacts:
+                rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
+            workspace = Workspace.open(job, engine, container_name(job.ident) if engine else None)
+        except BaseException as exc:
+            self._abort(job, artifacts if claimed else None, exc)
             raise
-        if job.rotate_artifacts:
-            rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
-        stream: EventStream | None = None
-        agent: SshAgent | None = None
-        out_fh = err_fh = None
+        failing: BaseException | None = None
         try:
-            env = {**job.execution.envvars, **job.env}
-            mounts: list[Mount] = list(job.extra_mounts)
-            if job.runtime_dir is not None:
-                os.makedirs(job.runtime_dir, mode=0o700, exist_ok=True)
-                for f in job.files:
-                    write_text_atomic(os.path.join(job.runtime_dir, f.name), f.content, 0o600)
-                mounts.append(Mount.same_path(job.runtime_dir))
-            if job.events:
-                env.update(self._event_env(job, artifacts))
-                mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
-                mounts.append(Mount.same_path(str(artifacts.path)))
-                if job.runtime_dir is not None:
-                    fifo = os.path.join(job.runtime_dir, "events.fifo")
-                    env["CONTAINERRUNNER_EVENT_FIFO"] = fifo
-                    stream = EventStream(fifo)
-                    stream.start(self._on_event)
-            if job.ssh_key and job.runtime_dir is not None:
-                agent = SshAgent.start(os.path.join(job.runtime_dir, "agent.sock"), job.ssh_key)
-                env["SSH_AUTH_SOCK"] = agent.socket
-            interactive = job.input_fd is not None
-            tty = job.mode == "pexpect" or (interactive and _isatty(job.input_fd))
-            command = job.command if engine is not None else resolve_local(job.command, env)
-            # ensure_image() above already applied the pull policy: don't pull twice.
-            inv = containerize(
-                command,
-                options=dataclasses.replace(job.execution, pull="never"),
-                ident=job.ident,
-                env=env,
-                extra_mounts=mounts,
-                tty=tty,
-                interactive=interactive or job.mode == "pexpect",
-                engine=engine,
+            with workspace:
+                result = self._execute(job, engine, workspace, artifacts)
+            self.reason = result.reason
+            self.status = result.outcome
+            self.canceled = result.outcome == "canceled"
+            self.timed_out = result.outcome == "timeout"
+            self.rc = STOPPED_RC if self.canceled or self.timed_out else result.rc
+        except BaseException as exc:
+            failing = exc
+            self.errored = True
+            self.canceled = self._cancel.is_set() or isinstance(exc, KeyboardInterrupt)
+            self.status = "canceled" if self.canceled else "failed"
+            self.rc = STOPPED_RC if self.canceled else self.rc
+            raise
+        finally:
+            artifacts.write_result(self.status, self.rc)
+            artifacts.release()
+            log.close(self._dropped)
+            if self._stats is None and job.events:  # the stats event missed the stream
+                self._stats = stats_from_events(log.follow())
+            self._end(job, artifacts, failing)
+        return self.status, self.rc
+
+    def _engine(self, job: Job) -> Engine | None:
+        if not job.execution.process_isolation:
+            return None
+        engine = detect_engine(job.execution.engine)
+        ensure_image(engine, job.execution.container_image, job.execution.pull)
+        return engine
+
+    def _execute(
+        self, job: Job, engine: Engine | None, workspace: Workspace, artifacts: ArtifactDir
+    ) -> ProcessResult:
+        env = {**job.execution.envvars, **job.env}
+        mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
+        if engine is not None and job.private_data_dir is not None:  # ansible-runner's /runner
+            mounts += runner_layout_mounts(
+                job.private_data_dir,
+                job.artifact_base,
+                job.execution.container_volume_mounts,
+                job.execution.cwd,
             )
-            artifacts.write_command(job.command, inv.cwd, env.keys())
-            self._write_provenance(artifacts, inv, engine)
-            out_fh = open(artifacts.stdout_path, "w", encoding="utf-8")  # noqa: SIM115
-            err_fh = open(artifacts.stderr_path, "w", encoding="utf-8")  # noqa: SIM115
+        if job.events:
+            env.update(self._event_env(job, artifacts))
+            env["CONTAINERRUNNER_EVENT_FIFO"] = workspace.event_stream(
+                self._on_event
+            ).path.as_posix()
+            mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
+            mounts.append(Mount.same_path(str(artifacts.path)))
+        if job.ssh_key:
+            env["SSH_AUTH_SOCK"] = workspace.ssh_agent(job.ssh_key).socket
+        interactive = job.input_fd is not None
+        tty = job.mode == "pexpect" or (interactive and _isatty(job.input_fd))
+        command = job.command if engine is not None else resolve_local(job.command, env)
+        # _engine() above already applied the pull policy: don't pull twice.
+        inv = containerize(
+            command,
+            options=dataclasses.replace(job.execution, pull="never"),
+            ident=job.ident,
+            env=env,
+            extra_mounts=mounts,
+            tty=tty,
+            interactive=interactive or job.mode == "pexpect",
+            engine=engine,
+        )
+        artifacts.write_command(job.command, inv.cwd, env.keys())
+        self._write_provenance(artifacts, inv, engine)
+        with (
+            open(artifacts.stdout_path, "w", encoding="utf-8") as out_fh,
+            open(artifacts.stderr_path, "w", encoding="utf-8") as err_fh,
+        ):
             controls = ProcessControls(
                 mode=job.mode,
                 passwords=job.passwords,
@@ -217,55 +282,48 @@ class Runner:
                 stderr=_tee(err_fh, job.error_fd, job.suppress_output_file),
                 on_start=lambda pid: self._set_status("running"),
             )
-            result: ProcessResult | None = None
-            try:
-                result = run_process(inv, controls)
-            finally:
-                if stream is not None:
-                    stream.close()
-                    stream = None
-            self.rc = result.rc
-            self.reason = result.reason
-            self.status = result.outcome
-        except BaseException:
-            self.errored = True
-            if self.status not in FINAL_STATUSES:
-                self.status = "failed"
-            raise
-        finally:
-            if stream is not None:
-                stream.close()
-            if agent is not None:
-                agent.stop()
-            for fh in (out_fh, err_fh):
-                if fh is not None:
-                    fh.close()
-            if job.runtime_dir is not None:
-                shutil.rmtree(job.runtime_dir, ignore_errors=True)
-            artifacts.write_result(self.status, self.rc)
-            with self._changed:
-                self._finished = True
-                self._changed.notify_all()
-        self._set_status(self.status)
-        if self.finished_callback is not None:
-            self.finished_callback(self)
-        if self.artifacts_handler is not None:
-            self.artifacts_handler(str(artifacts.path))
-        return self.status, self.rc
+            return self.process_runner(inv, controls)
 
-    def _abort_before_start(self, job: Job) -> None:
-        """The job could not start (no engine or image, ident taken): nothing ran.
+    def _abort(self, job: Job, artifacts: ArtifactDir | None, failing: BaseException) -> None:
+        """The job could not start (no engine or image, ident in use, ...): nothing ran.
 
-        Writes no artifact (the directory may be an earlier job's), removes the runtime dir,
-        and ends the lifecycle as `failed` so waiting `events` readers return.
+        Writes no artifact (the directory may hold an earlier job's), removes what was made,
+        and ends the lifecycle as `failed`.
         """
         self.errored = True
         self.status = "failed"
-        if job.runtime_dir is not None:
-            shutil.rmtree(job.runtime_dir, ignore_errors=True)
-        with self._changed:
-            self._finished = True
-            self._changed.notify_all()
+        if artifacts is not None:
+            artifacts.release()
+        self._open_log().abandon()
+        self._end(job, None, failing)
+
+    def _end(self, job: Job, artifacts: ArtifactDir | None, failing: BaseException | None) -> None:
+        """Tell the handlers, then remove a temporary dir (its outputs kept in memory).
+
+        Runs on every path; when the job is already `failing` with an exception, a handler's
+        own exception is attached to it as a note instead of replacing it.
+        """
+        try:
+            with _noted_on(failing, "status_handler"):
+                self._set_status(self.status)
+            if artifacts is not None and self.artifacts_handler is not None:
+                with _noted_on(failing, "artifacts_handler"):
+                    self.artifacts_handler(str(artifacts.path))
+            if self.finished_callback is not None:
+                with _noted_on(failing, "finished_callback"):
+                    self.finished_callback(self)
+        finally:
+            if job.temporary_dir is not None:
+                self._keep_outputs(artifacts)
+                remove_dir(job.temporary_dir)
+
+    def _keep_outputs(self, artifacts: ArtifactDir | None) -> None:
+        kept: dict[str, str] = {}
+        if artifacts is not None:
+            for name in ("stdout", "stderr"):
+                with contextlib.suppress(OSError):
+                    kept[name] = (artifacts.path / name).read_text("utf-8", errors="replace")
+        self._kept_output = kept
 
     @staticmethod
     def _event_env(job: Job, artifacts: ArtifactDir) -> dict[str, str]:
@@ -309,6 +367,18 @@ class Runner:
                 container_name=inv.container_name,
             )
         artifacts.write_provenance(record)
+
+
+@contextlib.contextmanager
+def _noted_on(failing: BaseException | None, what: str) -> Iterator[None]:
+    """Run a handler; while `failing` propagates, its exception becomes a note on `failing`."""
+    if failing is None:
+        yield
+        return
+    try:
+        yield
+    except Exception as exc:
+        failing.add_note(f"containerrunner: {what} also raised {type(exc).__name__}: {exc}")
 
 
 def resolve_local(command: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:

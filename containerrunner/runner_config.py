@@ -11,17 +11,76 @@ input before anything is written; prepare() turns the spec into the Job the Runn
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 from typing import Any
 
-from containerrunner import commands
 from containerrunner.config.run import RunSpec
-from containerrunner.job import Job, JobFile
+from containerrunner.job import Job
+from containerrunner.jobs import build_run_job
+
+MASK = "********"
 
 
-class RunnerConfig:
+class JobAttributes:
+    """The attributes ansible-runner's configs have that callers read after a run, derived
+    from the Job: `command`, `cwd`, `env` (the process environment, secrets masked),
+    `artifact_dir`, `ident`, `private_data_dir`, `container_image`, `process_isolation`."""
+
+    job: Job | None
+
+    def _job(self) -> Job:
+        if self.job is None:
+            raise RuntimeError("the RunnerConfig was not prepared: call config.prepare() first")
+        return self.job
+
+    @property
+    def ident(self) -> str:
+        return self._job().ident
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.job.command) if self.job is not None else []
+
+    @property
+    def cwd(self) -> str:
+        return self._job().execution.cwd
+
+    @property
+    def artifact_dir(self) -> str | None:
+        """This job's artifacts dir, `<artifact base>/<ident>`."""
+        job = self._job()
+        return os.path.join(job.artifact_base, job.ident)
+
+    @property
+    def private_data_dir(self) -> str | None:
+        return self._job().private_data_dir
+
+    @property
+    def process_isolation(self) -> bool:
+        return self._job().execution.process_isolation
+
+    @property
+    def container_image(self) -> str:
+        """The EE image; '' on the host (as ansible-runner)."""
+        execution = self._job().execution
+        return execution.container_image if execution.process_isolation else ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the job's process gets, with the values of secret_envvars masked."""
+        execution = self._job().execution
+        env = {**os.environ, **execution.envvars, **self._job().env}
+        return {k: MASK if k in execution.secret_env_names else v for k, v in env.items()}
+
+
+class CommandRunnerConfig(JobAttributes):
+    """The `config` of a Runner started by run_command and the utility helpers."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
+class RunnerConfig(JobAttributes):
     """The validated request of a run() call, and (after prepare()) its Job."""
 
     def __init__(self, private_data_dir: str | None = None, **kwargs: Any) -> None:
@@ -47,90 +106,13 @@ class RunnerConfig:
 
     @property
     def artifact_dir(self) -> str | None:
-        """This run's artifacts dir, `<artifact base>/<ident>` (known after prepare())."""
+        """This run's artifacts dir, `<artifact base>/<ident>` (known before prepare() when
+        a private data dir or artifact_dir was given)."""
         if self.job is not None:
-            return os.path.join(self.job.artifact_base, self.job.ident)
+            return super().artifact_dir
         return self.spec.job_artifact_dir
 
-    @property
-    def command(self) -> list[str]:
-        return list(self.job.command) if self.job is not None else []
-
     def prepare(self) -> None:
-        """Resolve the spec into a Job; creates only the job's private runtime dir."""
+        """Resolve the spec into a Job; nothing is made on disk until the Runner starts it."""
         if self.job is None:
-            self.job = build_job(self.spec)
-
-
-def build_job(spec: RunSpec) -> Job:
-    """The Job for a run() request: argv, env, generated input files, execution options."""
-    runtime_dir = tempfile.mkdtemp(prefix=f"containerrunner-{spec.ident[:8]}-")
-    files: list[JobFile] = []
-
-    def generated(name: str, content: str) -> str:
-        files.append(JobFile(name, content))
-        return os.path.join(runtime_dir, name)
-
-    inventories = list(spec.inventory)
-    inventory = spec.inventory_file()
-    if inventory is not None:
-        inventories.append(generated(*inventory))
-    extravars_file = (
-        generated("extravars.json", json.dumps(dict(spec.extravars))) if spec.extravars else None
-    )
-    common: dict[str, Any] = {
-        "inventories": inventories,
-        "extravars_file": extravars_file,
-        "limit": spec.limit,
-        "forks": spec.forks,
-        "verbosity": spec.verbosity,
-        "cmdline": spec.cmdline,
-        "binary": spec.binary,
-    }
-    if spec.kind == "adhoc":
-        assert spec.module is not None and spec.host_pattern is not None
-        command = commands.adhoc_argv(
-            spec.module, spec.host_pattern, module_args=spec.module_args, **common
-        )
-    else:
-        plays = spec.inline_plays()
-        playbook = generated("playbook.json", json.dumps(plays)) if plays else spec.playbook
-        assert playbook is not None
-        command = commands.playbook_argv(
-            playbook, tags=spec.tags, skip_tags=spec.skip_tags, **common
-        )
-
-    env: dict[str, str] = {}  # the Runner adds execution.envvars
-    if spec.ansible_roles_path:
-        env["ANSIBLE_ROLES_PATH"] = spec.ansible_roles_path
-    execution = spec.execution
-    if execution.host_cwd is None:
-        # ansible-runner runs Ansible in project/ (relative paths in plays resolve there).
-        cwd = spec.project_dir if spec.project_dir and os.path.isdir(spec.project_dir) else None
-        cwd = cwd or spec.private_data_dir
-        if cwd:
-            execution = dataclasses.replace(execution, host_cwd=os.path.abspath(cwd))
-    artifact_base = spec.artifact_dir or (
-        os.path.join(spec.private_data_dir, "artifacts")
-        if spec.private_data_dir
-        else tempfile.mkdtemp(prefix="containerrunner-artifacts-")
-    )
-    return Job(
-        command=tuple(command),
-        execution=execution,
-        ident=spec.ident,
-        artifact_base=os.path.abspath(artifact_base),
-        env=env,
-        runtime_dir=runtime_dir,
-        files=tuple(files),
-        mode="pexpect",
-        passwords=dict(spec.passwords),
-        events=True,
-        ssh_key=spec.ssh_key,
-        suppress_output_file=spec.suppress_output_file,
-        rotate_artifacts=spec.rotate_artifacts,
-        omit_event_data=spec.omit_event_data,
-        only_failed_event_data=spec.only_failed_event_data,
-        fact_cache=spec.fact_cache_type == "jsonfile",
-        kind=spec.kind,
-    )
+            self.job = build_run_job(self.spec)

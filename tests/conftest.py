@@ -8,6 +8,7 @@ CONTAINERRUNNER_REQUIRE_ENGINES=1 (scripts/test and CI set it: they install the 
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from containerrunner.errors import EngineError
 from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
+from containerrunner.tempdirs import ours_in_tempdir, read_owner
 
 EE_IMAGE = "localhost/containerrunner-ee:latest"
 NETWORK_EE_IMAGE = "network-ee"
@@ -41,6 +43,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if isinstance(value, str) and value in ENGINE_NAMES:
                 item.add_marker(getattr(pytest.mark, value))
                 item.add_marker(pytest.mark.integration)
+
+
+def left_in_tempdir(before: set[str]) -> list[str]:
+    """The containerrunner dirs in the temp dir that are new since `before` and are nobody's
+    running job: made by this process, by a process that is gone, or of unknown owner."""
+    left = []
+    for path in sorted(set(ours_in_tempdir()) - before):
+        owner = read_owner(path)
+        if owner is None or owner.pid == os.getpid() or owner.gone:
+            left.append(path)
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_in_tempdir() -> Iterator[None]:
+    """After the whole session: no containerrunner dir of this run is left in the temp dir."""
+    before = set(ours_in_tempdir())
+    yield
+    gc.collect()
+    left = left_in_tempdir(before)
+    assert not left, f"containerrunner dirs left in the temp dir by this test run: {left}"
 
 
 @dataclass

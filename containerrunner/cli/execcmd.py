@@ -7,10 +7,8 @@ import contextlib
 import functools
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,6 +22,7 @@ from containerrunner.cli.signals import CancelOnSignal
 from containerrunner.errors import ContainerRunnerError
 from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import detect_engine
+from containerrunner.tempdirs import fresh_path, make_dir, remove_dir
 
 # bash when the image has it, else sh; both read commands from stdin when it is not a TTY.
 SHELL_COMMAND = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi")
@@ -104,11 +103,11 @@ def parse_env_options(values: Sequence[str] | None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _scratch_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="containerrunner-exec-")
+    path = make_dir(fresh_path("exec"))
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_dir(path)
 
 
 def run_in_ee(

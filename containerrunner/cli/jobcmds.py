@@ -139,13 +139,14 @@ def execute(
     seen: set[Any] = set()
     lock = threading.Lock()
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: dict[str, Any]) -> bool:
         key = event.get("uuid") or event.get("counter")
         with lock:
             if key in seen:
-                return
+                return True
             seen.add(key)
         display.event(event)
+        return True  # keep it (an event_handler that returns anything else drops the event)
 
     display.start()
     try:

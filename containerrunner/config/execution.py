@@ -8,11 +8,12 @@ layers take instead of long keyword lists.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from containerrunner.errors import ConfigurationError
+from containerrunner.validate import as_env, as_str_tuple, as_timeout
 
 EngineChoice = Literal["auto", "podman", "docker"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
@@ -37,58 +38,6 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "idle_timeout",
     "pull",
 )
-
-
-def as_str_tuple(value: Any, option: str) -> tuple[str, ...]:
-    """A list of strings from a list/tuple of strings; a lone string is refused with a hint."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        raise ConfigurationError(
-            f"{option} must be a list of strings, not the string {value!r}; "
-            f"use shlex.split({value!r}) to turn a command line into a list"
-        )
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f"{option} must be a list of strings, not {type(value).__name__}")
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise ConfigurationError(
-                f"{option} must contain only strings; found {item!r} ({type(item).__name__})"
-            )
-    return tuple(items)
-
-
-def as_env(value: Any, option: str) -> dict[str, str]:
-    """A str->str mapping of environment variables; names are checked, values stringified."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{option} must be a mapping of NAME: value, not {value!r}")
-    env: dict[str, str] = {}
-    for name, val in value.items():
-        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
-            raise ConfigurationError(f"{option}: invalid environment variable name {name!r}")
-        if isinstance(val, bool):
-            env[name] = "True" if val else "False"
-        elif isinstance(val, str | int | float):
-            env[name] = str(val)
-        else:
-            raise ConfigurationError(
-                f"{option}[{name!r}] must be a string or number, not {type(val).__name__}"
-            )
-    return env
-
-
-def as_timeout(value: Any, option: str) -> float | None:
-    """None/0 means no timeout; otherwise a positive number of seconds."""
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{option} must be a number of seconds, not {value!r}")
-    if value < 0:
-        raise ConfigurationError(f"{option} must not be negative (got {value})")
-    return float(value)
 
 
 @dataclass(frozen=True)

@@ -30,20 +30,17 @@ from containerrunner.inputs import (
     PrivateData,
     Settings,
     parse_extravars,
-    parse_passwords,
     parse_settings,
     read_private_data_dir,
 )
+from containerrunner.validate import HANDLER_NAMES, check_handlers, check_ident, parse_passwords
 
 RunKind = Literal["playbook", "plays", "role", "adhoc"]
 
-HANDLER_KWARGS: tuple[str, ...] = (
-    "event_handler",
-    "status_handler",
-    "cancel_callback",
-    "finished_callback",
-    "artifacts_handler",
-)
+#: where ansible-runner's containers see the private data dir (see isolation/mounts.py)
+RUNNER_ROOT = "/runner"
+
+HANDLER_KWARGS = HANDLER_NAMES
 
 RUN_KWARGS: frozenset[str] = frozenset(
     {
@@ -239,15 +236,15 @@ class RunSpec:
         private = read_private_data_dir(os.fspath(pdd_arg)) if pdd_arg is not None else None
         pdd = private.path if private else None
 
-        settings = _merged_settings(given, private)
-        execution = _execution(given, private, settings)
+        settings = merged_settings(given, private)
+        execution = execution_options(given, private, settings)
         project_dir = _dir_option(given, "project_dir") or (
             os.path.join(pdd, "project") if pdd else None
         )
         artifact_dir = _dir_option(given, "artifact_dir") or (
             os.path.join(pdd, "artifacts") if pdd else None
         )
-        ident = _ident(given.get("ident"))
+        ident = str(uuid.uuid4()) if "ident" not in given else check_ident(given["ident"])
 
         playbook: str | None = None
         plays: tuple[Mapping[str, Any], ...] | None = None
@@ -334,7 +331,7 @@ class RunSpec:
             suppress_output_file=bool(settings.suppress_output_file),
             omit_event_data=_bool(given, "omit_event_data", False),
             only_failed_event_data=_bool(given, "only_failed_event_data", False),
-            rotate_artifacts=_rotate(given.get("rotate_artifacts")),
+            rotate_artifacts=check_rotate(given.get("rotate_artifacts")),
             fact_cache_type=fact_cache_type or "jsonfile",
             fact_cache=fact_cache,
             handlers=_handlers(given),
@@ -355,14 +352,14 @@ def _reject_unknown(kw: Mapping[str, Any]) -> None:
         raise ConfigurationError(f"run() got an unexpected keyword argument {name!r}{hint}")
 
 
-def _merged_settings(given: Mapping[str, Any], private: PrivateData | None) -> Settings:
+def merged_settings(given: Mapping[str, Any], private: PrivateData | None) -> Settings:
     from_file = private.settings if private else Settings()
     if "settings" not in given:
         return from_file
     return parse_settings(given["settings"], "settings").merged_over(from_file)
 
 
-def _execution(
+def execution_options(
     given: Mapping[str, Any], private: PrivateData | None, settings: Settings
 ) -> ExecutionOptions:
     """ExecutionOptions from the kwargs, with the settings supplying what the kwargs do not."""
@@ -412,22 +409,6 @@ def _dir_option(given: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str | os.PathLike) or not os.fspath(value):
         raise ConfigurationError(f"{name} must be a directory path, not {value!r}")
     return os.path.abspath(os.fspath(value))
-
-
-def _ident(value: Any) -> str:
-    if value is None:
-        return str(uuid.uuid4())
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigurationError(f"ident must be a string, not {value!r}")
-    ident = str(value)
-    if not ident.strip():
-        raise ConfigurationError("ident must not be empty")
-    if "/" in ident or "\\" in ident or ".." in ident or "\0" in ident:
-        raise ConfigurationError(
-            f"ident {ident!r} must not contain '/', '\\' or '..': it names a directory "
-            f"under the artifact dir"
-        )
-    return ident
 
 
 def _host_pattern(given: Mapping[str, Any]) -> str | None:
@@ -480,7 +461,7 @@ def _playbook(
             f"playbook must be a path, a play or a list of plays, not {value!r}"
         )
     if os.path.isabs(value):
-        path = value
+        path = from_runner_layout(value, pdd)
     else:
         # ansible-runner runs ansible-playbook in project/ if it exists, else in the data dir.
         base = pdd or execution.cwd
@@ -575,9 +556,17 @@ def _find_inventory(value: str, private: PrivateData | None) -> str | None:
     return None
 
 
+def from_runner_layout(value: str, private_data_dir: str | None) -> str:
+    """`/runner/<rest>` (ansible-runner's container path of the private data dir) as the
+    host path `<private_data_dir>/<rest>`; any other path unchanged."""
+    if private_data_dir is None or not value.startswith(RUNNER_ROOT + "/"):
+        return value
+    return os.path.join(private_data_dir, value.removeprefix(RUNNER_ROOT + "/"))
+
+
 def _inventory_candidates(value: str, private: PrivateData | None) -> list[str]:
     if os.path.isabs(value):
-        return [value]
+        return [from_runner_layout(value, private.path if private else None)]
     if private is None:
         return [os.path.abspath(value)]
     return [os.path.join(private.path, "inventory", value), os.path.join(private.path, value)]
@@ -639,7 +628,7 @@ def _verbosity(value: Any) -> int:
     return value
 
 
-def _rotate(value: Any) -> int:
+def check_rotate(value: Any) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -650,7 +639,4 @@ def _rotate(value: Any) -> int:
 
 
 def _handlers(given: Mapping[str, Any]) -> Handlers:
-    for name in HANDLER_KWARGS:
-        if name in given and not callable(given[name]):
-            raise ConfigurationError(f"{name} must be callable, not {given[name]!r}")
-    return Handlers(**{name: given[name] for name in HANDLER_KWARGS if name in given})
+    return Handlers(**check_handlers(given))

@@ -1,7 +1,8 @@
 """Bind mounts for a container job: derived from its command line and env, or given by the user.
 
 Everything is mounted at the same absolute path inside the container as on the host, so paths
-in argv, in Ansible's output and in event data stay valid on both sides.
+in argv, in Ansible's output and in event data stay valid on both sides. The private data dir
+is also shown at ansible-runner's `/runner` (`runner_layout_mounts`).
 
 Derivation rules (`mounts_from_ansible_args`, `mounts_from_env`):
 - Only the Ansible tools are parsed (ansible, ansible-playbook, ansible-inventory, ansible-doc,
@@ -465,6 +466,70 @@ def parse_volume_mount(text: str, cwd: str) -> Mount:
                 f"the job needs instead"
             )
     return Mount(source=source, target=target, read_only="ro" in opts)
+
+
+# -- ansible-runner's /runner layout ------------------------------------------------------------
+
+RUNNER_ROOT = "/runner"
+RUNNER_ENV = "/runner/env"
+RUNNER_ARTIFACTS = "/runner/artifacts"
+
+
+def runner_layout_mounts(
+    private_data_dir: str,
+    artifact_base: str,
+    volume_mounts: Sequence[str] = (),
+    cwd: str = "/",
+) -> list[Mount]:
+    """The private data dir also at ansible-runner's `/runner`, besides its same-path mounts.
+
+    - `private_data_dir` at `/runner`, read-write (ansible-runner: `-v PDD/:/runner/:Z`), so
+      `/runner/project`, `/runner/inventory` and `/runner/env/extravars` resolve;
+    - `private_data_dir/env` at `/runner/env`, a read-only secret (it holds `passwords` and
+      `ssh_key`): `normalise_mounts` keeps it read-only over the read-write `/runner`;
+    - `artifact_base` (the caller's `artifact_dir`, else `private_data_dir/artifacts`) at
+      `/runner/artifacts`, read-write.
+
+    A source that is not an existing directory, or is a system directory (`is_system_dir`),
+    is skipped; without the private data dir there is no layout. A layout mount gives way to
+    a `container_volume_mounts` entry (`volume_mounts`, relative sources against `cwd`) at or
+    above its target that shows something else there, so no user mount is refused for it.
+    """
+    pdd = os.path.abspath(private_data_dir)
+    if not _layout_source(pdd):
+        return []
+    out = [Mount(source=pdd, target=RUNNER_ROOT)]
+    env = os.path.join(pdd, "env")
+    if _layout_source(env):
+        out.append(Mount(source=env, target=RUNNER_ENV, read_only=True, secret=True))
+    artifacts = os.path.abspath(artifact_base)
+    if _layout_source(artifacts):
+        out.append(Mount(source=artifacts, target=RUNNER_ARTIFACTS))
+    users = [m for m in (_try_volume(text, cwd) for text in volume_mounts) if m is not None]
+    return [m for m in out if not any(_shows_other(user, m) for user in users)]
+
+
+def _layout_source(path: str) -> bool:
+    return (
+        os.path.isdir(path)
+        and not is_system_dir(path)
+        and not is_system_dir(os.path.realpath(path))
+    )
+
+
+def _try_volume(text: str, cwd: str) -> Mount | None:
+    try:
+        return parse_volume_mount(text, cwd)
+    except ConfigurationError:
+        return None  # containerize refuses the entry with this same message
+
+
+def _shows_other(user: Mount, layout: Mount) -> bool:
+    """`user` is mounted at or above `layout.target` and shows another path there."""
+    target = PurePosixPath(layout.target)
+    if not target.is_relative_to(user.target):
+        return False
+    return str(PurePosixPath(user.source) / target.relative_to(user.target)) != layout.source
 
 
 # -- normalisation ------------------------------------------------------------------------------

@@ -108,6 +108,23 @@ def parse_ps_output(text: str) -> list[OwnedContainer]:
     return out
 
 
+def remove_if_owned(engine: Engine, name: str, owner_pid: int) -> bool:
+    """Remove container `name` only if process `owner_pid` of this host started it.
+
+    (A later job may have reused the name.) Returns whether it was removed.
+    """
+    host = socket.gethostname()
+    for container in list_ours(engine):
+        if (container["name"], container["owner_pid"], container["owner_host"]) == (
+            name,
+            owner_pid,
+            host,
+        ):
+            remove_container(engine, name)
+            return True
+    return False
+
+
 def reap_orphans(engine: Engine) -> list[str]:
     """Remove our containers whose owner process on this host is gone; their names.
 

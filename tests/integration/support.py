@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from containerrunner.isolation.engine import Engine
+from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import EE_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,26 +67,44 @@ def copy_examples(tmp_path: Path) -> Path:
     return dest
 
 
-def files_containing(secret: str, *roots: Path) -> list[str]:
-    found: list[str] = []
-    needle = secret.encode()
+def regular_files(*roots: Path) -> Iterator[str]:
+    """The regular files under `roots`: never a FIFO, socket or device (opening a FIFO that
+    nobody writes blocks for good), never a link out of the tree."""
     for root in roots:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 path = os.path.join(dirpath, name)
-                try:
-                    with open(path, "rb") as fh:
-                        if needle in fh.read():
-                            found.append(path)
-                except OSError:
-                    continue
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        yield path
+
+
+def files_containing(secret: str, *roots: Path) -> list[str]:
+    found: list[str] = []
+    needle = secret.encode()
+    for path in regular_files(*roots):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as fh:
+            if needle in fh.read():
+                found.append(path)
     return found
 
 
+def our_temp_dirs() -> list[Path]:
+    """The containerrunner dirs in the temp dir that this process made (its owner records)."""
+    return [
+        Path(path)
+        for path in ours_in_tempdir()
+        if (owner := read_owner(path)) is not None and owner.pid == os.getpid()
+    ]
+
+
 def assert_secret_nowhere(secret: str, *roots: Path) -> None:
-    """No file under `roots`, nor any runtime dir containerrunner made in /tmp, has `secret`."""
-    tmp_dirs = [p for p in Path("/tmp").glob("containerrunner-*") if p.is_dir()]
-    found = files_containing(secret, *roots, *tmp_dirs)
+    """No file under `roots`, nor in a temp dir this process's jobs made, holds `secret`."""
+    found = files_containing(secret, *roots, *our_temp_dirs())
     assert not found, f"secret found in {found}"
 
 

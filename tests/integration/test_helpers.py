@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -246,15 +247,16 @@ def test_missing_image_names_build_command(engine: Engine, tmp_path: Path) -> No
             "true", [], host_cwd=str(tmp_path), ident="nóimage-check",
             **container_kwargs(engine, "localhost/no-such-image:1"), pull="never",
         )  # fmt: skip
-    assert not list(Path("/tmp").glob("containerrunner-nóimage--*")), "runtime dir left behind"
+    left = list(Path(tempfile.gettempdir()).glob("containerrunner-nóimage--*"))
+    assert not left, "runtime dir left behind"
 
 
 @pytest.mark.parametrize("ident", ["../escape", "a/b", ".hidden", ""])
 def test_bad_ident_is_refused_before_anything_is_made(ident: str, tmp_path: Path) -> None:
-    before = set(Path("/tmp").iterdir()) | set(Path("/").iterdir())
+    before = set(Path(tempfile.gettempdir()).iterdir()) | set(Path("/").iterdir())
     with pytest.raises(containerrunner.ConfigurationError, match="ident"):
         containerrunner.run_command("true", [], ident=ident, private_data_dir=str(tmp_path))
-    assert set(Path("/tmp").iterdir()) | set(Path("/").iterdir()) == before
+    assert set(Path(tempfile.gettempdir()).iterdir()) | set(Path("/").iterdir()) == before
     assert list(tmp_path.iterdir()) == []
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from containerrunner.errors import ConfigurationError
-from containerrunner.isolation import ContainerSpec, Engine, Mount, build_run_argv
+from containerrunner.isolation import ContainerSpec, Engine, Mount, build_run_argv, normalise_mounts
 
 PODMAN_ROOTLESS = Engine(name="podman", executable="/usr/bin/podman", rootless=True)
 PODMAN_ROOT = Engine(name="podman", executable="/usr/bin/podman", rootless=False)
@@ -329,3 +329,55 @@ def test_labels_are_sorted_whatever_the_mapping_order() -> None:
     b = build_run_argv(spec(DOCKER, labels={"a": "1", "b": "2"}), ["true"])
     assert a == b
     assert a[5:9] == ["--label", "a=1", "--label", "b=2"]
+
+
+# ansible-runner's /runner layout over the same-path mounts (isolation.mounts.runner_layout_mounts
+# with private data dir /work/pdd and artifact_dir /work/art), as normalise_mounts orders them.
+LAYOUT_MOUNTS = normalise_mounts(
+    [
+        Mount.same_path("/work/pdd/project"),
+        Mount("/work/art", "/runner/artifacts"),
+        Mount("/work/pdd/env", "/runner/env", read_only=True, secret=True),
+        Mount("/work/pdd", "/runner"),
+    ]
+)
+LAYOUT_V = [
+    "-v", "/work/pdd:/runner",
+    "-v", "/work/art:/runner/artifacts",
+    "-v", "/work/pdd/env:/runner/env:ro",
+    "-v", "/work/pdd/project:/work/pdd/project",
+]  # fmt: skip
+LAYOUT_V_SELINUX = [
+    "-v", "/work/pdd:/runner:z",
+    "-v", "/work/art:/runner/artifacts:z",
+    "-v", "/work/pdd/env:/runner/env:ro,z",
+    "-v", "/work/pdd/project:/work/pdd/project:z",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("engine", "user_args", "volumes"),
+    [
+        (PODMAN_ROOTLESS, ["--userns=keep-id"], LAYOUT_V),
+        (DOCKER, ["--user", "1000:1000"], LAYOUT_V),
+        (PODMAN_SELINUX, ["--userns=keep-id"], LAYOUT_V_SELINUX),
+        (DOCKER_SELINUX, ["--user", "1000:1000"], LAYOUT_V_SELINUX),
+    ],
+    ids=["podman", "docker", "podman-selinux", "docker-selinux"],
+)
+def test_golden_argv_runner_layout(
+    engine: Engine, user_args: list[str], volumes: list[str]
+) -> None:
+    """The private data dir at /runner before its read-only env/ and the artifact dir; the
+    same-path mounts stay."""
+    the_spec = spec(engine, workdir="/work/pdd/project", mounts=LAYOUT_MOUNTS, env_names=())
+    assert build_run_argv(the_spec, CMD) == [
+        *head(engine.executable),
+        *user_args,
+        "--pull=missing",
+        "-w",
+        "/work/pdd/project",
+        *volumes,
+        "localhost/ee:1",
+        *CMD,
+    ]

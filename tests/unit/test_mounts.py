@@ -16,6 +16,7 @@ from containerrunner.isolation import (
     normalise_mounts,
     parse_volume_mount,
 )
+from containerrunner.isolation.mounts import runner_layout_mounts
 
 
 @pytest.fixture()
@@ -480,3 +481,100 @@ def test_prefix_is_not_a_parent() -> None:
 def test_same_target_different_sources_is_an_error() -> None:
     with pytest.raises(ConfigurationError, match="same target '/x'"):
         normalise_mounts([Mount("/a", "/x"), Mount("/b", "/x")])
+
+
+# -- ansible-runner's /runner layout ------------------------------------------------------------
+
+
+@pytest.fixture()
+def pdd(tmp_path: Path) -> Path:
+    """A private data dir with ansible-runner's sub-dirs."""
+    root = tmp_path / "pdd"
+    for sub in ("project", "inventory", "env", "artifacts"):
+        (root / sub).mkdir(parents=True)
+    (root / "env" / "passwords").write_text("'^pw:': hunter2\n")
+    return root
+
+
+def layout(pdd: Path, artifacts: Path | None = None, *volumes: str) -> list[Mount]:
+    base = artifacts if artifacts is not None else pdd / "artifacts"
+    return runner_layout_mounts(str(pdd), str(base), volumes, str(pdd / "project"))
+
+
+def test_runner_layout(pdd: Path) -> None:
+    assert layout(pdd) == [
+        Mount(str(pdd), "/runner"),
+        Mount(str(pdd / "env"), "/runner/env", read_only=True, secret=True),
+        Mount(str(pdd / "artifacts"), "/runner/artifacts"),
+    ]
+
+
+def test_runner_layout_mounts_the_callers_artifact_dir(pdd: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    assert layout(pdd, tmp_path / "elsewhere")[2] == Mount(
+        str(tmp_path / "elsewhere"), "/runner/artifacts"
+    )
+
+
+def test_runner_layout_skips_missing_dirs(pdd: Path, tmp_path: Path) -> None:
+    (pdd / "env" / "passwords").unlink()
+    (pdd / "env").rmdir()
+    assert layout(pdd, tmp_path / "missing") == [Mount(str(pdd), "/runner")]
+    assert layout(tmp_path / "no-such-pdd") == []
+
+
+@pytest.mark.parametrize("system", ["/", "/tmp", "/usr/lib"])
+def test_runner_layout_never_mounts_a_system_dir(system: str) -> None:
+    assert runner_layout_mounts(system, os.path.join(system, "artifacts")) == []
+
+
+def test_runner_layout_normalised_with_same_path_mounts(pdd: Path) -> None:
+    """The same source at two targets; env a read-only secret under the read-write /runner,
+    parents before children; artifacts under /runner are covered by it."""
+    art = pdd / "artifacts" / "job1"
+    art.mkdir()
+    same = [rw(pdd / "project"), ro(pdd / "inventory"), rw(art)]
+    got = normalise_mounts([*same, *layout(pdd)])
+    assert got == (
+        Mount(str(pdd), "/runner"),
+        Mount(str(pdd / "env"), "/runner/env", read_only=True, secret=True),
+        *sorted([rw(pdd / "project"), ro(pdd / "inventory"), rw(art)], key=lambda m: m.target),
+    )
+    assert got.index(Mount(str(pdd), "/runner")) < got.index(
+        Mount(str(pdd / "env"), "/runner/env", read_only=True, secret=True)
+    )
+
+
+def test_runner_layout_artifacts_elsewhere_stays_under_runner(pdd: Path, tmp_path: Path) -> None:
+    (tmp_path / "art").mkdir()
+    got = normalise_mounts(layout(pdd, tmp_path / "art"))
+    assert got == (
+        Mount(str(pdd), "/runner"),
+        Mount(str(tmp_path / "art"), "/runner/artifacts"),
+        Mount(str(pdd / "env"), "/runner/env", read_only=True, secret=True),
+    )
+
+
+def test_runner_layout_env_stays_read_only_when_also_mounted_rw(pdd: Path) -> None:
+    got = normalise_mounts([*layout(pdd), Mount(str(pdd / "env"), "/runner/env")])
+    assert Mount(str(pdd / "env"), "/runner/env", read_only=True, secret=True) in got
+
+
+def test_runner_layout_gives_way_to_user_volumes(pdd: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    (other / "env").mkdir(parents=True)
+    # another dir at /runner: the whole layout gives way (nothing refused, nothing overlaid)
+    assert layout(pdd, None, f"{other}:/runner") == []
+    # another dir at /runner/artifacts: only that layout mount gives way
+    assert [m.target for m in layout(pdd, None, f"{other}:/runner/artifacts:ro")] == [
+        "/runner",
+        "/runner/env",
+    ]
+    # the private data dir itself at /runner (ansible-runner habit): the layout stays, env ro
+    assert layout(pdd, None, f"{pdd}:/runner:Z") == layout(pdd)
+    user = parse_volume_mount(f"{other}:/runner", str(pdd))
+    assert normalise_mounts([*layout(pdd, None, f"{other}:/runner"), user]) == (user,)
+    # a user mount below the layout is a nested view, as in ansible-runner
+    assert layout(pdd, None, f"{other}:/runner/project/data") == layout(pdd)
+    # an invalid entry is left to containerize, which refuses it
+    assert layout(pdd, None, "/no/such/dir:/runner") == layout(pdd)

@@ -531,3 +531,12 @@ def test_nothing_written_to_private_data_dir(pdd: Path) -> None:
     assert snapshot() == before
     assert sorted(os.listdir(pdd / "env")) == ["extravars", "settings"]
     assert not (pdd / "artifacts").exists()
+
+
+def test_runner_layout_paths_resolve_in_the_private_data_dir(pdd: Path) -> None:
+    """ansible-runner's container paths (/runner/...) name files of the private data dir."""
+    (pdd / "inventory").mkdir(exist_ok=True)
+    (pdd / "inventory" / "hosts").write_text("localhost\n")
+    s = spec(pdd, playbook="/runner/project/site.yml", inventory="/runner/inventory/hosts")
+    assert s.playbook == str(pdd / "project" / "site.yml")
+    assert s.inventory == (str(pdd / "inventory" / "hosts"),)

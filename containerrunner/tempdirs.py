@@ -1,0 +1,183 @@
+"""The temporary directories containerrunner makes, each marked with its owner.
+
+Two kinds live in the temp dir (`tempfile.gettempdir()`, so `TMPDIR` moves them), both named
+`containerrunner-*`:
+
+- a job's runtime dir (generated inventory and extravars, the event FIFO, the ssh-agent
+  socket): made when the job starts, removed when it ends, on every path;
+- a temporary private data dir, made by a helper called without `private_data_dir`: removed
+  when its job ends (the Runner keeps what callers read of it in memory).
+
+Each holds `OWNER_FILE`, a JSON record of the process that made it (pid, its start time, the
+host) and, for a runtime dir, the container of its job. A process killed with SIGKILL cannot
+clean up; the next job of any containerrunner process on the host calls `reap_stale()`, which
+removes every dir whose owner is gone, and that owner's container with it. A dir without a
+readable owner record (made by something else, or still being made) is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import stat
+import tempfile
+from dataclasses import asdict, dataclass
+
+from containerrunner.errors import ContainerRunnerError
+from containerrunner.procinfo import process_alive, start_time
+
+log = logging.getLogger(__name__)
+
+PREFIX = "containerrunner-"
+NEW_PREFIX = ".containerrunner-new-"  # a dir being made (see make_dir)
+OWNER_FILE = ".containerrunner-owner"
+_OWNER_MAX_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that made a dir, and the container its job runs in (if any)."""
+
+    pid: int
+    started: int | None
+    host: str
+    container: str | None = None
+    engine: str | None = None  # the engine's name (podman, docker)
+    engine_executable: str | None = None
+
+    @classmethod
+    def current(
+        cls, container: str | None = None, engine: str | None = None, executable: str | None = None
+    ) -> Owner:
+        pid = os.getpid()
+        return cls(pid, start_time(pid), socket.gethostname(), container, engine, executable)
+
+    @property
+    def gone(self) -> bool:
+        """The owner ran on this host and no longer runs."""
+        return self.host == socket.gethostname() and not process_alive(self.pid, self.started)
+
+
+def fresh_path(label: str) -> str:
+    """A new path `<tempdir>/containerrunner-<label>-<random>`, not made yet (`make_dir` does).
+
+    The random part makes it unguessable; `make_dir` refuses a path that exists.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return os.path.join(tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
+
+
+def runtime_dir_path(ident: str) -> str:
+    """A fresh path for the runtime dir of job `ident`."""
+    return fresh_path(ident[:8])
+
+
+def temporary_data_dir_path() -> str:
+    """A fresh path for a temporary private data dir (the caller gave none)."""
+    return fresh_path("data")
+
+
+def make_dir(path: str, owner: Owner | None = None) -> str:
+    """Make the private dir (0700) `path`, with its owner record inside; returns `path`.
+
+    An existing `path` is an error (FileExistsError), never reused.
+    """
+    # Made under a hidden name, then renamed into place with its owner record inside: no
+    # scan ever sees it without one.
+    new = tempfile.mkdtemp(prefix=NEW_PREFIX, dir=os.path.dirname(path))
+    try:
+        write_owner(new, owner or Owner.current())
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists already", path)
+        os.rename(new, path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return path
+
+
+def write_owner(directory: str | os.PathLike[str], owner: Owner) -> None:
+    """Write `directory`'s owner record; FileExistsError when it has one already."""
+    record = os.path.join(directory, OWNER_FILE)
+    fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(owner)))
+
+
+def remove_dir(path: str) -> None:
+    """Remove a dir made by `make_dir` and all in it; a dir already gone is fine."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def read_owner(path: str | os.PathLike[str]) -> Owner | None:
+    """The owner record of dir `path`, or None when there is no readable one.
+
+    Only a regular file is opened (never a FIFO, socket or device someone put there).
+    """
+    record = os.path.join(path, OWNER_FILE)
+    try:
+        fd = os.open(record, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = json.loads(os.read(fd, _OWNER_MAX_BYTES).decode("utf-8"))
+        return Owner(**data) if isinstance(data, dict) else None
+    except (OSError, ValueError, TypeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def ours_in_tempdir(tmp: str | None = None) -> list[str]:
+    """The `containerrunner-*` dirs (and ones being made) of this user in the temp dir."""
+    root = tmp or tempfile.gettempdir()
+    found: list[str] = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return found
+    uid = os.getuid()
+    for entry in entries:
+        if not entry.name.startswith((PREFIX, NEW_PREFIX)):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
+            found.append(entry.path)
+    return sorted(found)
+
+
+def reap_stale(tmp: str | None = None) -> list[str]:
+    """Remove what dead owners left in the temp dir (their containers too); the paths removed."""
+    removed: list[str] = []
+    for path in ours_in_tempdir(tmp):
+        owner = read_owner(path)
+        if owner is None or not owner.gone:
+            continue
+        if owner.container and owner.engine:
+            _remove_container(owner)
+        remove_dir(path)
+        removed.append(path)
+        log.info("removed %s, left by process %d", path, owner.pid)
+    return removed
+
+
+def _remove_container(owner: Owner) -> None:
+    from containerrunner.isolation.engine import ENGINE_NAMES, make_engine
+    from containerrunner.isolation.reaper import remove_if_owned
+
+    if owner.engine not in ENGINE_NAMES or owner.container is None:
+        return
+    engine = make_engine(owner.engine, owner.engine_executable)
+    with contextlib.suppress(ContainerRunnerError):
+        remove_if_owned(engine, owner.container, owner.pid)

@@ -1,0 +1,92 @@
+"""A job's workspace: its private runtime dir and everything that lives in it while it runs.
+
+The runtime dir (see `tempdirs`) holds the files the job builder generated (inventory,
+extravars, inline plays), the event FIFO and the ssh-agent socket; it is mounted into the
+container at the same path. Everything the workspace starts or makes is registered on one
+`ExitStack`, so `close()` undoes it all, in reverse order, on every path:
+
+    with Workspace.open(job, engine) as ws:
+        stream = ws.event_stream(on_event)   # the FIFO and its reader
+        agent = ws.ssh_agent(key)            # the key lives in the agent, never in a file
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from containerrunner.artifacts import write_text_atomic
+from containerrunner.events import EventStream
+from containerrunner.isolation.engine import Engine
+from containerrunner.job import Job
+from containerrunner.sshagent import SshAgent
+from containerrunner.tempdirs import Owner, make_dir, reap_stale, remove_dir
+
+EVENT_FIFO = "events.fifo"
+AGENT_SOCKET = "agent.sock"
+
+
+class Workspace:
+    """The runtime dir of one running job; see the module docstring."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stack = contextlib.ExitStack()
+
+    @classmethod
+    def open(cls, job: Job, engine: Engine | None, container: str | None) -> Workspace:
+        """Make the job's runtime dir (owned by this process) and write its generated files.
+
+        What dead processes left in the temp dir is removed first (`tempdirs.reap_stale`).
+        """
+        reap_stale()
+        owner = Owner.current(
+            container=container,
+            engine=engine.name if engine else None,
+            executable=engine.executable if engine else None,
+        )
+        workspace = cls(job.runtime_dir)
+        make_dir(job.runtime_dir, owner=owner)
+        workspace._stack.callback(remove_dir, job.runtime_dir)
+        try:
+            for generated in job.files:
+                write_text_atomic(workspace.file(generated.name), generated.content, 0o600)
+        except BaseException:
+            workspace.close()
+            raise
+        return workspace
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def event_stream(self, on_event: Callable[[dict[str, Any]], None]) -> EventStream:
+        """The event FIFO with its reader started; closed (drained, joined) with the workspace."""
+        stream = EventStream(self.file(EVENT_FIFO))
+        self._stack.callback(stream.close)
+        stream.start(on_event)
+        return stream
+
+    def ssh_agent(self, key: str) -> SshAgent:
+        """An ssh-agent holding `key`, its socket in the runtime dir; stopped on close."""
+        agent = SshAgent.start(self.file(AGENT_SOCKET), key)
+        self._stack.callback(agent.stop)
+        return agent
+
+    def close(self) -> None:
+        """Stop and remove everything, last made first; re-raises the event reader's error."""
+        self._stack.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

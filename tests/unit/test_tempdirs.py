@@ -1,0 +1,102 @@
+"""Owned temp dirs and the reaper of what dead owners left (tempdirs.py); no containers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from containerrunner import tempdirs
+from containerrunner.procinfo import process_alive, start_time
+from containerrunner.tempdirs import OWNER_FILE, Owner
+
+
+@pytest.fixture
+def tmpdir_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """tempfile.gettempdir() pointed at a fresh dir for the test."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    yield root
+
+
+def dead_owner() -> Owner:
+    """The owner record of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = start_time(proc.pid)
+    proc.wait()
+    return dataclasses.replace(Owner.current(), pid=proc.pid, started=started)
+
+
+def test_make_dir_is_private_and_records_its_owner(tmpdir_root: Path) -> None:
+    path = tempdirs.make_dir(tempdirs.runtime_dir_path("abc/../defghijk"))
+    assert Path(path).parent == tmpdir_root
+    assert Path(path).name.startswith("containerrunner-abc_.._d-")
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    owner = tempdirs.read_owner(path)
+    assert owner is not None and owner.pid == os.getpid() and not owner.gone
+
+
+def test_make_dir_never_reuses_an_existing_path(tmpdir_root: Path) -> None:
+    path = tempdirs.runtime_dir_path("x")
+    os.mkdir(path)
+    with pytest.raises(FileExistsError):
+        tempdirs.make_dir(path)
+    assert os.path.isdir(path)  # what someone else made is left alone
+
+
+def test_start_time_tells_a_reused_pid_apart() -> None:
+    me = os.getpid()
+    assert process_alive(me, start_time(me))
+    assert not process_alive(me, (start_time(me) or 0) + 1)
+
+
+def test_reap_removes_only_what_dead_owners_left(tmpdir_root: Path) -> None:
+    mine = tempdirs.make_dir(tempdirs.runtime_dir_path("live"))
+    left = tempdirs.make_dir(tempdirs.runtime_dir_path("dead"), owner=dead_owner())
+    Path(left, "events.fifo").parent.mkdir(exist_ok=True)
+    os.mkfifo(Path(left, "events.fifo"))
+    unknown = tmpdir_root / "containerrunner-no-owner"
+    unknown.mkdir()
+    elsewhere = dataclasses.replace(dead_owner(), host="another-host")
+    remote = tempdirs.make_dir(tempdirs.runtime_dir_path("remote"), owner=elsewhere)
+    other_prefix = tmpdir_root / "something-else"
+    other_prefix.mkdir()
+
+    assert tempdirs.reap_stale() == [left]
+    assert not os.path.exists(left)
+    for kept in (mine, unknown, remote, other_prefix):
+        assert os.path.isdir(kept), kept
+
+
+def test_owner_record_that_is_not_a_regular_file_is_never_opened(tmpdir_root: Path) -> None:
+    planted = tmpdir_root / "containerrunner-planted"
+    planted.mkdir()
+    os.mkfifo(planted / OWNER_FILE)  # an open() of it would block for good
+    done = threading.Event()
+
+    def look() -> None:
+        assert tempdirs.read_owner(planted) is None
+        assert tempdirs.reap_stale() == []
+        done.set()
+
+    thread = threading.Thread(target=look, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert done.is_set(), "reading a FIFO owner record blocked"
+    assert planted.is_dir()
+
+
+def test_links_and_other_users_dirs_are_not_ours(tmpdir_root: Path) -> None:
+    target = tmpdir_root / "elsewhere"
+    target.mkdir()
+    (tmpdir_root / "containerrunner-link").symlink_to(target)
+    (tmpdir_root / "containerrunner-file").write_text("")
+    assert tempdirs.ours_in_tempdir() == []
