@@ -53,10 +53,11 @@ def write_text_atomic(path: str | Path, text: str, mode: int = 0o644) -> None:
 class ArtifactDir:
     """One job's artifacts directory."""
 
-    def __init__(self, base: str | Path, ident: str) -> None:
+    def __init__(self, base: str | Path, ident: str, fact_cache: str = FACT_CACHE) -> None:
         self.base = Path(base)
         self.ident = check_ident(ident)
         self.path = self.base / ident
+        self.fact_cache_name = fact_cache
 
     @property
     def job_events(self) -> Path:
@@ -64,7 +65,8 @@ class ArtifactDir:
 
     @property
     def fact_cache(self) -> Path:
-        return self.path / FACT_CACHE
+        """The jsonfile fact cache dir (`fact_cache`, or the name the job's settings give)."""
+        return self.path / self.fact_cache_name
 
     @property
     def stdout_path(self) -> Path:
@@ -103,7 +105,7 @@ class ArtifactDir:
                 with contextlib.suppress(FileNotFoundError):
                     self.owner_path.unlink()  # its owner is gone: a stale claim
         for entry in self.path.iterdir():
-            if entry.name in (FACT_CACHE, OWNER_FILE):
+            if entry.name in (self.fact_cache_name, OWNER_FILE):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

@@ -54,5 +54,5 @@ class Job:
     rotate_artifacts: int = 0
     omit_event_data: bool = False
     only_failed_event_data: bool = False
-    fact_cache: bool = False
+    fact_cache: str | None = None  # the jsonfile cache's dir in artifacts/<ident>/, or None
     kind: str = "command"

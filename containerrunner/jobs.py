@@ -173,6 +173,6 @@ def build_run_job(spec: RunSpec) -> Job:
         rotate_artifacts=spec.rotate_artifacts,
         omit_event_data=spec.omit_event_data,
         only_failed_event_data=spec.only_failed_event_data,
-        fact_cache=spec.fact_cache_type == "jsonfile",
+        fact_cache=spec.fact_cache if spec.fact_cache_type == "jsonfile" else None,
         kind=spec.kind,
     )

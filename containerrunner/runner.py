@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from containerrunner.artifacts import ArtifactDir, rotate
+from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ConfigurationError
 from containerrunner.events import EventLog, event_file_name, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
@@ -88,7 +88,7 @@ class Runner:
 
     @property
     def artifact_dir(self) -> str:
-        return str(ArtifactDir(self.job.artifact_base, self.job.ident).path)
+        return str(self._artifacts().path)
 
     def _output(self, name: str) -> IO[str]:
         if self._kept_output is not None:
@@ -128,7 +128,7 @@ class Runner:
     def _open_log(self) -> EventLog:
         if self._log is None:
             job = self.job
-            artifacts = ArtifactDir(job.artifact_base, job.ident)
+            artifacts = self._artifacts()
             self._log = EventLog(artifacts.path, in_memory=job.temporary_dir is not None)
         return self._log
 
@@ -143,11 +143,15 @@ class Runner:
             if event.get("event_data", {}).get("host") == host:
                 yield event
 
+    def _artifacts(self) -> ArtifactDir:
+        job = self.job
+        return ArtifactDir(job.artifact_base, job.ident, job.fact_cache or FACT_CACHE)
+
     def get_fact_cache(self, host: str) -> dict[str, Any]:
-        return ArtifactDir(self.job.artifact_base, self.job.ident).get_fact_cache(host)
+        return self._artifacts().get_fact_cache(host)
 
     def set_fact_cache(self, host: str, data: dict[str, Any]) -> None:
-        ArtifactDir(self.job.artifact_base, self.job.ident).set_fact_cache(host, data)
+        self._artifacts().set_fact_cache(host, data)
 
     def cancel(self) -> None:
         """Ask the running job to stop; its status becomes `canceled`."""
@@ -183,7 +187,7 @@ class Runner:
         job = self.job
         log = self._open_log()
         self._set_status("starting")
-        artifacts = ArtifactDir(job.artifact_base, job.ident)
+        artifacts = self._artifacts()
         claimed = False
         try:
             engine = self._engine(job)

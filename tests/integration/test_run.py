@@ -173,6 +173,22 @@ def test_fact_cache(where: dict[str, Any], tmp_path: Path) -> None:
     assert r.get_fact_cache("db1") == {"planet": "venus"}
 
 
+def test_fact_cache_dir_name_takes_effect(tmp_path: Path) -> None:
+    """`fact_cache` names the cache dir in artifacts/<ident>/, as in ansible-runner."""
+    pdd = copy_examples(tmp_path)
+    (pdd / "project" / "facts.yml").write_text(
+        "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+        "    - set_fact: {planet: mars, cacheable: true}\n"
+    )
+    r = containerrunner.run(
+        private_data_dir=str(pdd), playbook="facts.yml", ident="fc", fact_cache="my_cache"
+    )
+    assert r.status == "successful", r.stdout.read()
+    assert r.get_fact_cache("db1")["planet"] == "mars"
+    assert any((pdd / "artifacts" / "fc" / "my_cache").iterdir())
+    assert not (pdd / "artifacts" / "fc" / "fact_cache").exists()
+
+
 def test_passwords_answer_vars_prompt_and_vault(where: dict[str, Any], tmp_path: Path) -> None:
     pdd = copy_examples(tmp_path)
     vaulted = make_vault("vault-open", "Vault-Pw-9931", tmp_path)
