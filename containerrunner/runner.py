@@ -215,7 +215,7 @@ class Runner:
             self.errored = True
             self.canceled = self._cancel.is_set() or isinstance(exc, KeyboardInterrupt)
             self.status = "canceled" if self.canceled else "failed"
-            self.rc = STOPPED_RC if self.canceled else self.rc
+            self.rc = STOPPED_RC if self.canceled or self.rc is None else self.rc
             raise
         finally:
             artifacts.write_result(self.status, self.rc)
@@ -296,6 +296,7 @@ class Runner:
         """
         self.errored = True
         self.status = "failed"
+        self.rc = STOPPED_RC  # ansible-runner's rc for a job that errored
         if artifacts is not None:
             artifacts.release()
         self._open_log().abandon()

@@ -116,7 +116,7 @@ def test_an_exception_ends_the_job_failed_and_still_tells_the_handlers(tmp_path:
     runner = runner_for(job, fake, rec)
     with pytest.raises(RuntimeError, match="backend broke"):
         runner.run()
-    assert runner.status == "failed" and rec.statuses[-1] == "failed"
+    assert (runner.status, runner.rc) == ("failed", 254) and rec.statuses[-1] == "failed"
     assert rec.finished == [runner]
     assert list(runner.events) == []
     assert not os.path.exists(job.runtime_dir) and not os.path.exists(str(job.temporary_dir))
@@ -169,6 +169,7 @@ def test_an_ident_in_use_is_refused_and_earlier_artifacts_stay(tmp_path: Path) -
         with pytest.raises(ConfigurationError, match=r"'busy'.*still running"):
             runner.run()
         assert rec.statuses == ["starting", "failed"] and rec.finished == [runner]
+        assert runner.rc == 254  # never None: a caller exiting with rc must not exit 0
         assert list(runner.events) == []
     finally:
         art.release()
