@@ -124,10 +124,6 @@ class EventLog:
         self._closed = False
         self._changed = threading.Condition()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def add(self, event: Event) -> None:
         counter = int(event.get("counter", 0))
         entry: Event | str = event if self.in_memory else event_file_name(event)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,13 +20,15 @@ from containerrunner.config.run import (
     RunSpec,
     check_rotate,
     execution_options,
+    merged_passwords,
     merged_settings,
+    merged_ssh_key,
 )
 from containerrunner.errors import ConfigurationError
 from containerrunner.inputs import read_private_data_dir
 from containerrunner.job import Job, JobFile, RunnerMode
 from containerrunner.tempdirs import runtime_dir_path, temporary_data_dir_path
-from containerrunner.validate import check_ident, parse_passwords
+from containerrunner.validate import job_ident
 
 #: the Ansible programs whose callbacks produce events (ansible-runner's event stream)
 EVENT_PROGRAMS = ("ansible", "ansible-playbook")
@@ -58,20 +59,15 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
     private = read_private_data_dir(os.fspath(pdd)) if pdd is not None else None
     settings = merged_settings(given, private)
     execution = execution_options(given, private, settings)
-    passwords = {
-        **(private.passwords if private else {}),
-        **parse_passwords(given.get("passwords"), "passwords"),
-    }
-    ident = check_ident(given["ident"]) if "ident" in given else str(uuid.uuid4())
+    passwords = merged_passwords(given, private)
+    ident = job_ident(given.get("ident"))
     artifact_base, temporary = artifact_location(
         private.path if private else None, given.get("artifact_dir")
     )
     input_fd = given.get("input_fd")
     mode = _runner_mode(given.get("runner_mode"), passwords, input_fd)
     suppress = given.get("suppress_output_file", settings.suppress_output_file)
-    ssh_key = given.get("ssh_key") or (private.ssh_key if private else None)
-    if ssh_key is not None and not isinstance(ssh_key, str):
-        raise ConfigurationError(f"ssh_key must be the text of a private key, not {ssh_key!r}")
+    ssh_key = merged_ssh_key(given, private)
     return Job(
         command=tuple(command),
         execution=execution,

@@ -35,7 +35,6 @@ from containerrunner.version import __version__
 from containerrunner.workspace import Workspace
 
 CALLBACK_DIR = str(Path(__file__).resolve().parent / "callback")
-FINAL_STATUSES = ("successful", "failed", "canceled", "timeout")
 # ansible-runner's rc for a job it stopped (canceled, timed out)
 STOPPED_RC = 254
 
@@ -178,7 +177,7 @@ class Runner:
         if not keep:
             self._dropped.append(int(event.get("counter", 0)))
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(Path(self.artifact_dir) / "job_events" / event_file_name(event))
+                os.unlink(self._open_log().events_dir / event_file_name(event))
             return
         self._open_log().add(event)
 

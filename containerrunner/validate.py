@@ -5,6 +5,7 @@ artifacts.py and the helpers alike. Each raises ConfigurationError naming the op
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -40,6 +41,11 @@ def check_ident(value: Any) -> str:
             f"it names the directory artifacts/<ident>"
         )
     return ident
+
+
+def job_ident(value: Any) -> str:
+    """The ident given (checked), or a new uuid4 when none (None) was given."""
+    return str(uuid.uuid4()) if value is None else check_ident(value)
 
 
 def check_handlers(given: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import difflib
 import os
 import re
 import shlex
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,7 +32,7 @@ from containerrunner.inputs import (
     parse_settings,
     read_private_data_dir,
 )
-from containerrunner.validate import HANDLER_NAMES, check_handlers, check_ident, parse_passwords
+from containerrunner.validate import HANDLER_NAMES, check_handlers, job_ident, parse_passwords
 
 RunKind = Literal["playbook", "plays", "role", "adhoc"]
 
@@ -244,7 +243,7 @@ class RunSpec:
         artifact_dir = _dir_option(given, "artifact_dir") or (
             os.path.join(pdd, "artifacts") if pdd else None
         )
-        ident = str(uuid.uuid4()) if "ident" not in given else check_ident(given["ident"])
+        ident = job_ident(given.get("ident"))
 
         playbook: str | None = None
         plays: tuple[Mapping[str, Any], ...] | None = None
@@ -282,11 +281,8 @@ class RunSpec:
             **(private.extravars if private else {}),
             **parse_extravars(given.get("extravars"), "extravars"),
         }
-        passwords = {
-            **(private.passwords if private else {}),
-            **parse_passwords(given.get("passwords"), "passwords"),
-        }
-        ssh_key = _optional_str(given, "ssh_key") or (private.ssh_key if private else None)
+        passwords = merged_passwords(given, private)
+        ssh_key = merged_ssh_key(given, private)
         cmdline = _cmdline(given, private)
 
         fact_cache_type = _optional_str(given, "fact_cache_type") or settings.fact_cache_type
@@ -357,6 +353,19 @@ def merged_settings(given: Mapping[str, Any], private: PrivateData | None) -> Se
     if "settings" not in given:
         return from_file
     return parse_settings(given["settings"], "settings").merged_over(from_file)
+
+
+def merged_passwords(given: Mapping[str, Any], private: PrivateData | None) -> dict[str, str]:
+    """env/passwords with the `passwords` keyword argument's answers over it, key by key."""
+    return {
+        **(private.passwords if private else {}),
+        **parse_passwords(given.get("passwords"), "passwords"),
+    }
+
+
+def merged_ssh_key(given: Mapping[str, Any], private: PrivateData | None) -> str | None:
+    """The `ssh_key` keyword argument, else env/ssh_key."""
+    return _optional_str(given, "ssh_key") or (private.ssh_key if private else None)
 
 
 def execution_options(
