@@ -6,6 +6,7 @@ the helpers below); see docs/python-api.md.
 
 from __future__ import annotations
 
+from containerrunner import results
 from containerrunner.errors import (
     CommandError,
     ConfigurationError,
@@ -32,6 +33,8 @@ from containerrunner.interface import (
     run_command,
     run_command_async,
 )
+from containerrunner.progress import Progress
+from containerrunner.results import Summary, TaskResult
 from containerrunner.runner import Runner
 from containerrunner.runner_config import RunnerConfig
 from containerrunner.version import __version__
@@ -43,8 +46,11 @@ __all__ = [
     "EngineError",
     "ImageNotFoundError",
     "OutputParseError",
+    "Progress",
     "Runner",
     "RunnerConfig",
+    "Summary",
+    "TaskResult",
     "__version__",
     "get_ansible_config",
     "get_ansible_config_async",
@@ -58,6 +64,7 @@ __all__ = [
     "get_role_argspec_async",
     "get_role_list",
     "get_role_list_async",
+    "results",
     "run",
     "run_async",
     "run_command",

@@ -4,7 +4,10 @@ Layout (ansible-runner's, so tools written for it read ours):
   status, rc                  the final status word and return code
   stdout, stderr              the job's output streams (stderr empty in pexpect mode: merged)
   command                     JSON: argv, cwd, env variable NAMES (never values)
-  job_events/<counter>-<uuid>.json   written by the callback plugin
+  job_events/<counter>-<uuid>.json   the events the event handler kept, in stream order
+  stats.json                  the play recap (Runner.stats), also when events omit event_data
+  summary.json                per-task results (results.py; Runner.task_results())
+  junit.xml                   the same as JUnit XML, one testcase per task x host (junit.py)
   fact_cache/<host>           Ansible's jsonfile fact cache
   provenance.json             engine + version, image ref + ID, ansible-core version, argv
 
@@ -28,6 +31,7 @@ from containerrunner.tempdirs import OWNER_FILE, Owner, read_owner, write_owner
 from containerrunner.validate import check_ident
 
 JOB_EVENTS = "job_events"
+STATS_FILE = "stats.json"
 FACT_CACHE = "fact_cache"
 # ansible-core 2.19+ jsonfile cache: files s<schema>_<host> holding {"__payload__": json}.
 PAYLOAD_KEY = "__payload__"
@@ -126,6 +130,10 @@ class ArtifactDir:
     def write_result(self, status: str, rc: int | None) -> None:
         write_text_atomic(self.path / "status", status)
         write_text_atomic(self.path / "rc", "" if rc is None else str(rc))
+
+    def write_stats(self, stats: Mapping[str, Any] | None) -> None:
+        """The play recap (Runner.stats), kept aside: events may carry no event_data."""
+        write_text_atomic(self.path / STATS_FILE, json.dumps(stats, indent=2) + "\n")
 
     def write_provenance(self, record: Mapping[str, Any]) -> None:
         write_text_atomic(self.path / "provenance.json", json.dumps(record, indent=2) + "\n")

@@ -1,9 +1,12 @@
-"""Reading the events the callback plugin writes: the FIFO stream, job_events/, stats.
+"""The job's events: the FIFO stream, job_events/, stats.
 
-The callback plugin (``callback/containerrunner.py``) writes every event twice: first as
+The callback plugin (``callback/containerrunner.py``) sends every event as one JSON line on the
+FIFO named by ``CONTAINERRUNNER_EVENT_FIFO``; the runner numbers it in stream order (see
+``joboutput``) and, when the event handler keeps it, writes it to
 ``<artifact dir>/job_events/<counter>-<uuid>.json`` (atomically: a hidden temp file renamed into
-place), then as one JSON line on the FIFO named by ``CONTAINERRUNNER_EVENT_FIFO``. The files are
-the record; the FIFO tells the runner about each event as it happens, without polling.
+place; `EventLog.write`). Without a FIFO (or once nobody reads it) the plugin writes the files
+itself. The files are the record; the FIFO tells the runner about each event as it happens,
+without polling.
 
 How the runner uses :class:`EventStream`::
 
@@ -48,6 +51,20 @@ Event = dict[str, Any]
 
 #: ``<counter>-<uuid>.json``; the plugin's temp files (``.<name>.tmp``) never match
 EVENT_FILE_RE = re.compile(r"^(?P<counter>[0-9]+)-(?P<uuid>[^./][^/]*)\.json$")
+
+#: the events that report a task's result on a host
+RESULT_EVENTS = frozenset(
+    {
+        "runner_on_ok",
+        "runner_on_failed",
+        "runner_on_skipped",
+        "runner_on_unreachable",
+        "runner_on_async_ok",
+        "runner_on_async_failed",
+    }
+)
+#: the events that start a task (handlers included)
+TASK_START_EVENTS = frozenset({"playbook_on_task_start", "playbook_on_handler_task_start"})
 
 #: the keys of ansible-runner's ``Runner.stats``
 STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "processed", "changed")
@@ -122,7 +139,21 @@ class EventLog:
         self._counters: list[int] = []
         self._entries: list[Event | str] = []
         self._closed = False
+        self._made = False
         self._changed = threading.Condition()
+
+    def write(self, event: Event) -> None:
+        """Write `event` to its file in job_events/ (by rename: never seen half-written)."""
+        name = event_file_name(event)
+        final = self.events_dir / name
+        temp = self.events_dir / f".{name}.tmp"
+        if not self._made:
+            self.events_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._made = True
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(event, handle)
+        os.rename(temp, final)
 
     def add(self, event: Event) -> None:
         counter = int(event.get("counter", 0))
@@ -142,13 +173,12 @@ class EventLog:
         self._counters.insert(index, counter)
         self._entries.insert(index, entry)
 
-    def close(self, dropped: Iterable[int] = ()) -> None:
-        """Add the files the stream did not deliver (except `dropped` counters); wake readers."""
-        skip = set(dropped)
+    def close(self) -> None:
+        """Add the files the stream did not deliver (the plugin wrote them); wake readers."""
         with self._changed:
             known = set(self._counters)
             for counter, name in _numbered_files(self.events_dir):
-                if counter in known or counter in skip:
+                if counter in known:
                     continue
                 entry: Event | str | None = name
                 if self.in_memory:

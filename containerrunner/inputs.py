@@ -40,8 +40,8 @@ class Settings:
 
     idle_timeout: float | None = None
     job_timeout: float | None = None
-    pexpect_timeout: float | None = None
-    pexpect_use_poll: bool | None = None  # accepted for compatibility; has no effect
+    pexpect_timeout: float | None = None  # seconds between cancel_callback calls
+    pexpect_use_poll: bool | None = None  # true only: containerrunner always waits with epoll
     suppress_ansible_output: bool | None = None
     suppress_output_file: bool | None = None
     fact_cache: str | None = None
@@ -208,6 +208,11 @@ def parse_settings(value: Any, source: str) -> Settings:
         raise ConfigurationError(
             f"{where('pexpect_timeout')} must be a positive number of seconds, "
             f"not {pexpect_timeout!r}"
+        )
+    if value.get("pexpect_use_poll") is False:
+        raise ConfigurationError(
+            f"{where('pexpect_use_poll')}: false (select()) is not supported: containerrunner "
+            "always waits with epoll, as pexpect_use_poll: true does; remove the key"
         )
     return Settings(
         idle_timeout=seconds("idle_timeout"),

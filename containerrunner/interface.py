@@ -8,9 +8,11 @@ raises ConfigurationError naming it.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec
 
 from containerrunner import commands, responses
 from containerrunner.config.execution import EXECUTION_KWARGS
@@ -19,6 +21,9 @@ from containerrunner.jobs import build_command_job
 from containerrunner.runner import Runner
 from containerrunner.runner_config import CommandRunnerConfig, RunnerConfig
 from containerrunner.validate import HANDLER_NAMES, as_str_tuple, check_handlers
+
+P = ParamSpec("P")
+AsyncResult = tuple[threading.Thread, Runner]
 
 # Options every command-style helper accepts, besides its own parameters.
 EXECUTION_OPTIONS = frozenset({*EXECUTION_KWARGS, "envvars"})
@@ -43,6 +48,28 @@ COMMAND_OPTIONS = (
         "json_mode",
     }
 )
+
+
+#: called with (helper name, its arguments by name) on every call of a public helper, before
+#: anything is checked; containerrunner.testing records the calls through it
+CALL_OBSERVERS: list[Callable[[str, dict[str, Any]], None]] = []
+
+
+def _observe(
+    name: str, build: Callable[..., Any] | None, args: Sequence[Any], kwargs: dict[str, Any]
+) -> None:
+    if not CALL_OBSERVERS:
+        return
+    arguments = dict(kwargs)
+    if build is not None:
+        try:
+            bound = inspect.signature(build).bind(*args, **kwargs).arguments
+        except TypeError:  # the call itself raises it, as Python would
+            return
+        arguments = {k: v for k, v in bound.items() if k != "options"}
+        arguments.update(bound.get("options", {}))
+    for observer in list(CALL_OBSERVERS):
+        observer(name, arguments)
 
 
 def _check_options(options: dict[str, Any], allowed: frozenset[str], helper: str) -> None:
@@ -71,23 +98,74 @@ def _run_foreground(
         return out.read(), err.read(), runner.rc if runner.rc is not None else -1
 
 
-def _run_background(
-    command: Sequence[str], options: dict[str, Any], helper: str
-) -> tuple[threading.Thread, Runner]:
-    """Start in a thread; the caller reads runner.stdout/stderr once it has ended."""
-    runner = _command_runner(command, options, helper)
-    return runner.start(), runner
-
-
 def _command(executable_cmd: str, cmdline_args: Any) -> list[str]:
     if not isinstance(executable_cmd, str) or not executable_cmd:
         raise ConfigurationError(f"executable_cmd must be a command name, not {executable_cmd!r}")
     return [executable_cmd, *as_str_tuple(cmdline_args, "cmdline_args")]
 
 
+# ---------------------------------------------------------------------- helper generation
+@dataclass(frozen=True)
+class _Call:
+    """What a command helper runs: its argv and options, and how its output is read."""
+
+    argv: Sequence[str]
+    options: dict[str, Any]
+    helper: str
+    response_format: str | None = None
+    plugin_files: bool = False  # the response is read from an `ansible-doc -F` listing
+
+
+def _named(function: Callable[..., Any], build: Callable[..., Any], name: str, doc: str) -> None:
+    """`function` shows `build`'s parameters under `name`, with its own return annotation."""
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    function.__module__ = __name__
+    returns = inspect.signature(function).return_annotation
+    function.__signature__ = inspect.signature(build).replace(  # type: ignore[attr-defined]
+        return_annotation=returns
+    )
+
+
+def _utility(name: str, build: Callable[P, _Call]) -> Callable[P, tuple[Any, str]]:
+    """The sync utility helper `name` from `build`: (response, error) as ansible-runner gives
+    them: a non-zero exit of the tool is no exception (see responses.utility_response);
+    containerrunner's own errors still raise."""
+
+    def helper(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, str]:
+        _observe(name, build, args, kwargs)
+        call = build(*args, **kwargs)
+        out, err, rc = _run_foreground(call.argv, call.options, call.helper)
+        return responses.utility_response(
+            out, err, rc, call.response_format, plugin_files=call.plugin_files
+        )
+
+    _named(helper, build, name, build.__doc__ or "")
+    return helper
+
+
+def _async_twin(name: str, build: Callable[P, _Call]) -> Callable[P, AsyncResult]:
+    """The `_async` twin of the helper `build` makes: same parameters, returns at once."""
+
+    def helper(*args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+        _observe(name, build, args, kwargs)
+        call = build(*args, **kwargs)
+        runner = _command_runner(call.argv, call.options, call.helper)
+        return runner.start(), runner
+
+    sync = name.removesuffix("_async")
+    doc = (
+        f"Like {sync}(), in a thread: returns (thread, runner) at once; the job's stdout and "
+        "stderr are readable through runner.stdout / runner.stderr once the thread ended."
+    )
+    _named(helper, build, name, doc)
+    return helper
+
+
 # ---------------------------------------------------------------------- run / run_async
 def run(**kwargs: Any) -> Runner:
     """Run a playbook, an ad-hoc module or a role; returns the finished Runner."""
+    _observe("run", None, (), kwargs)
     config, handlers = RunnerConfig.from_run_kwargs(**kwargs)
     config.prepare()
     runner = Runner(config=config, **handlers)
@@ -95,8 +173,9 @@ def run(**kwargs: Any) -> Runner:
     return runner
 
 
-def run_async(**kwargs: Any) -> tuple[threading.Thread, Runner]:
+def run_async(**kwargs: Any) -> AsyncResult:
     """Like run(), in a thread; returns (thread, runner) at once."""
+    _observe("run_async", None, (), kwargs)
     config, handlers = RunnerConfig.from_run_kwargs(**kwargs)
     config.prepare()
     runner = Runner(config=config, **handlers)
@@ -104,6 +183,12 @@ def run_async(**kwargs: Any) -> tuple[threading.Thread, Runner]:
 
 
 # ---------------------------------------------------------------------- run_command
+def _run_command(
+    executable_cmd: str, cmdline_args: Sequence[str] | None = None, **options: Any
+) -> _Call:
+    return _Call(_command(executable_cmd, cmdline_args or []), options, "run_command")
+
+
 def run_command(
     executable_cmd: str, cmdline_args: Sequence[str] | None = None, **options: Any
 ) -> tuple[str, str, int]:
@@ -112,31 +197,16 @@ def run_command(
     Interactive when `input_fd`/`output_fd`/`error_fd` are given (`runner_mode='subprocess'`);
     with `passwords` (regex -> answer) the command runs under a pty and prompts are answered.
     """
-    return _run_foreground(_command(executable_cmd, cmdline_args or []), options, "run_command")
+    _observe("run_command", _run_command, (executable_cmd, cmdline_args), options)
+    call = _run_command(executable_cmd, cmdline_args, **options)
+    return _run_foreground(call.argv, call.options, call.helper)
 
 
-def run_command_async(
-    executable_cmd: str, cmdline_args: Sequence[str] | None = None, **options: Any
-) -> tuple[threading.Thread, Runner]:
-    return _run_background(_command(executable_cmd, cmdline_args or []), options, "run_command")
+run_command_async = _async_twin("run_command_async", _run_command)
 
 
 # ---------------------------------------------------------------------- ansible utilities
-def _utility(
-    argv: Sequence[str],
-    options: dict[str, Any],
-    helper: str,
-    response_format: str | None,
-    *,
-    plugin_files: bool = False,
-) -> tuple[Any, str]:
-    """(response, stderr) as ansible-runner gives them: a non-zero exit of the tool is no
-    exception (see responses.utility_response); containerrunner's own errors still raise."""
-    out, err, rc = _run_foreground(argv, options, helper)
-    return responses.utility_response(out, err, rc, response_format, plugin_files=plugin_files)
-
-
-def get_plugin_docs(
+def _plugin_docs(
     plugin_names: Sequence[str],
     plugin_type: str | None = None,
     response_format: str | None = None,
@@ -144,61 +214,32 @@ def get_plugin_docs(
     playbook_dir: str | None = None,
     module_path: str | None = None,
     **options: Any,
-) -> tuple[Any, str]:
+) -> _Call:
     """`ansible-doc` for `plugin_names`: (docs, stderr); docs is a dict for 'json'."""
     argv = commands.plugin_docs_argv(
         plugin_names, plugin_type, response_format, snippet, playbook_dir, module_path
     )
-    return _utility(argv, options, "get_plugin_docs", response_format)
+    return _Call(argv, options, "get_plugin_docs", response_format)
 
 
-def get_plugin_docs_async(
-    plugin_names: Sequence[str],
-    plugin_type: str | None = None,
-    response_format: str | None = None,
-    snippet: bool = False,
-    playbook_dir: str | None = None,
-    module_path: str | None = None,
-    **options: Any,
-) -> tuple[threading.Thread, Runner]:
-    argv = commands.plugin_docs_argv(
-        plugin_names, plugin_type, response_format, snippet, playbook_dir, module_path
-    )
-    return _run_background(argv, options, "get_plugin_docs")
-
-
-def get_plugin_list(
+def _plugin_list(
     list_files: bool = False,
     response_format: str | None = None,
     plugin_type: str | None = None,
     playbook_dir: str | None = None,
     module_path: str | None = None,
     **options: Any,
-) -> tuple[Any, str]:
+) -> _Call:
     """`ansible-doc -l` (or `-F` with list_files): (list, stderr); with list_files and 'json',
     a {plugin: path} mapping read from the text listing (`-F -j` fails in ansible-core)."""
     argv = commands.plugin_list_argv(
         list_files, response_format, plugin_type, playbook_dir, module_path
     )
     as_text = commands.lists_files_as_text(list_files, response_format, plugin_type)
-    return _utility(argv, options, "get_plugin_list", response_format, plugin_files=as_text)
+    return _Call(argv, options, "get_plugin_list", response_format, plugin_files=as_text)
 
 
-def get_plugin_list_async(
-    list_files: bool = False,
-    response_format: str | None = None,
-    plugin_type: str | None = None,
-    playbook_dir: str | None = None,
-    module_path: str | None = None,
-    **options: Any,
-) -> tuple[threading.Thread, Runner]:
-    argv = commands.plugin_list_argv(
-        list_files, response_format, plugin_type, playbook_dir, module_path
-    )
-    return _run_background(argv, options, "get_plugin_list")
-
-
-def get_inventory(
+def _inventory(
     action: str,
     inventories: Sequence[str],
     response_format: str | None = None,
@@ -209,7 +250,7 @@ def get_inventory(
     output_file: str | None = None,
     export: bool | None = None,
     **options: Any,
-) -> tuple[Any, str]:
+) -> _Call:
     """`ansible-inventory --list|--host|--graph`: (inventory, stderr); a dict for 'json', else
     text (the graph is always text)."""
     argv = commands.inventory_argv(
@@ -217,78 +258,43 @@ def get_inventory(
         vault_password_file, output_file, export,
     )  # fmt: skip
     fmt = response_format if action != "graph" else None
-    return _utility(argv, options, "get_inventory", fmt)
+    return _Call(argv, options, "get_inventory", fmt)
 
 
-def get_inventory_async(
-    action: str,
-    inventories: Sequence[str],
-    response_format: str | None = None,
-    host: str | None = None,
-    playbook_dir: str | None = None,
-    vault_ids: str | None = None,
-    vault_password_file: str | None = None,
-    output_file: str | None = None,
-    export: bool | None = None,
-    **options: Any,
-) -> tuple[threading.Thread, Runner]:
-    argv = commands.inventory_argv(
-        action, inventories, response_format, host, playbook_dir, vault_ids,
-        vault_password_file, output_file, export,
-    )  # fmt: skip
-    return _run_background(argv, options, "get_inventory")
-
-
-def get_ansible_config(
-    action: str,
-    config_file: str | None = None,
-    only_changed: bool | None = None,
-    **options: Any,
-) -> tuple[str, str]:
+def _ansible_config(
+    action: str, config_file: str | None = None, only_changed: bool | None = None, **options: Any
+) -> _Call:
     """`ansible-config list|dump|view`: (text, stderr)."""
-    argv = commands.config_argv(action, config_file, only_changed)
-    out, err = _utility(argv, options, "get_ansible_config", None)
-    return str(out), err
-
-
-def get_ansible_config_async(
-    action: str,
-    config_file: str | None = None,
-    only_changed: bool | None = None,
-    **options: Any,
-) -> tuple[threading.Thread, Runner]:
-    return _run_background(
+    return _Call(
         commands.config_argv(action, config_file, only_changed), options, "get_ansible_config"
     )
 
 
-def get_role_list(
+def _role_list(
     collection: str | None = None, playbook_dir: str | None = None, **options: Any
-) -> tuple[Any, str]:
+) -> _Call:
     """Roles with an argument spec (`ansible-doc -t role -l -j`): (dict, stderr)."""
     argv = commands.role_list_argv(collection, playbook_dir)
-    return _utility(argv, options, "get_role_list", "json")
+    return _Call(argv, options, "get_role_list", "json")
 
 
-def get_role_list_async(
-    collection: str | None = None, playbook_dir: str | None = None, **options: Any
-) -> tuple[threading.Thread, Runner]:
-    return _run_background(
-        commands.role_list_argv(collection, playbook_dir), options, "get_role_list"
-    )
-
-
-def get_role_argspec(
+def _role_argspec(
     role: str, collection: str | None = None, playbook_dir: str | None = None, **options: Any
-) -> tuple[Any, str]:
+) -> _Call:
     """A role's argument spec (`ansible-doc -t role -j`): (dict, stderr)."""
     argv = commands.role_argspec_argv(role, collection, playbook_dir)
-    return _utility(argv, options, "get_role_argspec", "json")
+    return _Call(argv, options, "get_role_argspec", "json")
 
 
-def get_role_argspec_async(
-    role: str, collection: str | None = None, playbook_dir: str | None = None, **options: Any
-) -> tuple[threading.Thread, Runner]:
-    return _run_background(
-        commands.role_argspec_argv(role, collection, playbook_dir), options, "get_role_argspec"
-    )
+get_plugin_docs = _utility("get_plugin_docs", _plugin_docs)
+get_plugin_docs_async = _async_twin("get_plugin_docs_async", _plugin_docs)
+get_plugin_list = _utility("get_plugin_list", _plugin_list)
+get_plugin_list_async = _async_twin("get_plugin_list_async", _plugin_list)
+get_inventory = _utility("get_inventory", _inventory)
+get_inventory_async = _async_twin("get_inventory_async", _inventory)
+get_ansible_config = _utility("get_ansible_config", _ansible_config)
+get_ansible_config_async = _async_twin("get_ansible_config_async", _ansible_config)
+get_role_list = _utility("get_role_list", _role_list)
+get_role_list_async = _async_twin("get_role_list_async", _role_list)
+get_role_argspec = _utility("get_role_argspec", _role_argspec)
+get_role_argspec_async = _async_twin("get_role_argspec_async", _role_argspec)

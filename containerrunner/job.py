@@ -51,6 +51,9 @@ class Job:
     output_fd: IO[str] | Any = None
     error_fd: IO[str] | Any = None
     suppress_output_file: bool = False
+    quiet: bool = True  # False: echo the output on sys.stdout (ansible-runner's default)
+    json_mode: bool = False  # stdout (file and echo) has each event as a JSON line
+    cancel_poll: float | None = None  # seconds between cancel_callback calls; None: default
     rotate_artifacts: int = 0
     omit_event_data: bool = False
     only_failed_event_data: bool = False

@@ -28,7 +28,7 @@ from containerrunner.errors import ConfigurationError
 from containerrunner.inputs import read_private_data_dir
 from containerrunner.job import Job, JobFile, RunnerMode
 from containerrunner.tempdirs import runtime_dir_path, temporary_data_dir_path
-from containerrunner.validate import job_ident
+from containerrunner.validate import given_flag, job_ident
 
 #: the Ansible programs whose callbacks produce events (ansible-runner's event stream)
 EVENT_PROGRAMS = ("ansible", "ansible-playbook")
@@ -66,8 +66,8 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
     )
     input_fd = given.get("input_fd")
     mode = _runner_mode(given.get("runner_mode"), passwords, input_fd)
-    suppress = given.get("suppress_output_file", settings.suppress_output_file)
     ssh_key = merged_ssh_key(given, private)
+    suppress = given_flag(given, "suppress_output_file", settings.suppress_output_file)
     return Job(
         command=tuple(command),
         execution=execution,
@@ -83,7 +83,10 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
         input_fd=input_fd,
         output_fd=given.get("output_fd"),
         error_fd=given.get("error_fd"),
-        suppress_output_file=bool(suppress),
+        suppress_output_file=suppress,
+        quiet=given_flag(given, "quiet", settings.suppress_ansible_output),
+        json_mode=given_flag(given, "json_mode", False),
+        cancel_poll=settings.pexpect_timeout,
         rotate_artifacts=check_rotate(given.get("rotate_artifacts")),
         kind=helper,
     )
@@ -161,11 +164,16 @@ def build_run_job(spec: RunSpec) -> Job:
         env=env,
         runtime_dir=runtime_dir,
         files=tuple(files),
-        mode="pexpect",
+        # ansible-runner's pexpect (one merged stream, prompts answered) unless subprocess is
+        # asked for and no prompt needs answering
+        mode="subprocess" if spec.runner_mode == "subprocess" and not spec.passwords else "pexpect",
         passwords=dict(spec.passwords),
         events=True,
         ssh_key=spec.ssh_key,
         suppress_output_file=spec.suppress_output_file,
+        quiet=spec.quiet,
+        json_mode=spec.json_mode,
+        cancel_poll=spec.pexpect_timeout,
         rotate_artifacts=spec.rotate_artifacts,
         omit_event_data=spec.omit_event_data,
         only_failed_event_data=spec.only_failed_event_data,

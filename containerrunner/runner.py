@@ -22,14 +22,18 @@ from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ConfigurationError
-from containerrunner.events import EventLog, event_file_name, stats_from_events
+from containerrunner.events import EventLog, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image, image_digest
 from containerrunner.isolation.mounts import runner_layout_mounts
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
+from containerrunner.joboutput import STATS_KEY, JobOutput
+from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
+from containerrunner.progress import Progress, ProgressTracker
+from containerrunner.results import Collector, Summary, write_summary
 from containerrunner.tempdirs import make_dir, remove_dir
 from containerrunner.version import __version__
 from containerrunner.workspace import Workspace
@@ -48,6 +52,12 @@ class Runner:
 
     #: runs the process; tests replace it with a fake (same signature as `run_process`)
     process_runner: ProcessRunner = staticmethod(run_process)
+    #: the engine a job runs in (None: on the host), its image made present; and the host
+    #: command with its program found. containerrunner.testing replaces all three.
+    engine_resolver: Callable[[Job], Engine | None] = staticmethod(lambda job: _job_engine(job))
+    program_resolver: Callable[[tuple[str, ...], dict[str, str]], tuple[str, ...]] = staticmethod(
+        lambda command, env: resolve_local(command, env)
+    )
 
     def __init__(
         self,
@@ -57,6 +67,7 @@ class Runner:
         cancel_callback: Callable[[], bool] | None = None,
         finished_callback: Callable[[Runner], Any] | None = None,
         artifacts_handler: Callable[[str], Any] | None = None,
+        progress_handler: Callable[[Progress], Any] | None = None,
     ) -> None:
         self.config = config
         self.event_handler = event_handler
@@ -64,6 +75,8 @@ class Runner:
         self.cancel_callback = cancel_callback
         self.finished_callback = finished_callback
         self.artifacts_handler = artifacts_handler
+        self.progress_handler = progress_handler
+        self._progress = ProgressTracker()
         self.status = "unstarted"
         self.rc: int | None = None
         self.reason = ""
@@ -72,7 +85,8 @@ class Runner:
         self.timed_out = False
         self._cancel = threading.Event()
         self._log: EventLog | None = None
-        self._dropped: list[int] = []
+        self._job_output: JobOutput | None = None
+        self._results = Collector()
         self._stats: dict[str, Any] | None = None
         self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
 
@@ -136,6 +150,15 @@ class Runner:
         """The final playbook_on_stats data (ok/changed/failures/dark/... per host)."""
         return self._stats
 
+    def progress(self) -> Progress:
+        """Where the job is: results expected so far, completed, failed, current task."""
+        return self._progress.snapshot()
+
+    def task_results(self) -> Summary:
+        """Per-task results so far (see containerrunner.results): every event counts, also
+        those the event handler dropped; final once the job has ended."""
+        return self._results.summary()
+
     def host_events(self, host: str) -> Iterator[dict[str, Any]]:
         """The events whose event_data names `host`."""
         for event in self.events:
@@ -169,17 +192,25 @@ class Runner:
             self.status_handler(data, self.config)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        keep = True
-        if self.event_handler is not None:
-            keep = self.event_handler(event) is True
+        """One numbered event (see joboutput): the handler decides whether it is kept."""
+        recap = event.pop(STATS_KEY, None)
         if event.get("event") == "playbook_on_stats":
-            self._stats = stats_from_events([event])
-        if not keep:
-            self._dropped.append(int(event.get("counter", 0)))
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._open_log().events_dir / event_file_name(event))
+            data = recap if isinstance(recap, dict) else event.get("event_data")
+            stats = {"event": "playbook_on_stats", "event_data": data}
+            self._stats = stats_from_events([stats])
+            self._artifacts().write_stats(self._stats)
+            self._results.add(stats)
+        else:
+            self._results.add(event)
+            if self._progress.add(event) and self.progress_handler is not None:
+                self.progress_handler(self._progress.snapshot())
+        if self._job_output is not None:
+            self._job_output.event_line(event)
+        if self.event_handler is not None and self.event_handler(event) is not True:
             return
-        self._open_log().add(event)
+        log = self._open_log()
+        log.write(event)
+        log.add(event)
 
     def run(self) -> tuple[str, int | None]:
         """Run the job to the end; returns (status, rc)."""
@@ -189,7 +220,7 @@ class Runner:
         artifacts = self._artifacts()
         claimed = False
         try:
-            engine = self._engine(job)
+            engine = self.engine_resolver(job)
             if job.temporary_dir is not None:
                 make_dir(job.temporary_dir)
             artifacts.claim()
@@ -219,18 +250,15 @@ class Runner:
         finally:
             artifacts.write_result(self.status, self.rc)
             artifacts.release()
-            log.close(self._dropped)
+            log.close()
             if self._stats is None and job.events:  # the stats event missed the stream
                 self._stats = stats_from_events(log.follow())
+            if job.events:
+                summary = self._results.summary()
+                write_summary(artifacts.path, summary)
+                write_junit(artifacts.path, summary, job.ident)
             self._end(job, artifacts, failing)
         return self.status, self.rc
-
-    def _engine(self, job: Job) -> Engine | None:
-        if not job.execution.process_isolation:
-            return None
-        engine = detect_engine(job.execution.engine)
-        ensure_image(engine, job.execution.container_image, job.execution.pull)
-        return engine
 
     def _execute(
         self, job: Job, engine: Engine | None, workspace: Workspace, artifacts: ArtifactDir
@@ -244,22 +272,38 @@ class Runner:
                 job.execution.container_volume_mounts,
                 job.execution.cwd,
             )
+        interactive = job.input_fd is not None
+        tty = job.mode == "pexpect" or (interactive and _isatty(job.input_fd))
+        output = JobOutput(
+            artifacts.stdout_path,
+            artifacts.stderr_path,
+            ident=job.ident,
+            deliver=self._on_event,
+            merged=tty,
+            write_files=not job.suppress_output_file,
+            output_fd=job.output_fd,
+            error_fd=job.error_fd,
+            quiet=job.quiet,
+            json_mode=job.json_mode,
+        )
+        self._job_output = output
+        workspace.on_close(output.close)  # after the event stream's last event (LIFO)
         if job.events:
             env.update(self._event_env(job, artifacts))
             env["CONTAINERRUNNER_EVENT_FIFO"] = workspace.event_stream(
-                self._on_event
+                output.sequencer.plugin_event
             ).path.as_posix()
             mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
             mounts.append(Mount.same_path(str(artifacts.path)))
         if job.ssh_key:
             env["SSH_AUTH_SOCK"] = workspace.ssh_agent(job.ssh_key).socket
-        interactive = job.input_fd is not None
-        tty = job.mode == "pexpect" or (interactive and _isatty(job.input_fd))
-        command = job.command if engine is not None else resolve_local(job.command, env)
-        # _engine() above already applied the pull policy: don't pull twice.
+        command = job.command if engine is not None else self.program_resolver(job.command, env)
+        # engine_resolver() above decided where it runs and applied the pull policy (once).
         inv = containerize(
             command,
-            options=dataclasses.replace(job.execution, pull="never"),
+            options=dataclasses.replace(
+                job.execution, pull="never", process_isolation=engine is not None
+            ),
             ident=job.ident,
             env=env,
             extra_mounts=mounts,
@@ -269,23 +313,23 @@ class Runner:
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
         self._write_provenance(artifacts, inv, engine)
-        with (
-            open(artifacts.stdout_path, "w", encoding="utf-8") as out_fh,
-            open(artifacts.stderr_path, "w", encoding="utf-8") as err_fh,
-        ):
-            controls = ProcessControls(
-                mode=job.mode,
-                passwords=job.passwords,
-                job_timeout=job.execution.job_timeout,
-                idle_timeout=job.execution.idle_timeout,
-                cancel_callback=self.cancel_callback,
-                cancel_event=self._cancel,
-                stdin=job.input_fd,
-                stdout=_tee(out_fh, job.output_fd, job.suppress_output_file),
-                stderr=_tee(err_fh, job.error_fd, job.suppress_output_file),
-                on_start=lambda pid: self._set_status("running"),
-            )
+        controls = ProcessControls(
+            mode=job.mode,
+            passwords=job.passwords,
+            job_timeout=job.execution.job_timeout,
+            idle_timeout=job.execution.idle_timeout,
+            cancel_callback=self.cancel_callback,
+            cancel_event=self._cancel,
+            cancel_poll=job.cancel_poll,
+            stdin=job.input_fd,
+            stdout=output.stdout,
+            stderr=output.stderr,
+            on_start=lambda pid: self._set_status("running"),
+        )
+        try:
             return self.process_runner(inv, controls)
+        finally:
+            output.finish()
 
     def _abort(self, job: Job, artifacts: ArtifactDir | None, failing: BaseException) -> None:
         """The job could not start (no engine or image, ident in use, ...): nothing ran.
@@ -340,6 +384,9 @@ class Runner:
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "PYTHONUNBUFFERED": "1",
         }
+        env["CONTAINERRUNNER_MARK_OUTPUT"] = "1"
+        if job.json_mode:
+            env["CONTAINERRUNNER_JSON_MODE"] = "1"
         if job.omit_event_data:
             env["CONTAINERRUNNER_OMIT_EVENT_DATA"] = "1"
         if job.only_failed_event_data:
@@ -385,6 +432,15 @@ def _noted_on(failing: BaseException | None, what: str) -> Iterator[None]:
         failing.add_note(f"containerrunner: {what} also raised {type(exc).__name__}: {exc}")
 
 
+def _job_engine(job: Job) -> Engine | None:
+    """The job's engine with its image present (pull policy applied), or None on the host."""
+    if not job.execution.process_isolation:
+        return None
+    engine = detect_engine(job.execution.engine)
+    ensure_image(engine, job.execution.container_image, job.execution.pull)
+    return engine
+
+
 def resolve_local(command: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:
     """The command with its program found on PATH, or beside this Python (a venv's bin/).
 
@@ -413,20 +469,3 @@ def _isatty(fd: Any) -> bool:
         return os.isatty(fd if isinstance(fd, int) else fd.fileno())
     except (AttributeError, OSError, ValueError):
         return False
-
-
-def _tee(fh: IO[str], extra: Any, suppress_file: bool) -> Callable[[str], None]:
-    """A sink writing to the artifact file (unless suppressed) and to the caller's stream."""
-
-    def sink(text: str) -> None:
-        if not suppress_file:
-            fh.write(text)
-            fh.flush()
-        if extra is not None:
-            if isinstance(extra, int):
-                os.write(extra, text.encode("utf-8", "replace"))
-            else:
-                extra.write(text)
-                extra.flush()
-
-    return sink

@@ -18,6 +18,7 @@ HANDLER_NAMES: tuple[str, ...] = (
     "cancel_callback",
     "finished_callback",
     "artifacts_handler",
+    "progress_handler",
 )
 
 
@@ -96,6 +97,16 @@ def as_env(value: Any, option: str) -> dict[str, str]:
                 f"{option}[{name!r}] must be a string or number, not {type(val).__name__}"
             )
     return env
+
+
+def given_flag(given: Mapping[str, Any], name: str, default: bool | None = False) -> bool:
+    """The boolean option `name` of `given` (absent or None: `default`); errors name it."""
+    value = given.get(name)
+    if value is None:
+        return bool(default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
+    return value
 
 
 def as_timeout(value: Any, option: str) -> float | None:

@@ -76,6 +76,10 @@ class Workspace:
         self._stack.callback(agent.stop)
         return agent
 
+    def on_close(self, callback: Callable[[], Any]) -> None:
+        """Call `callback` on close, before what was registered earlier (after what later)."""
+        self._stack.callback(callback)
+
     def close(self) -> None:
         """Stop and remove everything, last made first; re-raises the event reader's error."""
         self._stack.close()

@@ -6,18 +6,25 @@
 #
 # It prints what the `default` stdout callback prints (`minimal` for ad-hoc runs) and, when
 # CONTAINERRUNNER_ARTIFACT_DIR is set, writes one JSON event per callback in ansible-runner's
-# event schema to <artifact dir>/job_events/<counter>-<uuid>.json, and optionally the same event
-# as one JSON line to the FIFO named by CONTAINERRUNNER_EVENT_FIFO.
+# event schema: as one JSON line to the FIFO named by CONTAINERRUNNER_EVENT_FIFO (the runner
+# numbers it in stream order and writes the file), or, without a FIFO (or once nobody reads
+# it), to <artifact dir>/job_events/<counter>-<uuid>.json itself.
 #
 # Environment (all optional):
 #   CONTAINERRUNNER_ARTIFACT_DIR           where job_events/ goes; unset: behave like `default`
 #   CONTAINERRUNNER_IDENT                  copied into each event's runner_ident
-#   CONTAINERRUNNER_EVENT_FIFO             path of a FIFO the runner reads (opened once)
-#   CONTAINERRUNNER_OMIT_EVENT_DATA=1      event_data is {} (except playbook_on_stats)
+#   CONTAINERRUNNER_EVENT_FIFO             path of a FIFO the runner reads (opened once); the
+#                                          stats event's line also carries the recap under
+#                                          "containerrunner_stats" (the runner removes it)
+#   CONTAINERRUNNER_MARK_OUTPUT=1          write OUTPUT_MARK on stdout and stderr when the
+#                                          plugin loads: what came before it is no event's
+#   CONTAINERRUNNER_JSON_MODE=1            print nothing of the events' output (the runner
+#                                          prints each event as a JSON line instead)
+#   CONTAINERRUNNER_OMIT_EVENT_DATA=1      event_data is {}
 #   CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA=1
 #                                          event_data is {} except for failed events
 #                                          (runner_on_failed, runner_on_async_failed,
-#                                          runner_item_on_failed) and playbook_on_stats
+#                                          runner_item_on_failed)
 #   CONTAINERRUNNER_MAX_EVENT_RES          results whose JSON is longer are replaced by {}
 #                                          (default 700000, like ansible-runner)
 #   CONTAINERRUNNER_AD_HOC=1|0             ad-hoc (`ansible`) semantics; auto-detected from
@@ -71,8 +78,13 @@ CENSORED = (
 
 # events that keep their event_data under CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_async_failed", "runner_item_on_failed"})
-# events that keep their event_data always (Runner.stats needs it; host -> count only)
+# events whose oversized `res` is kept (the recap is host -> count only)
 ALWAYS_DATA_EVENTS = frozenset({"playbook_on_stats"})
+# written on stdout and stderr when the plugin loads (CONTAINERRUNNER_MARK_OUTPUT): an APC
+# string, invisible on a terminal; containerrunner's joboutput.OUTPUT_MARK, removed by it
+OUTPUT_MARK = "\x1b_containerrunner-events\x1b\\"
+# the recap's key on the stats event's FIFO line
+STATS_KEY = "containerrunner_stats"
 # events that never carry a play / a task (as in ansible-runner)
 EVENTS_WITHOUT_PLAY = frozenset({"playbook_on_start", "playbook_on_stats"})
 EVENTS_WITHOUT_TASK = EVENTS_WITHOUT_PLAY | {
@@ -243,14 +255,18 @@ def _result_attr(result, name):
 
 
 class _Tee:
-    def __init__(self, stream, parts):
+    """Records what is written; passes it on to `stream` unless `silent` (JSON mode)."""
+
+    def __init__(self, stream, parts, silent=False):
         self._stream = stream
         self._parts = parts
+        self._silent = silent
 
     def write(self, text):
-        written = self._stream.write(text)
         self._parts.append(text if isinstance(text, str) else _fallback_text(text))
-        return written
+        if self._silent:
+            return len(text)
+        return self._stream.write(text)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -273,19 +289,22 @@ class _FifoWriter:
         return fd
 
     def write(self, line):
+        """True when the line was written; False once nobody reads the FIFO."""
         if self._broken:
-            return
+            return False
         try:
             if self._fd is None:
                 self._fd = self._open()
             data = memoryview(line.encode("utf-8"))
             while data:
                 data = data[os.write(self._fd, data) :]
+            return True
         except OSError as exc:
             self._broken = True
             self.close()
             if exc.errno not in (errno.EPIPE, errno.ENXIO, errno.ENOENT):
                 _report(f"cannot write events to FIFO {self._path}: {exc}")
+            return False
 
     def close(self):
         if self._fd is not None:
@@ -320,6 +339,7 @@ class _Recorder:
         self.fifo = _FifoWriter(fifo) if fifo else None
         self.omit = _env_flag("CONTAINERRUNNER_OMIT_EVENT_DATA")
         self.only_failed = _env_flag("CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA")
+        self.silent = _env_flag("CONTAINERRUNNER_JSON_MODE")
         try:
             self.max_res = int(os.environ.get("CONTAINERRUNNER_MAX_EVENT_RES", "700000"))
         except ValueError:
@@ -371,9 +391,9 @@ class _Recorder:
                 break
         if verbosity is not None:
             record["verbosity"] = verbosity
-        keep = event in ALWAYS_DATA_EVENTS or not (
-            self.omit or (self.only_failed and event not in FAILED_EVENTS)
-        )
+        keep = not (self.omit or (self.only_failed and event not in FAILED_EVENTS))
+        if event == "playbook_on_stats":  # the recap travels aside: Runner.stats needs it
+            record[STATS_KEY] = event_data
         if not keep:
             event_data = {}
         elif (
@@ -386,7 +406,7 @@ class _Recorder:
         return record
 
     def finish(self, record, text):
-        """Number the event, attach its output, write the file, then the FIFO line."""
+        """Number the event, attach its output, send it on the FIFO (else write its file)."""
         self.counter += 1
         n_lines = text.count("\n")
         event = {
@@ -398,16 +418,21 @@ class _Recorder:
             "runner_ident": self.ident,
         }
         self.line += n_lines
-        event.update((k, v) for k, v in record.items() if k != "uuid")
+        event.update((k, v) for k, v in record.items() if k not in ("uuid", STATS_KEY))
+        if self.fifo is not None and STATS_KEY in record:
+            event[STATS_KEY] = record[STATS_KEY]
         try:
             payload = json.dumps(event, default=_fallback_text)
         except Exception as exc:  # e.g. NaN keys, recursion: keep the event, lose its data
             _report(f"event {event['event']} #{event['counter']} not serialisable: {exc}")
             event["event_data"] = {}
+            event.pop(STATS_KEY, None)
+            payload = json.dumps(event, default=_fallback_text)
+        if self.fifo is not None and self.fifo.write(payload + "\n"):
+            return  # the runner writes the file
+        if event.pop(STATS_KEY, None) is not None:
             payload = json.dumps(event, default=_fallback_text)
         self._write_file(event, payload)
-        if self.fifo is not None:
-            self.fifo.write(payload + "\n")
 
     def _write_file(self, event, payload):
         name = f"{event['counter']}-{event['uuid']}.json"
@@ -460,10 +485,10 @@ class _Recorder:
             finally:
                 self.finish(record, "".join(parts))
 
-    @staticmethod
-    def _tee_call(original, parts, args, kwargs):
+    def _tee_call(self, original, parts, args, kwargs):
         stdout, stderr = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(stdout, parts), _Tee(stderr, parts)
+        sys.stdout = _Tee(stdout, parts, self.silent)
+        sys.stderr = _Tee(stderr, parts, self.silent)
         try:
             return original(*args, **kwargs)
         finally:
@@ -511,6 +536,7 @@ def _get_recorder(display):
     if not artifact_dir:
         return None
     recorder = _Recorder(display, artifact_dir)
+    _mark_output()
     if not getattr(display, "_containerrunner_hooked", False):
         original_display = display.display
 
@@ -528,6 +554,20 @@ def _get_recorder(display):
         display._containerrunner_hooked = True
     display._containerrunner_recorder = recorder
     return recorder
+
+
+_MARKED = []  # module state: a forked worker inherits it and never marks again
+
+
+def _mark_output():
+    """Tell the runner, on both streams, that from here on output belongs to events."""
+    if _MARKED or not _env_flag("CONTAINERRUNNER_MARK_OUTPUT"):
+        return
+    _MARKED.append(True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.write(OUTPUT_MARK)
+            stream.flush()
 
 
 # --------------------------------------------------------------------------------------------

@@ -233,6 +233,11 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
         default=None,
         help=hide("event data only for failed tasks"),
     )
+    runner.add_argument(
+        "--junit",
+        metavar="PATH",
+        help=hide("run: copy the JUnit report (artifacts/<ident>/junit.xml) to PATH"),
+    )
     runner.add_argument("--timeout", type=float, metavar="SECONDS", help=hide("job time limit"))
     runner.add_argument(
         "--idle-timeout", type=float, metavar="SECONDS", help=hide("limit on time without output")

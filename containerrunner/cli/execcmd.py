@@ -129,6 +129,7 @@ def run_in_ee(
             "ident": ident,
             "artifact_dir": scratch,
             "suppress_output_file": True,
+            "quiet": True,
         }
         if args.debug:
             options["status_handler"] = debug_status_handler(os.path.join(scratch, ident))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import threading
 import uuid
@@ -152,7 +153,9 @@ def execute(
     try:
         runner = run(
             **kwargs,
+            quiet=True,  # the display shows the output; run() would echo it too
             event_handler=on_event,
+            progress_handler=display.progress,
             status_handler=handler,
             cancel_callback=cancel.is_set,
         )
@@ -179,10 +182,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr
     )
     with CancelOnSignal().installed() as cancel:
-        return execute(kwargs, display, debug=args.debug, cancel=cancel)
+        code = execute(kwargs, display, debug=args.debug, cancel=cancel)
+    if args.junit:
+        code = copy_junit(job_artifact_dir(kwargs), args.junit) or code
+    return code
+
+
+def copy_junit(artifact_dir: str, target: str) -> int:
+    """Copy the job's junit.xml to `target`; 0, or 1 with the reason said (no traceback)."""
+    source = os.path.join(artifact_dir, "junit.xml")
+    try:
+        shutil.copyfile(source, target)
+    except FileNotFoundError as exc:
+        missing = "the job wrote no JUnit report" if exc.filename == source else str(exc)
+        say(f"--junit {target}: {missing} ({source})")
+        return 1
+    except OSError as exc:
+        say(f"--junit {target}: cannot write it: {exc.strerror or exc}")
+        return 1
+    return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    if args.junit:
+        raise UsageError(
+            "--junit works with run; a started job's report is artifacts/<ident>/junit.xml",
+            "containerrunner start",
+        )
     kwargs = run_kwargs(args)
     pdd = kwargs["private_data_dir"]
 

@@ -23,9 +23,12 @@ from typing import IO, Any, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
+
+from containerrunner.progress import Progress
 
 Event = Mapping[str, Any]
 
@@ -245,15 +248,21 @@ class Display(Protocol):
 
     def start(self) -> None: ...
     def event(self, event: dict[str, Any]) -> None: ...
+    def progress(self, progress: Progress) -> None: ...
     def finish(self, outcome: Outcome | None) -> None: ...
 
 
 class NullDisplay:
     def __init__(self) -> None:
         self.tally = Tally()
+        self.last_progress: Progress | None = None
 
     def start(self) -> None:
         pass
+
+    def progress(self, progress: Progress) -> None:
+        """The Runner's progress_handler: the latest Progress (the live view's bar)."""
+        self.last_progress = progress
 
     def event(self, event: dict[str, Any]) -> None:
         self.tally.add(event)
@@ -341,6 +350,14 @@ class LiveDisplay(NullDisplay):
         if snap["total"]:
             task.append(f"  hosts {snap['done']}/{snap['total']}", style="dim")
         grid.add_row("", task)
+        progress = self.last_progress
+        if progress is not None and progress.total:
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row(
+                ProgressBar(total=progress.total, completed=progress.completed, width=30),
+                Text(f"{progress.completed}/{progress.total} results", style="dim"),
+            )
+            grid.add_row("", bar)
         counts = Text()
         for key in COUNT_KEYS:
             value = snap["counts"][key]

@@ -32,7 +32,13 @@ from containerrunner.inputs import (
     parse_settings,
     read_private_data_dir,
 )
-from containerrunner.validate import HANDLER_NAMES, check_handlers, job_ident, parse_passwords
+from containerrunner.validate import (
+    HANDLER_NAMES,
+    check_handlers,
+    given_flag,
+    job_ident,
+    parse_passwords,
+)
 
 RunKind = Literal["playbook", "plays", "role", "adhoc"]
 
@@ -72,6 +78,8 @@ RUN_KWARGS: frozenset[str] = frozenset(
         "rotate_artifacts",
         "quiet",
         "json_mode",
+        "runner_mode",
+        "suppress_output_file",
         "omit_event_data",
         "only_failed_event_data",
         "fact_cache",
@@ -97,8 +105,6 @@ UNSUPPORTED_KWARGS: Mapping[str, str] = {
     ),
     "container_auth_data": "log in to the registry with `podman login` / `docker login` instead",
     "streamer": "remote execution lives in containerrunner.streaming",
-    "runner_mode": "containerrunner chooses pexpect or pipes itself "
-    "(pexpect when passwords are set)",
 }
 
 # A playbook given as a collection name (namespace.collection.playbook), not as a file.
@@ -114,6 +120,7 @@ class Handlers:
     cancel_callback: Callable[..., Any] | None = None
     finished_callback: Callable[..., Any] | None = None
     artifacts_handler: Callable[..., Any] | None = None
+    progress_handler: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,8 @@ class RunSpec:
     # inputs for the process
     passwords: Mapping[str, str] = field(default_factory=dict)
     ssh_key: str | None = None
-    pexpect_timeout: float = 5.0
+    pexpect_timeout: float | None = None  # env/settings: seconds between cancel_callback calls
+    runner_mode: Literal["pexpect", "subprocess"] = "pexpect"
     # output
     quiet: bool = False
     json_mode: bool = False
@@ -291,7 +299,12 @@ class RunSpec:
             raise ConfigurationError(
                 f"fact_cache must be a directory name inside the artifact dir, not {fact_cache!r}"
             )
-        quiet = _bool(given, "quiet", settings.suppress_ansible_output)
+        quiet = given_flag(given, "quiet", settings.suppress_ansible_output)
+        runner_mode = given.get("runner_mode", "pexpect")
+        if runner_mode not in ("pexpect", "subprocess"):
+            raise ConfigurationError(
+                f"runner_mode must be 'pexpect' or 'subprocess', not {runner_mode!r}"
+            )
 
         return cls(
             execution=execution,
@@ -303,7 +316,7 @@ class RunSpec:
             plays=plays,
             role=role,
             role_vars=dict(role_vars) if role_vars else None,
-            role_skip_facts=_bool(given, "role_skip_facts", False),
+            role_skip_facts=given_flag(given, "role_skip_facts", False),
             module=module,
             module_args=_optional_str(given, "module_args"),
             host_pattern=host_pattern,
@@ -321,12 +334,15 @@ class RunSpec:
             cmdline=cmdline,
             passwords=passwords,
             ssh_key=ssh_key,
-            pexpect_timeout=settings.pexpect_timeout or 5.0,
+            pexpect_timeout=settings.pexpect_timeout,
+            runner_mode=runner_mode,
             quiet=quiet,
-            json_mode=_bool(given, "json_mode", False),
-            suppress_output_file=bool(settings.suppress_output_file),
-            omit_event_data=_bool(given, "omit_event_data", False),
-            only_failed_event_data=_bool(given, "only_failed_event_data", False),
+            json_mode=given_flag(given, "json_mode", False),
+            suppress_output_file=given_flag(
+                given, "suppress_output_file", settings.suppress_output_file
+            ),
+            omit_event_data=given_flag(given, "omit_event_data", False),
+            only_failed_event_data=given_flag(given, "only_failed_event_data", False),
             rotate_artifacts=check_rotate(given.get("rotate_artifacts")),
             fact_cache_type=fact_cache_type or "jsonfile",
             fact_cache=fact_cache,
@@ -399,15 +415,6 @@ def _optional_str(given: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _bool(given: Mapping[str, Any], name: str, default: bool | None) -> bool:
-    value = given.get(name)
-    if value is None:
-        return bool(default)
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
     return value
 
 

@@ -1,4 +1,5 @@
-"""Process backends of one lifecycle: pipes or a pty; timeouts, cancel, cleanup.
+"""Process backends of one lifecycle: pipes, a pty, or the caller's terminal passed through
+on a pty; timeouts, cancel, cleanup.
 
 `run_process(invocation, controls)` runs what `isolation.containerize` built (a command on the
 host, or `<engine> run ...`) and returns a `ProcessResult`. Output goes to the sinks in

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import logging
 import os
+import select
 import selectors
 import signal
 import time
@@ -32,6 +33,23 @@ EXIT_POLL_INTERVAL = 0.25
 DRAIN_GRACE = 2.0
 
 _EXIT = object()  # selector key data of the pidfd
+
+
+def write_all(fd: int, data: bytes, stop_r: int) -> bool:
+    """Write `data` to the non-blocking `fd`, waiting for room with select(); False when a
+    byte on `stop_r` said to stop first (so a writer thread never blocks on a full pipe or pty).
+    """
+    view = memoryview(data)
+    while view:
+        ready, _writable, _ = select.select([stop_r], [fd], [])
+        if ready:
+            return False
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            continue
+        view = view[written:]
+    return True
 
 
 @dataclass

@@ -37,13 +37,19 @@ class ProcessControls:
       has no terminal to prompt on); a regex is searched in the recent output (re.MULTILINE),
       each match answered once with `answer + newline`.
     - `job_timeout`: seconds the whole job may take; `idle_timeout`: seconds without output.
-    - `cancel_callback`: polled every CANCEL_POLL_INTERVAL s; True (or an exception) cancels.
+    - `cancel_callback`: polled every `cancel_poll` s (default CANCEL_POLL_INTERVAL); True
+      (or an exception) cancels.
     - `cancel_event`: cancels when set (looked at with the same interval).
     - `stdin`: subprocess mode only; None gives the child /dev/null, an int is a file
       descriptor, a file object with a working `fileno()` is connected directly, any other
-      file-like object (StringIO, BytesIO) is read and fed to the child by a thread.
-    - `stdout`, `stderr`: sinks for decoded text chunks (pexpect: the merged stream goes to
-      `stdout`); they run in the calling thread, and an exception in one stops the job.
+      file-like object (StringIO, BytesIO) is read and fed to the child by a thread. A
+      terminal (an fd for which isatty() is true) is passed through instead: the child runs
+      on a pty of its own with that terminal's settings and size (kept in step with it when
+      the job runs in the main thread), and what is typed on it is copied to the pty
+      (`process.terminal`); stdout and stderr are then one stream.
+    - `stdout`, `stderr`: sinks for decoded text chunks (pexpect, and a terminal as stdin: the
+      merged stream goes to `stdout`); they run in the calling thread, and an exception in
+      one stops the job.
     - `on_start`: called with the pid right after the process started.
     """
 
@@ -53,6 +59,7 @@ class ProcessControls:
     idle_timeout: float | None = None
     cancel_callback: Callable[[], bool] | None = None
     cancel_event: threading.Event | None = None
+    cancel_poll: float | None = None
     stdin: int | IO[Any] | None = None
     stdout: Sink | None = None
     stderr: Sink | None = None
@@ -63,7 +70,7 @@ class ProcessControls:
             raise ConfigurationError(
                 f"process mode must be subprocess or pexpect; got {self.mode!r}"
             )
-        for name in ("job_timeout", "idle_timeout"):
+        for name in ("job_timeout", "idle_timeout", "cancel_poll"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigurationError(
@@ -151,7 +158,7 @@ class Watch:
         if controls.cancel_event is not None and controls.cancel_event.is_set():
             return "canceled", "canceled by cancel_event"
         if controls.cancel_callback is not None and now >= self._next_poll:
-            self._next_poll = now + CANCEL_POLL_INTERVAL
+            self._next_poll = now + (controls.cancel_poll or CANCEL_POLL_INTERVAL)
             try:
                 if controls.cancel_callback():
                     return "canceled", "canceled by cancel_callback"

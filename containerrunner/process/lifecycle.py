@@ -22,6 +22,7 @@ from containerrunner.process.base import Backend
 from containerrunner.process.controls import Outcome, ProcessControls, ProcessResult, Watch
 from containerrunner.process.pipes import PipeBackend
 from containerrunner.process.pty import PtyBackend
+from containerrunner.process.terminal import TerminalBackend, terminal_fd
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
     backend: Backend
     if controls.mode == "pexpect":
         backend = PtyBackend(inv, controls)
+    elif (terminal := terminal_fd(controls.stdin)) is not None:
+        backend = TerminalBackend(inv, controls, terminal)
     else:
         backend = PipeBackend(inv, controls)
     return _run(backend, inv, controls)

@@ -6,12 +6,11 @@ import contextlib
 import io
 import logging
 import os
-import select
 import subprocess
 import threading
 from typing import IO, Any
 
-from containerrunner.process.base import READ_SIZE, Backend, Stream
+from containerrunner.process.base import READ_SIZE, Backend, Stream, write_all
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +121,9 @@ def _feed(source: IO[Any], sink: IO[bytes], stop_r: int) -> None:
             chunk = source.read(READ_SIZE)
             if not chunk:
                 return
-            view = memoryview(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
-            while view:
-                ready, _writable, _ = select.select([stop_r], [fd], [])
-                if ready:
-                    return
-                try:
-                    written = os.write(fd, view)
-                except BlockingIOError:
-                    continue
-                view = view[written:]
+            data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+            if not write_all(fd, data, stop_r):
+                return
     except BrokenPipeError:  # the child closed its stdin or exited: nothing more to give
         pass
     except Exception:

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import termios
+from collections.abc import Callable
 
 import pexpect
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Characters of recent output kept for prompt matching; far longer than any prompt.
 PROMPT_WINDOW = 4096
+# The pty's size (rows, columns) when there is no caller's terminal to copy it from.
+DEFAULT_DIMENSIONS = (24, 80)
 
 
 def _plain_newlines() -> None:
@@ -45,6 +48,15 @@ class PtyBackend(Backend):
 
     def start(self) -> None:
         self._prompts = compile_prompts(self.controls.passwords)
+        self._spawn(echo=False, preexec_fn=_plain_newlines, dimensions=DEFAULT_DIMENSIONS)
+
+    def _spawn(
+        self, *, echo: bool, preexec_fn: Callable[[], None], dimensions: tuple[int, int]
+    ) -> None:
+        """Start the child on a new pty (rows, columns: `dimensions`) and watch its output.
+
+        `preexec_fn` runs in the child before exec, with the pty as its fds 0, 1 and 2.
+        """
         argv = self.inv.argv
         try:
             child = pexpect.spawn(
@@ -52,11 +64,12 @@ class PtyBackend(Backend):
                 list(argv[1:]),
                 cwd=self.inv.cwd,
                 env=dict(self.inv.env),
-                echo=False,
+                echo=echo,
                 encoding="utf-8",
                 codec_errors="replace",
                 timeout=None,
-                preexec_fn=_plain_newlines,
+                preexec_fn=preexec_fn,
+                dimensions=dimensions,
             )
         except pexpect.ExceptionPexpect as exc:  # "The command was not found or not executable"
             raise FileNotFoundError(

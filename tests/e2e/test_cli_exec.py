@@ -77,10 +77,11 @@ def cli(
     )
 
 
-def spawn(args: list[str], cwd: Path) -> pexpect.spawn:
+def spawn(args: list[str], cwd: Path, dimensions: tuple[int, int] = (24, 80)) -> pexpect.spawn:
     return pexpect.spawn(
-        sys.executable, args, cwd=str(cwd), env=cli_env(), encoding="utf-8", timeout=120
-    )
+        sys.executable, args, cwd=str(cwd), env=cli_env(), encoding="utf-8", timeout=120,
+        dimensions=dimensions,
+    )  # fmt: skip
 
 
 def finish(child: pexpect.spawn) -> int:
@@ -141,6 +142,25 @@ def test_exec_under_a_pty(tmp_path: Path, engine: Any) -> None:
         tmp_path,
     )
     child.expect("has-a-tty")
+    child.sendline("typed")
+    child.expect("got-typed")
+    assert finish(child) == 0
+    assert_no_exec_containers(engine)
+
+
+def test_exec_on_a_terminal_has_its_size_and_follows_a_resize(tmp_path: Path, engine: Any) -> None:
+    script = (
+        # docker < 23 sizes the container's terminal just after it starts: wait for a size.
+        'for i in $(seq 100); do s=$(stty size); [ "$s" != "0 0" ] && break; sleep 0.1; done; '
+        'echo size=$s; for i in $(seq 600); do [ "$(stty size)" != "$s" ] && break; sleep 0.1; '
+        "done; echo now=$(stty size); read x; echo got-$x"
+    )
+    child = spawn(exec_args(engine, "bash", "-c", script), tmp_path, dimensions=(33, 101))
+    child.expect(r"size=(\d+ \d+)")
+    assert child.match.group(1) == "33 101"
+    child.setwinsize(40, 120)  # SIGWINCH to containerrunner, which resizes the engine's pty
+    child.expect(r"now=(\d+ \d+)")
+    assert child.match.group(1) == "40 120"
     child.sendline("typed")
     child.expect("got-typed")
     assert finish(child) == 0

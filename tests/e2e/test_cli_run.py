@@ -127,6 +127,20 @@ def test_run_json_lines(demo: Path) -> None:
     assert "runner_on_ok" in names
 
 
+def test_run_junit_copies_the_report(demo: Path, tmp_path: Path) -> None:
+    from xml.etree import ElementTree as ET
+
+    report = tmp_path / "report.xml"
+    proc = cli("run", str(demo), "-p", "site.yml", "-q", "--junit", str(report), cwd=demo)
+    assert proc.returncode == 0, proc.stderr
+    root = ET.parse(report).getroot()
+    assert root.tag == "testsuites" and int(root.get("tests", 0)) > 0
+    assert root.get("failures") == "0"
+    bad = cli("run", str(demo), "-p", "site.yml", "-q", "--junit", str(tmp_path / "no" / "x"),
+              cwd=demo)  # fmt: skip
+    assert bad.returncode == 1 and "--junit" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_run_debug_shows_the_engine_argv(demo: Path, engine: Any) -> None:
     from tests.conftest import EE_IMAGE
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from containerrunner.isolation.engine import Engine
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import EE_IMAGE
@@ -20,6 +22,13 @@ from tests.conftest import EE_IMAGE
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "demo"
 LOCAL_VARS = 'ansible_connection=local ansible_python_interpreter="{{ ansible_playbook_python }}"'
+
+
+@pytest.fixture(autouse=True)
+def ansible_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-runner finds the Ansible programs on PATH only: put this venv's bin/ first."""
+    bindir = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def container_kwargs(engine: Engine, image: str = EE_IMAGE) -> dict[str, Any]:

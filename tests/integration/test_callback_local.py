@@ -9,6 +9,7 @@ what it left. The reference comparison ignores uuids, times, pids and the text o
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 import containerrunner
 from containerrunner.events import EventStream, host_events, load_events, stats_from_events
+from containerrunner.joboutput import STATS_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +177,9 @@ def _run_plugin(
     events: list[Event] = []
     if artifact_dir is not None and (artifact_dir / "job_events").is_dir():
         events = list(load_events(artifact_dir))
+    if fifo:  # with a FIFO the plugin writes no file: the runner numbers and writes them
+        assert events == [], "the plugin wrote event files although the FIFO was read"
+        events = [{k: v for k, v in e.items() if k != STATS_KEY} for e in fifo_events]
     return Run(proc, artifact_dir or Path(), events, fifo_events)
 
 
@@ -230,24 +235,43 @@ def _by_task(events: list[Event], task: str, name: str | None = None) -> list[Ev
 # ---- the plugin on its own ---------------------------------------------------------------
 
 
-def test_event_files_are_numbered_and_named(playbook_run: Run) -> None:
-    events_dir = playbook_run.artifact_dir / "job_events"
+@pytest.fixture(scope="module")
+def playbook_files_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The same playbook without a FIFO: the plugin writes the event files itself."""
+    pdd = _private_data_dir(tmp_path_factory.mktemp("pbfiles"), PLAYBOOK)
+    run = _run_plugin(pdd, _playbook_argv(pdd), pdd / "artifacts" / "job-1")
+    assert run.proc.returncode == 0, run.proc.stderr
+    return run
+
+
+def test_event_files_are_numbered_and_named(playbook_files_run: Run) -> None:
+    run = playbook_files_run
+    events_dir = run.artifact_dir / "job_events"
     names = sorted(os.listdir(events_dir))
     assert all(re.fullmatch(r"[0-9]+-[0-9a-f-]{36}\.json", n) for n in names), names
-    assert len(names) == len(playbook_run.events)
-    assert [e["counter"] for e in playbook_run.events] == list(range(1, len(names) + 1))
+    assert len(names) == len(run.events)
+    assert [e["counter"] for e in run.events] == list(range(1, len(names) + 1))
     # forks run the tasks, but every event comes from the one controller process
-    assert len({e["pid"] for e in playbook_run.events}) == 1
-    for event in playbook_run.events:
+    assert len({e["pid"] for e in run.events}) == 1
+    for event in run.events:
         assert (events_dir / f"{event['counter']}-{event['uuid']}.json").is_file()
         assert event["runner_ident"] == "job-1"
         assert event["pid"] > 0
         assert event["created"].endswith("+00:00")
+        assert STATS_KEY not in event  # the recap rides on the FIFO line only
 
 
-def test_fifo_delivers_the_same_events_in_order(playbook_run: Run) -> None:
-    assert playbook_run.fifo_events == playbook_run.events
+def test_fifo_delivers_the_same_events_in_order(playbook_run: Run, playbook_files_run: Run) -> None:
+    """With a FIFO the events come on it only (no file), numbered as the files would be;
+    the stats line carries the recap aside."""
+    assert [(e["counter"], e["event"]) for e in playbook_run.fifo_events] == [
+        (e["counter"], e["event"]) for e in playbook_files_run.events
+    ]
+    assert not (playbook_run.artifact_dir / "job_events").exists()
     assert not (playbook_run.artifact_dir / "event_fifo").exists()
+    stats = playbook_run.fifo_events[-1]
+    assert stats["event"] == "playbook_on_stats"
+    assert stats[STATS_KEY]["ok"] == stats["event_data"]["ok"] == {"host1": 8, "host2": 7}
 
 
 def test_event_sequence(playbook_run: Run) -> None:
@@ -333,18 +357,22 @@ def test_stats(playbook_run: Run) -> None:
     assert {"runner_on_start", "runner_on_ok", "runner_on_failed"} <= set(_names(host1))
 
 
-def test_no_log_is_censored(playbook_run: Run) -> None:
+@pytest.mark.parametrize("which", ["fifo", "files"])
+def test_no_log_is_censored(playbook_run: Run, playbook_files_run: Run, which: str) -> None:
+    run = playbook_run if which == "fifo" else playbook_files_run
     for task in ("secret", "secret loop"):
-        results = [e for e in _by_task(playbook_run.events, task) if "res" in e["event_data"]]
+        results = [e for e in _by_task(run.events, task) if "res" in e["event_data"]]
         assert results
         for event in results:
             res = event["event_data"]["res"]
             assert res == {"censored": CENSORED} or all(
                 item == {"censored": CENSORED} for item in res["results"]
             )
-    files = (playbook_run.artifact_dir / "job_events").iterdir()
-    assert all(SECRET not in f.read_text() for f in files)
-    assert SECRET not in playbook_run.proc.stdout
+    assert all(SECRET not in json.dumps(e) for e in run.fifo_events)
+    if (run.artifact_dir / "job_events").is_dir():
+        files = (run.artifact_dir / "job_events").iterdir()
+        assert all(SECRET not in f.read_text() for f in files)
+    assert SECRET not in run.proc.stdout
 
 
 def test_human_output_is_kept_and_matches_event_stdout(playbook_run: Run) -> None:
@@ -456,19 +484,23 @@ def test_stdout_is_exactly_the_default_callbacks(steady_pdd: Path, tmp_path: Pat
 @pytest.mark.parametrize(
     ("variable", "kept"),
     [
-        ("CONTAINERRUNNER_OMIT_EVENT_DATA", {"playbook_on_stats"}),
-        ("CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA", {"playbook_on_stats", "runner_on_failed"}),
+        ("CONTAINERRUNNER_OMIT_EVENT_DATA", set()),
+        ("CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA", {"runner_on_failed"}),
     ],
 )
 def test_event_data_can_be_dropped(tmp_path: Path, variable: str, kept: set[str]) -> None:
+    """As ansible-runner: the stats event too has no event_data; the recap comes aside."""
     pdd = _private_data_dir(tmp_path / "pdd", PLAYBOOK)
-    run = _run_plugin(pdd, _playbook_argv(pdd), tmp_path / "artifacts", env={variable: "1"})
+    run = _run_plugin(
+        pdd, _playbook_argv(pdd), tmp_path / "artifacts", fifo=True, env={variable: "1"}
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     with_data = {e["event"] for e in run.events if e["event_data"]}
     assert with_data == kept
     assert all(e["stdout"] is not None and "counter" in e for e in run.events)
-    assert stats_from_events(run.events) is not None
-    assert stats_from_events(run.events)["ok"] == {"host1": 8, "host2": 7}  # type: ignore[index]
+    recap = run.fifo_events[-1][STATS_KEY]
+    assert stats_from_events([{"event": "playbook_on_stats", "event_data": recap}]) is not None
+    assert recap["ok"] == {"host1": 8, "host2": 7}
 
 
 def test_unwritable_artifact_dir_is_reported_once(steady_pdd: Path, tmp_path: Path) -> None:

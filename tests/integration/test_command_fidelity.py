@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,12 @@ import ansible_runner
 import pytest
 
 import containerrunner
-from tests.integration.support import LOCAL_VARS, Watcher, event_shape
+from tests.integration.support import (
+    LOCAL_VARS,
+    Watcher,
+    ansible_on_path,  # noqa: F401  (an autouse fixture)
+    event_shape,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +32,6 @@ PLAYBOOK = """\
     - name: change something
       command: echo changed
 """
-
-
-@pytest.fixture(autouse=True)
-def ansible_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ansible-runner finds the Ansible programs on PATH only: put this venv's bin/ first."""
-    bindir = os.path.dirname(sys.executable)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def content(tmp_path: Path) -> tuple[Path, Path]:

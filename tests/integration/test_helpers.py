@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+import io
+import os
+import struct
 import subprocess
 import tempfile
+import termios
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import containerrunner
-from containerrunner.isolation.engine import Engine
-from tests.conftest import NETWORK_EE_IMAGE
+from containerrunner.isolation.engine import Engine, detect_engine
+from tests.conftest import NETWORK_EE_IMAGE, our_containers
 from tests.integration.support import (
     LOCAL_VARS,
     Watcher,
@@ -224,8 +229,6 @@ def test_secret_envvar_lands_in_no_file(where: dict[str, Any], tmp_path: Path) -
 
 
 def test_interactive_stdin_passthrough(where: dict[str, Any], tmp_path: Path) -> None:
-    import io
-
     out_buf = io.StringIO()
     out, err, rc = containerrunner.run_command(
         "sh", ["-c", "read line; echo got:$line"], input_fd=io.StringIO("hello\n"),
@@ -234,6 +237,44 @@ def test_interactive_stdin_passthrough(where: dict[str, Any], tmp_path: Path) ->
     assert rc == 0, err
     assert "got:hello" in out_buf.getvalue()
     assert "got:hello" in out  # the stdout artifact keeps a copy
+
+
+# Waits for a size: docker < 23 (API < 1.42) sets the size of the container's terminal just
+# after the container starts, so a command that asks at once may see 0 0 even on a terminal.
+SHOW_TERMINAL = """
+for i in $(seq 100); do s=$(stty size); [ "$s" != "0 0" ] && break; sleep 0.1; done
+echo "size=$s"; tty; read line; echo "got:$line"
+"""
+
+
+def test_interactive_terminal_is_passed_through_with_its_size(
+    where: dict[str, Any], tmp_path: Path
+) -> None:
+    """A terminal as input_fd (`ansible-navigator exec` gives sys.stdin): the command (or the
+    engine client, with `-t`) runs on a pty of that terminal's size, typing reaches it, and
+    its output goes to output_fd."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        before = termios.tcgetattr(slave)
+        os.write(master, b"typed\n")  # typed ahead: reaches the command once it reads
+        out_buf = io.StringIO()
+        out, err, rc = containerrunner.run_command(
+            "sh", ["-c", SHOW_TERMINAL], input_fd=slave, output_fd=out_buf,
+            host_cwd=str(tmp_path), **where,
+        )  # fmt: skip
+        assert termios.tcgetattr(slave) == before  # raw only while the command ran
+    finally:
+        os.close(slave)
+        os.close(master)
+    shown = out_buf.getvalue()
+    assert rc == 0, shown + err
+    assert "size=33 101" in shown, shown
+    assert "/dev/pts/" in shown and "got:typed" in shown, shown
+    assert "size=33 101" in out  # the stdout artifact keeps a copy
+    if where["process_isolation"]:
+        engine = detect_engine(where["process_isolation_executable"])
+        assert our_containers(engine, os.getpid()) == []
 
 
 def test_unknown_option_is_refused() -> None:

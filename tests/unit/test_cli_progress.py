@@ -135,6 +135,22 @@ def test_live_display_renders_task_and_final_table() -> None:
     assert "failed (rc 2)" in text
 
 
+def test_live_display_draws_the_progress_bar_from_the_runners_progress() -> None:
+    from containerrunner.progress import ProgressTracker
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
+    display = LiveDisplay(console)
+    tracker = ProgressTracker()
+    for event in EVENTS:
+        display.event(event)
+        if tracker.add(event):
+            display.progress(tracker.snapshot())
+    live = io.StringIO()
+    Console(file=live, width=100, color_system=None).print(display.render())
+    progress = tracker.snapshot()
+    assert f"{progress.completed}/{progress.total} results" in live.getvalue()
+
+
 def test_choose_display() -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

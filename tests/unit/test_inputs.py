@@ -240,6 +240,7 @@ def test_unknown_setting_names_key_and_lists_valid(tmp_path: Path) -> None:
         ({"idle_timeout": "soon"}, "idle_timeout"),
         ({"job_timeout": -1}, "job_timeout"),
         ({"pexpect_timeout": 0}, "pexpect_timeout"),
+        ({"pexpect_use_poll": False}, "pexpect_use_poll: false"),
         ({"process_isolation": "yes"}, "process_isolation"),
         ({"container_image": 3}, "container_image"),
         ({"container_options": "--net host"}, "container_options"),

@@ -87,6 +87,20 @@ def test_watch_polls_cancel_callback_at_the_interval() -> None:
     assert len(calls) == 3
 
 
+def test_watch_polls_cancel_callback_every_cancel_poll_seconds() -> None:
+    """env/settings pexpect_timeout: ansible-runner's wait between cancel_callback calls."""
+    calls: list[float] = []
+    watch = Watch(
+        ProcessControls(cancel_callback=lambda: bool(calls.append(1)), cancel_poll=3.0), now=0.0
+    )
+    for now in (0.0, 1.0, 2.9, 3.0, 5.0, 6.0):
+        assert watch.stop_reason(now) is None
+    assert len(calls) == 3  # at 0, 3 and 6
+    assert watch.wait_time(6.0) == pytest.approx(3.0)
+    with pytest.raises(ConfigurationError, match="cancel_poll"):
+        ProcessControls(cancel_poll=0)
+
+
 def test_watch_cancel_event() -> None:
     event = threading.Event()
     watch = Watch(ProcessControls(cancel_event=event), now=100.0)

@@ -14,6 +14,7 @@ import yaml
 from containerrunner.config.execution import DEFAULT_IMAGE
 from containerrunner.config.run import RunSpec
 from containerrunner.errors import ConfigurationError
+from containerrunner.jobs import build_command_job, build_run_job
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def test_defaults(pdd: Path) -> None:
     assert s.fact_cache_type == "jsonfile"
     assert s.fact_cache_dir == str(pdd / "artifacts" / s.ident / "fact_cache")
     assert s.roles_path == () and s.ansible_roles_path is None
-    assert s.pexpect_timeout == 5.0
+    assert s.pexpect_timeout is None  # the Runner polls cancel_callback every 0.2 s
+    assert s.runner_mode == "pexpect" and not s.suppress_output_file
     assert s.quiet is False and s.suppress_output_file is False
 
 
@@ -444,7 +446,7 @@ def test_settings_file_supplies_defaults(pdd: Path) -> None:
         "process_isolation: true\nprocess_isolation_executable: docker\n"
         "container_image: network-ee\ncontainer_options: ['--network=host']\n"
         "container_volume_mounts: []\nidle_timeout: 30\njob_timeout: 600\n"
-        "pexpect_timeout: 9\npexpect_use_poll: false\nsuppress_ansible_output: true\n"
+        "pexpect_timeout: 9\npexpect_use_poll: true\nsuppress_ansible_output: true\n"
         "suppress_output_file: true\nfact_cache: facts\nfact_cache_type: jsonfile\n",
     )
     s = spec(pdd)
@@ -456,6 +458,11 @@ def test_settings_file_supplies_defaults(pdd: Path) -> None:
     assert s.pexpect_timeout == 9.0
     assert s.quiet is True and s.suppress_output_file is True
     assert s.fact_cache == "facts"
+    # what the Runner gets: pexpect_timeout spaces the cancel_callback calls
+    job = build_run_job(dataclasses.replace(s, playbook=str(pdd / "project" / "site.yml")))
+    assert (job.cancel_poll, job.quiet, job.suppress_output_file) == (9.0, True, True)
+    command_job = build_command_job(["true"], {"private_data_dir": str(pdd)}, "run_command")
+    assert (command_job.cancel_poll, command_job.quiet) == (9.0, True)
 
 
 def test_kwargs_win_over_settings_file(pdd: Path) -> None:

@@ -19,6 +19,7 @@ from containerrunner.config.execution import ExecutionOptions
 from containerrunner.errors import ConfigurationError
 from containerrunner.isolation.types import Invocation
 from containerrunner.job import Job
+from containerrunner.joboutput import OUTPUT_MARK
 from containerrunner.process import ProcessControls, ProcessResult
 from containerrunner.runner import Runner
 from containerrunner.tempdirs import (
@@ -153,7 +154,9 @@ def test_reusing_an_ident_replaces_its_artifacts_but_keeps_the_fact_cache(tmp_pa
     second = runner_for(job, ends("successful", 0, "second\n"))
     assert second.run() == ("successful", 0)
     assert second.stdout.read() == "second\n"
-    assert list(art.job_events.iterdir()) == []
+    # the old event file is gone; the one there is the new run's output line (a verbose event)
+    [event] = [json.loads(p.read_text()) for p in art.job_events.iterdir()]
+    assert (event["event"], event["stdout"], event["counter"]) == ("verbose", "second", 1)
     assert art.get_fact_cache("web1") == {"a": 1}
 
 
@@ -178,23 +181,37 @@ def test_an_ident_in_use_is_refused_and_earlier_artifacts_stay(tmp_path: Path) -
 
 
 def test_events_are_kept_only_when_the_handler_returns_true(tmp_path: Path) -> None:
-    """The real FIFO path: the fake process writes event files and FIFO lines as the plugin."""
+    """The real FIFO path: the fake process prints a line before the plugin's mark and sends
+    the plugin's events on the FIFO. The line becomes verbose event 1; the plugin's events
+    follow it; only what the handler returned True for is kept and written."""
 
     def fake(inv: Invocation, controls: ProcessControls) -> ProcessResult:
-        events_dir = Path(inv.env["CONTAINERRUNNER_ARTIFACT_DIR"]) / "job_events"
+        assert controls.stdout is not None and controls.stderr is not None
+        assert inv.env["CONTAINERRUNNER_MARK_OUTPUT"] == "1"
+        controls.stdout("[WARNING]: no inventory\n" + OUTPUT_MARK)
+        controls.stderr(OUTPUT_MARK)
         with open(inv.env["CONTAINERRUNNER_EVENT_FIFO"], "w") as fifo:
             for counter, name in enumerate(["playbook_on_start", "verbose", "runner_on_ok"], 1):
                 event = {"counter": counter, "uuid": f"u{counter}", "event": name}
-                (events_dir / f"{counter}-u{counter}.json").write_text(json.dumps(event))
+                event.update(start_line=counter - 1, end_line=counter)
                 fifo.write(json.dumps(event) + "\n")
         return ProcessResult(rc=0, outcome="successful", reason="")
 
-    answers = {"playbook_on_start": True, "verbose": None, "runner_on_ok": 1}
+    seen: list[tuple[int, str, int]] = []
+
+    def handler(event: dict[str, Any]) -> Any:
+        seen.append((event["counter"], event["event"], event["start_line"]))
+        return {1: True, 2: True, 3: None, 4: 1}[event["counter"]]  # only True keeps
+
     job = make_job(tmp_path, events=True)
-    runner = runner_for(job, fake, event_handler=lambda e: answers[e["event"]])
+    runner = runner_for(job, fake, event_handler=handler)
     runner.run()
-    assert [e["event"] for e in runner.events] == ["playbook_on_start"]
-    assert sorted(os.listdir(Path(runner.artifact_dir) / "job_events")) == ["1-u1.json"]
+    assert seen == [(1, "verbose", 0), (2, "playbook_on_start", 1), (3, "verbose", 2),
+                    (4, "runner_on_ok", 3)]  # fmt: skip
+    assert [e["counter"] for e in runner.events] == [1, 2]
+    names = sorted(os.listdir(Path(runner.artifact_dir) / "job_events"))
+    assert len(names) == 2 and names[0].startswith("1-") and names[1] == "2-u1.json"
+    assert runner.stdout.read() == "[WARNING]: no inventory\n"  # the marks are removed
 
 
 def test_a_runner_that_never_started_has_no_events(tmp_path: Path) -> None:
@@ -207,6 +224,7 @@ def test_start_runs_in_a_non_daemon_thread_and_readers_wait(tmp_path: Path) -> N
     runner = runner_for(make_job(tmp_path, temporary=True), ends("successful", 0))
     thread = runner.start()
     assert not thread.daemon
-    assert list(runner.events) == []  # waited for the end (no events), did not return early
+    # waited for the end, did not return early: the output line is a verbose event
+    assert [e["stdout"] for e in runner.events] == ["out"]
     thread.join(30)
     assert runner.status == "successful"

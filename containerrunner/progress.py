@@ -1,0 +1,94 @@
+"""Progress of a running job, from its events: `progress_handler(Progress)`.
+
+`total` is the task x host results expected so far: it grows as tasks start on hosts
+(`runner_on_start`), and a result that came without one counts too, so `completed <= total`
+always holds. `completed` counts results (ok, changed, failed, skipped, unreachable), `failed`
+the failed (not ignored) and unreachable ones, as they happen (a failure a `rescue` section
+catches later counts too). `play`, `task` and `running` (hosts that started
+the current task and have no result yet) say where the job is. The CLI's live view draws its
+progress bar from this same object.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from containerrunner.events import RESULT_EVENTS as _RESULTS
+from containerrunner.events import TASK_START_EVENTS as _TASK_STARTS
+
+__all__ = ["Progress", "ProgressTracker"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    completed: int
+    failed: int
+    play: str
+    task: str
+    running: tuple[str, ...]
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        """completed / total (0.0 before anything is expected)."""
+        return self.completed / self.total if self.total else 0.0
+
+
+class ProgressTracker:
+    """Takes events (`add` returns True when the progress changed); `snapshot()` any time."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._total = 0
+        self._completed = 0
+        self._failed = 0
+        self._play = ""
+        self._task = ""
+        self._task_uuid = ""
+        self._pending: dict[tuple[str, str], None] = {}  # (task uuid, host) started, no result
+        self._lock = threading.Lock()
+
+    def add(self, event: Mapping[str, Any]) -> bool:
+        name = event.get("event")
+        data = event.get("event_data")
+        data = data if isinstance(data, Mapping) else {}
+        with self._lock:
+            if name == "playbook_on_play_start":
+                self._play = str(data.get("play") or data.get("name") or "")
+                self._task, self._task_uuid = "", ""
+            elif name in _TASK_STARTS:
+                self._task = str(data.get("task") or data.get("name") or "")
+                self._task_uuid = str(data.get("task_uuid") or event.get("uuid") or "")
+            elif name == "runner_on_start":
+                self._total += 1
+                self._pending[self._key(data)] = None
+            elif name in _RESULTS:
+                if self._pending.pop(self._key(data), False) is False:
+                    self._total += 1  # a result with no start seen: expected now
+                self._completed += 1
+                failed = name in ("runner_on_failed", "runner_on_async_failed")
+                if name == "runner_on_unreachable" or (failed and not data.get("ignore_errors")):
+                    self._failed += 1
+            else:
+                return False
+            return True
+
+    def _key(self, data: Mapping[str, Any]) -> tuple[str, str]:
+        return str(data.get("task_uuid") or self._task_uuid), str(data.get("host", ""))
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return Progress(
+                total=max(self._total, self._completed),
+                completed=self._completed,
+                failed=self._failed,
+                play=self._play,
+                task=self._task,
+                running=tuple(h for t, h in self._pending if t == self._task_uuid),
+                elapsed=time.monotonic() - self._started,
+            )
