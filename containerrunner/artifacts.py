@@ -9,7 +9,8 @@ Layout (ansible-runner's, so tools written for it read ours):
   summary.json                per-task results (results.py; Runner.task_results())
   junit.xml                   the same as JUnit XML, one testcase per task x host (junit.py)
   fact_cache/<host>           Ansible's jsonfile fact cache
-  provenance.json             engine + version, image ref + ID, ansible-core version, argv
+  provenance.json             engine + version, image ref + ID, ansible-core version, argv,
+                              sha256 of the playbook, inventory and extravars files
 
 Nothing here writes a secret: callers pass env names, never values, and the passwords answered
 at prompts never reach a file.

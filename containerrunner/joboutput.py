@@ -33,6 +33,8 @@ Event = dict[str, Any]
 OUTPUT_MARK = "\x1b_containerrunner-events\x1b\\"
 #: the key under which the stats event's FIFO line carries the play recap
 STATS_KEY = "containerrunner_stats"
+#: the key under which the first event's FIFO line carries the ansible-core version
+ANSIBLE_VERSION_KEY = "containerrunner_ansible_version"
 
 
 def _held_length(text: str) -> int:

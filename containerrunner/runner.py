@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import os
 import shutil
@@ -26,10 +27,10 @@ from containerrunner.events import EventLog, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image, image_digest
-from containerrunner.isolation.mounts import runner_layout_mounts
+from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
-from containerrunner.joboutput import STATS_KEY, JobOutput
+from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
 from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
 from containerrunner.progress import Progress, ProgressTracker
@@ -87,6 +88,7 @@ class Runner:
         self._log: EventLog | None = None
         self._job_output: JobOutput | None = None
         self._results = Collector()
+        self._provenance: dict[str, Any] | None = None
         self._stats: dict[str, Any] | None = None
         self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
 
@@ -194,6 +196,9 @@ class Runner:
     def _on_event(self, event: dict[str, Any]) -> None:
         """One numbered event (see joboutput): the handler decides whether it is kept."""
         recap = event.pop(STATS_KEY, None)
+        version = event.pop(ANSIBLE_VERSION_KEY, None)
+        if isinstance(version, str) and self._provenance is not None:
+            self._provenance["ansible_core"] = version  # written again when the job ends
         if event.get("event") == "playbook_on_stats":
             data = recap if isinstance(recap, dict) else event.get("event_data")
             stats = {"event": "playbook_on_stats", "event_data": data}
@@ -248,17 +253,26 @@ class Runner:
             self.rc = STOPPED_RC if self.canceled or self.rc is None else self.rc
             raise
         finally:
-            artifacts.write_result(self.status, self.rc)
-            artifacts.release()
-            log.close()
-            if self._stats is None and job.events:  # the stats event missed the stream
-                self._stats = stats_from_events(log.follow())
-            if job.events:
-                summary = self._results.summary()
-                write_summary(artifacts.path, summary)
-                write_junit(artifacts.path, summary, job.ident)
+            try:
+                artifacts.write_result(self.status, self.rc)
+                log.close()
+                self._write_outcome(job, artifacts, log)
+            finally:
+                artifacts.release()
             self._end(job, artifacts, failing)
         return self.status, self.rc
+
+    def _write_outcome(self, job: Job, artifacts: ArtifactDir, log: EventLog) -> None:
+        """What the job's events add up to: stats, summary.json, junit.xml, the provenance
+        with the ansible-core version the plugin reported."""
+        if self._stats is None and job.events:  # the stats event missed the stream
+            self._stats = stats_from_events(log.follow())
+        if self._provenance is not None and "ansible_core" in self._provenance:
+            artifacts.write_provenance(self._provenance)
+        if job.events:
+            summary = self._results.summary()
+            write_summary(artifacts.path, summary)
+            write_junit(artifacts.path, summary, job.ident)
 
     def _execute(
         self, job: Job, engine: Engine | None, workspace: Workspace, artifacts: ArtifactDir
@@ -406,6 +420,7 @@ class Runner:
             "argv": list(inv.argv),
             "cwd": inv.cwd,
             "process_isolation": engine is not None,
+            "inputs": input_digests(self.job.command, inv.cwd),
         }
         if engine is not None:
             image = self.job.execution.container_image
@@ -418,6 +433,18 @@ class Runner:
                 container_name=inv.container_name,
             )
         artifacts.write_provenance(record)
+        self._provenance = record
+
+
+def input_digests(command: tuple[str, ...], cwd: str) -> dict[str, dict[str, str]]:
+    """{"playbook"|"inventory"|"extravars": {path: sha256 of its content}} for provenance."""
+    digests: dict[str, dict[str, str]] = {}
+    for kind, paths in ansible_input_files(command, cwd).items():
+        digests[kind] = {}
+        for path in paths:
+            with contextlib.suppress(OSError), open(path, "rb") as fh:
+                digests[kind][path] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return digests
 
 
 @contextlib.contextmanager

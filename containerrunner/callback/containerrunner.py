@@ -15,7 +15,10 @@
 #   CONTAINERRUNNER_IDENT                  copied into each event's runner_ident
 #   CONTAINERRUNNER_EVENT_FIFO             path of a FIFO the runner reads (opened once); the
 #                                          stats event's line also carries the recap under
-#                                          "containerrunner_stats" (the runner removes it)
+#                                          "containerrunner_stats", the first event's the
+#                                          ansible-core version under
+#                                          "containerrunner_ansible_version" (the runner
+#                                          removes both)
 #   CONTAINERRUNNER_MARK_OUTPUT=1          write OUTPUT_MARK on stdout and stderr when the
 #                                          plugin loads: what came before it is no event's
 #   CONTAINERRUNNER_JSON_MODE=1            print nothing of the events' output (the runner
@@ -85,6 +88,8 @@ ALWAYS_DATA_EVENTS = frozenset({"playbook_on_stats"})
 OUTPUT_MARK = "\x1b_containerrunner-events\x1b\\"
 # the recap's key on the stats event's FIFO line
 STATS_KEY = "containerrunner_stats"
+# the key on the first event's FIFO line that gives the ansible-core version (provenance)
+ANSIBLE_VERSION_KEY = "containerrunner_ansible_version"
 # events that never carry a play / a task (as in ansible-runner)
 EVENTS_WITHOUT_PLAY = frozenset({"playbook_on_start", "playbook_on_stats"})
 EVENTS_WITHOUT_TASK = EVENTS_WITHOUT_PLAY | {
@@ -144,6 +149,14 @@ def _is_ad_hoc():
     if value is not None and value.strip():
         return value.strip().lower() in _TRUE
     return os.path.basename(sys.argv[0] if sys.argv else "") == "ansible"
+
+
+def _ansible_version():
+    try:
+        from ansible.release import __version__
+    except ImportError:  # pragma: no cover - every ansible-core has ansible.release
+        return ""
+    return __version__
 
 
 def _now():
@@ -421,6 +434,8 @@ class _Recorder:
         event.update((k, v) for k, v in record.items() if k not in ("uuid", STATS_KEY))
         if self.fifo is not None and STATS_KEY in record:
             event[STATS_KEY] = record[STATS_KEY]
+        if self.fifo is not None and self.counter == 1:
+            event[ANSIBLE_VERSION_KEY] = _ansible_version()
         try:
             payload = json.dumps(event, default=_fallback_text)
         except Exception as exc:  # e.g. NaN keys, recursion: keep the event, lose its data
@@ -430,7 +445,8 @@ class _Recorder:
             payload = json.dumps(event, default=_fallback_text)
         if self.fifo is not None and self.fifo.write(payload + "\n"):
             return  # the runner writes the file
-        if event.pop(STATS_KEY, None) is not None:
+        side = [event.pop(key, None) for key in (STATS_KEY, ANSIBLE_VERSION_KEY)]
+        if any(value is not None for value in side):
             payload = json.dumps(event, default=_fallback_text)
         self._write_file(event, payload)
 

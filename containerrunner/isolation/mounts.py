@@ -355,6 +355,37 @@ def mounts_from_ansible_args(argv: Sequence[str], cwd: str) -> list[Mount]:
     return out
 
 
+def ansible_input_files(argv: Sequence[str], cwd: str) -> dict[str, list[str]]:
+    """The files an Ansible command line reads its play from: {"playbook": [...], "inventory":
+    [...], "extravars": [...]} (absolute paths of existing files; an inventory dir gives the
+    files in it; a comma-separated host list or inline `-e` vars gives none)."""
+    found: dict[str, list[str]] = {"playbook": [], "inventory": [], "extravars": []}
+    tool = _tool(argv[0]) if argv else None
+    if tool is None:
+        return found
+    for option, value in _parse(tool, argv[1:]):
+        if option is None and tool == "ansible-playbook":
+            found["playbook"] += _files_at(_resolve(value, cwd))
+        elif option in ("--inventory", "--inventory-file") and "," not in value:
+            found["inventory"] += _files_at(_resolve(value, cwd))
+        elif option == "--extra-vars" and value.startswith("@"):
+            found["extravars"] += _files_at(_resolve(value[1:], cwd))
+    return found
+
+
+def _files_at(path: str) -> list[str]:
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        return sorted(
+            os.path.join(root, name)
+            for root, _dirs, names in os.walk(path)
+            for name in names
+            if os.path.isfile(os.path.join(root, name))
+        )
+    return []
+
+
 # -- environment --------------------------------------------------------------------------------
 
 # Colon-separated path lists of things Ansible reads.

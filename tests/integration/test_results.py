@@ -215,3 +215,26 @@ def test_progress_handler_sees_every_result(where: dict[str, Any], tmp_path: Pat
     completed = [p.completed for p in seen]
     assert completed == sorted(completed) and all(p.completed <= p.total for p in seen)
     assert runner.progress() == last or runner.progress().completed == last.completed
+
+
+def test_provenance_records_the_inputs_and_the_ansible_core_version(
+    where: dict[str, Any], tmp_path: Path
+) -> None:
+    import hashlib
+    from importlib.metadata import version
+
+    pdd = private_data_dir(tmp_path / "prov")
+    runner = containerrunner.run(
+        private_data_dir=pdd, playbook="site.yml", extravars={"x": 1}, quiet=True, **where
+    )
+    record = json.loads((Path(runner.artifact_dir) / "provenance.json").read_text())
+    inputs = record["inputs"]
+    playbook = Path(pdd) / "project" / "site.yml"
+    inventory = Path(pdd) / "inventory" / "hosts"
+    assert inputs["playbook"] == {str(playbook): hashlib.sha256(playbook.read_bytes()).hexdigest()}
+    assert inputs["inventory"][str(inventory)] == hashlib.sha256(inventory.read_bytes()).hexdigest()
+    assert len(inputs["extravars"]) == 1  # the generated extravars file (its content's hash)
+    if where["process_isolation"]:  # the EE's ansible-core, reported from inside the container
+        assert re.fullmatch(r"2\.\d+\.\d+", record["ansible_core"]), record
+    else:
+        assert record["ansible_core"] == version("ansible-core")
