@@ -94,7 +94,7 @@ def _numbered_files(events_dir: Path) -> list[tuple[int, str]]:
 
 
 def _read_event_file(path: Path) -> Event | None:
-    """The event in `path`; None when it is gone (dropped by an event handler)."""
+    """The event in `path`; None when it is gone (removed meanwhile)."""
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:

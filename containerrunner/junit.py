@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from containerrunner.artifacts import write_text_atomic
 from containerrunner.results import Summary, TaskResult
 
 JUNIT_FILE = "junit.xml"
@@ -94,7 +95,5 @@ def _count(element: ET.Element, counts: Mapping[str, float]) -> None:
 
 def write_junit(artifact_dir: str | os.PathLike[str], summary: Summary, name: str) -> Path:
     path = Path(artifact_dir) / JUNIT_FILE
-    temp = path.with_name(f".{JUNIT_FILE}.tmp")
-    temp.write_text(junit_xml(summary, name), "utf-8")
-    os.replace(temp, path)
+    write_text_atomic(path, junit_xml(summary, name))
     return path

@@ -68,7 +68,10 @@ class ProgressTracker:
                 self._total += 1
                 self._pending[self._key(data)] = None
             elif name in _RESULTS:
-                if self._pending.pop(self._key(data), False) is False:
+                key = self._key(data)
+                if key in self._pending:
+                    del self._pending[key]
+                else:
                     self._total += 1  # a result with no start seen: expected now
                 self._completed += 1
                 failed = name in ("runner_on_failed", "runner_on_async_failed")

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from containerrunner.artifacts import write_text_atomic
 from containerrunner.events import RESULT_EVENTS as _RESULTS
 from containerrunner.events import TASK_START_EVENTS as _TASK_STARTS
 from containerrunner.events import load_events
@@ -270,7 +271,5 @@ def load(artifact_dir: str | os.PathLike[str]) -> Summary:
 
 def write_summary(artifact_dir: str | os.PathLike[str], summary: Summary) -> Path:
     path = Path(artifact_dir) / SUMMARY_FILE
-    temp = path.with_name(f".{SUMMARY_FILE}.tmp")
-    temp.write_text(json.dumps(summary.to_dict(), indent=2, default=str) + "\n", "utf-8")
-    os.replace(temp, path)
+    write_text_atomic(path, json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
     return path

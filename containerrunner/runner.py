@@ -48,6 +48,45 @@ StatusHandler = Callable[[dict[str, Any], Any], Any]
 ProcessRunner = Callable[[Invocation, ProcessControls], ProcessResult]
 
 
+def _job_engine(job: Job) -> Engine | None:
+    """The job's engine with its image present (pull policy applied), or None on the host."""
+    if not job.execution.process_isolation:
+        return None
+    engine = detect_engine(job.execution.engine)
+    ensure_image(engine, job.execution.container_image, job.execution.pull)
+    return engine
+
+
+def resolve_local(command: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:
+    """The command with its program found on PATH, or beside this Python (a venv's bin/).
+
+    Raises ConfigurationError naming the program when it is nowhere: on the host the Ansible
+    tools come from an ansible-core installation (or use process_isolation=True).
+    """
+    program = command[0]
+    if os.sep in program:
+        return command
+    path = env.get("PATH", os.environ.get("PATH", os.defpath))
+    found = shutil.which(program, path=path) or shutil.which(
+        program, path=os.path.dirname(sys.executable)
+    )
+    if found is None:
+        hint = (
+            "install ansible-core on this host, or run in the EE with process_isolation=True"
+            if program.startswith("ansible")
+            else "check the command name"
+        )
+        raise ConfigurationError(f"cannot run {program!r}: not found on PATH ({hint})")
+    return (found, *command[1:])
+
+
+def _isatty(fd: Any) -> bool:
+    try:
+        return os.isatty(fd if isinstance(fd, int) else fd.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class Runner:
     """Runs a prepared job; see the module docstring for the lifecycle."""
 
@@ -55,9 +94,9 @@ class Runner:
     process_runner: ProcessRunner = staticmethod(run_process)
     #: the engine a job runs in (None: on the host), its image made present; and the host
     #: command with its program found. containerrunner.testing replaces all three.
-    engine_resolver: Callable[[Job], Engine | None] = staticmethod(lambda job: _job_engine(job))
+    engine_resolver: Callable[[Job], Engine | None] = staticmethod(_job_engine)
     program_resolver: Callable[[tuple[str, ...], dict[str, str]], tuple[str, ...]] = staticmethod(
-        lambda command, env: resolve_local(command, env)
+        resolve_local
     )
 
     def __init__(
@@ -397,8 +436,8 @@ class Runner:
             "CONTAINERRUNNER_IDENT": job.ident,
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "PYTHONUNBUFFERED": "1",
+            "CONTAINERRUNNER_MARK_OUTPUT": "1",
         }
-        env["CONTAINERRUNNER_MARK_OUTPUT"] = "1"
         if job.json_mode:
             env["CONTAINERRUNNER_JSON_MODE"] = "1"
         if job.omit_event_data:
@@ -457,42 +496,3 @@ def _noted_on(failing: BaseException | None, what: str) -> Iterator[None]:
         yield
     except Exception as exc:
         failing.add_note(f"containerrunner: {what} also raised {type(exc).__name__}: {exc}")
-
-
-def _job_engine(job: Job) -> Engine | None:
-    """The job's engine with its image present (pull policy applied), or None on the host."""
-    if not job.execution.process_isolation:
-        return None
-    engine = detect_engine(job.execution.engine)
-    ensure_image(engine, job.execution.container_image, job.execution.pull)
-    return engine
-
-
-def resolve_local(command: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:
-    """The command with its program found on PATH, or beside this Python (a venv's bin/).
-
-    Raises ConfigurationError naming the program when it is nowhere: on the host the Ansible
-    tools come from an ansible-core installation (or use process_isolation=True).
-    """
-    program = command[0]
-    if os.sep in program:
-        return command
-    path = env.get("PATH", os.environ.get("PATH", os.defpath))
-    found = shutil.which(program, path=path) or shutil.which(
-        program, path=os.path.dirname(sys.executable)
-    )
-    if found is None:
-        hint = (
-            "install ansible-core on this host, or run in the EE with process_isolation=True"
-            if program.startswith("ansible")
-            else "check the command name"
-        )
-        raise ConfigurationError(f"cannot run {program!r}: not found on PATH ({hint})")
-    return (found, *command[1:])
-
-
-def _isatty(fd: Any) -> bool:
-    try:
-        return os.isatty(fd if isinstance(fd, int) else fd.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False

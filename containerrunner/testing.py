@@ -38,7 +38,7 @@ from containerrunner.runner import Runner
 __all__ = ["Call", "FakeRuns", "Job", "Script", "fake_runs", "playbook_events"]
 
 FAKE_PID = 4242
-RESULT_EVENTS = {
+OUTCOME_EVENTS = {
     "ok": "runner_on_ok",
     "changed": "runner_on_ok",
     "failed": "runner_on_failed",
@@ -194,9 +194,9 @@ def playbook_events(
         in_task = {**in_play, "task": task, "task_uuid": task_uuid, "task_path": f"{playbook}:1"}
         events.append({"event": "playbook_on_task_start", "uuid": task_uuid, "event_data": in_task})
         for host, outcome in hosts.items():
-            if outcome not in RESULT_EVENTS:
+            if outcome not in OUTCOME_EVENTS:
                 raise ValueError(
-                    f"outcome {outcome!r} of {host} in {task!r}: one of {sorted(RESULT_EVENTS)}"
+                    f"outcome {outcome!r} of {host} in {task!r}: one of {sorted(OUTCOME_EVENTS)}"
                 )
             res: dict[str, Any] = {"changed": outcome == "changed"}
             if outcome in ("failed", "ignored", "unreachable"):
@@ -204,7 +204,7 @@ def playbook_events(
             data: dict[str, Any] = {**in_task, "host": host, "res": res}
             if outcome in ("failed", "ignored"):
                 data["ignore_errors"] = outcome == "ignored"
-            events.append({"event": RESULT_EVENTS[outcome], "event_data": data})
+            events.append({"event": OUTCOME_EVENTS[outcome], "event_data": data})
             for key in _recap_keys(outcome):
                 recap[key][host] = recap[key].get(host, 0) + 1
             recap["processed"][host] = 1

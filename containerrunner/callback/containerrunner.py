@@ -82,7 +82,7 @@ CENSORED = (
 # events that keep their event_data under CONTAINERRUNNER_ONLY_FAILED_EVENT_DATA
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_async_failed", "runner_item_on_failed"})
 # events whose oversized `res` is kept (the recap is host -> count only)
-ALWAYS_DATA_EVENTS = frozenset({"playbook_on_stats"})
+FULL_RES_EVENTS = frozenset({"playbook_on_stats"})
 # written on stdout and stderr when the plugin loads (CONTAINERRUNNER_MARK_OUTPUT): an APC
 # string, invisible on a terminal; containerrunner's joboutput.OUTPUT_MARK, removed by it
 OUTPUT_MARK = "\x1b_containerrunner-events\x1b\\"
@@ -411,7 +411,7 @@ class _Recorder:
             event_data = {}
         elif (
             "res" in event_data
-            and event not in ALWAYS_DATA_EVENTS
+            and event not in FULL_RES_EVENTS
             and len(json.dumps(event_data["res"], default=_fallback_text)) > self.max_res
         ):
             event_data["res"] = {}

@@ -356,6 +356,16 @@ def test_run_failing_playbook(
     assert tasks_of(play) == [("Breaks", "db1", "Failed"), ("Works", "db1", "Ok")]
 
 
+def assert_error_shown(r: NavResult, artifact: Path, rc: int, text: str) -> None:
+    """A job that failed before any play: its rc, and the error on navigator's stdout and in
+    the artifact's stdout (made from the events, so the error lines must be events)."""
+    assert r.rc == rc, r.describe()
+    assert text in r.out, r.describe()
+    data = json.loads(artifact.read_text())
+    assert data["status"] == "failed"
+    assert text in "\n".join(data["stdout"]), data["stdout"]
+
+
 def test_run_broken_playbook_shows_the_error(
     navigator: Navigator, where: dict[str, Any], project: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -369,11 +379,7 @@ def test_run_broken_playbook_shows_the_error(
         ee_flags(where, request),
         project,
     )
-    assert r.rc == 4, r.describe()
-    assert "YAML parsing failed" in r.out, r.describe()
-    data = json.loads(artifact.read_text())
-    assert data["status"] == "failed"
-    assert "YAML parsing failed" in "\n".join(data["stdout"]), data["stdout"]
+    assert_error_shown(r, artifact, 4, "YAML parsing failed")
 
 
 def test_run_engine_error_is_shown(
@@ -388,11 +394,7 @@ def test_run_engine_error_is_shown(
         [*ee_flags(where, request), "--co=--no-such-flag"],
         project,
     )
-    assert r.rc == 125, r.describe()
-    assert "no-such-flag" in r.out, r.describe()
-    data = json.loads(artifact.read_text())
-    assert data["status"] == "failed"
-    assert "no-such-flag" in "\n".join(data["stdout"]), data["stdout"]
+    assert_error_shown(r, artifact, 125, "no-such-flag")
 
 
 def test_run_stdout_without_artifact_keeps_job_events(
