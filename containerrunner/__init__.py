@@ -37,6 +37,16 @@ from containerrunner.progress import Progress
 from containerrunner.results import Summary, TaskResult
 from containerrunner.runner import Runner
 from containerrunner.runner_config import RunnerConfig
+from containerrunner.streams import (
+    Event,
+    Exited,
+    IdleTimeout,
+    JobStream,
+    Output,
+    Status,
+    TotalTimeout,
+    stream,
+)
 from containerrunner.version import __version__
 
 __all__ = [
@@ -44,13 +54,20 @@ __all__ = [
     "ConfigurationError",
     "ContainerRunnerError",
     "EngineError",
+    "Event",
+    "Exited",
+    "IdleTimeout",
     "ImageNotFoundError",
+    "JobStream",
+    "Output",
     "OutputParseError",
     "Progress",
     "Runner",
     "RunnerConfig",
+    "Status",
     "Summary",
     "TaskResult",
+    "TotalTimeout",
     "__version__",
     "get_ansible_config",
     "get_ansible_config_async",
@@ -69,4 +86,5 @@ __all__ = [
     "run_async",
     "run_command",
     "run_command_async",
+    "stream",
 ]

@@ -55,7 +55,7 @@ COMMAND_OPTIONS = (
 CALL_OBSERVERS: list[Callable[[str, dict[str, Any]], None]] = []
 
 
-def _observe(
+def observe(
     name: str, build: Callable[..., Any] | None, args: Sequence[Any], kwargs: dict[str, Any]
 ) -> None:
     if not CALL_OBSERVERS:
@@ -133,7 +133,7 @@ def _utility(name: str, build: Callable[P, _Call]) -> Callable[P, tuple[Any, str
     containerrunner's own errors still raise."""
 
     def helper(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, str]:
-        _observe(name, build, args, kwargs)
+        observe(name, build, args, kwargs)
         call = build(*args, **kwargs)
         out, err, rc = _run_foreground(call.argv, call.options, call.helper)
         return responses.utility_response(
@@ -148,7 +148,7 @@ def _async_twin(name: str, build: Callable[P, _Call]) -> Callable[P, AsyncResult
     """The `_async` twin of the helper `build` makes: same parameters, returns at once."""
 
     def helper(*args: P.args, **kwargs: P.kwargs) -> AsyncResult:
-        _observe(name, build, args, kwargs)
+        observe(name, build, args, kwargs)
         call = build(*args, **kwargs)
         runner = _command_runner(call.argv, call.options, call.helper)
         return runner.start(), runner
@@ -163,22 +163,32 @@ def _async_twin(name: str, build: Callable[P, _Call]) -> Callable[P, AsyncResult
 
 
 # ---------------------------------------------------------------------- run / run_async
-def run(**kwargs: Any) -> Runner:
-    """Run a playbook, an ad-hoc module or a role; returns the finished Runner."""
-    _observe("run", None, (), kwargs)
+def run_runner(kwargs: dict[str, Any]) -> Runner:
+    """The unstarted Runner for run()'s keyword arguments (validated here)."""
     config, handlers = RunnerConfig.from_run_kwargs(**kwargs)
     config.prepare()
-    runner = Runner(config=config, **handlers)
+    return Runner(config=config, **handlers)
+
+
+def command_runner(
+    executable_cmd: str, cmdline_args: Sequence[str] | None, options: dict[str, Any], helper: str
+) -> Runner:
+    """The unstarted Runner for run_command()'s arguments (validated here)."""
+    return _command_runner(_command(executable_cmd, cmdline_args or []), options, helper)
+
+
+def run(**kwargs: Any) -> Runner:
+    """Run a playbook, an ad-hoc module or a role; returns the finished Runner."""
+    observe("run", None, (), kwargs)
+    runner = run_runner(kwargs)
     runner.run()
     return runner
 
 
 def run_async(**kwargs: Any) -> AsyncResult:
     """Like run(), in a thread; returns (thread, runner) at once."""
-    _observe("run_async", None, (), kwargs)
-    config, handlers = RunnerConfig.from_run_kwargs(**kwargs)
-    config.prepare()
-    runner = Runner(config=config, **handlers)
+    observe("run_async", None, (), kwargs)
+    runner = run_runner(kwargs)
     return runner.start(), runner
 
 
@@ -197,7 +207,7 @@ def run_command(
     Interactive when `input_fd`/`output_fd`/`error_fd` are given (`runner_mode='subprocess'`);
     with `passwords` (regex -> answer) the command runs under a pty and prompts are answered.
     """
-    _observe("run_command", _run_command, (executable_cmd, cmdline_args), options)
+    observe("run_command", _run_command, (executable_cmd, cmdline_args), options)
     call = _run_command(executable_cmd, cmdline_args, **options)
     return _run_foreground(call.argv, call.options, call.helper)
 

@@ -175,16 +175,32 @@ class EventSequencer:
         return event
 
 
-class _Copies:
-    """Writes one stream's text to each of its copies, under the job's output lock."""
+Tap = Callable[[str, str], None]
 
-    def __init__(self, lock: threading.Lock, file: IO[str] | None, caller: Any, echo: bool):
+
+class _Copies:
+    """Writes one stream's text to each of its copies, under the job's output lock; `tap`
+    gets (stream name, text) first."""
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        file: IO[str] | None,
+        caller: Any,
+        echo: bool,
+        tap: Tap | None = None,
+        name: str = "stdout",
+    ):
         self._lock = lock
         self._file = file
         self._caller = caller
         self._echo = echo and caller is None
+        self._tap = tap
+        self._name = name
 
     def __call__(self, text: str) -> None:
+        if self._tap is not None:
+            self._tap(self._name, text)
         with self._lock:
             if self._file is not None:
                 self._file.write(text)
@@ -203,7 +219,8 @@ class _Copies:
 class JobOutput:
     """The sinks for a job's stdout and stderr, the event numbering, the JSON-mode lines.
 
-    `merged`: stderr arrives on stdout (a pty). `deliver` gets each numbered event.
+    `merged`: stderr arrives on stdout (a pty). `deliver` gets each numbered event; `tap`
+    each chunk of output as (stream name, text), the marks removed.
     :meth:`finish` once the process has ended, :meth:`close` after the last event came.
     """
 
@@ -220,6 +237,7 @@ class JobOutput:
         error_fd: Any = None,
         quiet: bool = True,
         json_mode: bool = False,
+        tap: Tap | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._json_mode = json_mode
@@ -227,8 +245,12 @@ class JobOutput:
             out_file = opening.enter_context(open(stdout_path, "w", encoding="utf-8"))
             err_file = opening.enter_context(open(stderr_path, "w", encoding="utf-8"))
             self._files = opening.pop_all()  # closed by close(), after the last event
-        self._out = _Copies(self._lock, out_file if write_files else None, output_fd, not quiet)
-        err = _Copies(self._lock, err_file if write_files else None, error_fd, not quiet)
+        self._out = _Copies(
+            self._lock, out_file if write_files else None, output_fd, not quiet, tap, "stdout"
+        )
+        err = _Copies(
+            self._lock, err_file if write_files else None, error_fd, not quiet, tap, "stderr"
+        )
         watch_out = output_fd is None
         watch_err = not merged and error_fd is None
         self.sequencer = EventSequencer(deliver, ident, int(watch_out) + int(watch_err))

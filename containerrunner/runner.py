@@ -17,12 +17,13 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
-from containerrunner.errors import ConfigurationError
+from containerrunner.errors import ConfigurationError, EngineTimeoutError
 from containerrunner.events import EventLog, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
@@ -33,9 +34,12 @@ from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
 from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
+from containerrunner.process.controls import TimeoutNotice, seconds
+from containerrunner.process.steering import Steering, StopRequest
 from containerrunner.progress import Progress, ProgressTracker
 from containerrunner.results import Collector, Summary, write_summary
 from containerrunner.tempdirs import make_dir, remove_dir
+from containerrunner.validate import as_grace
 from containerrunner.version import __version__
 from containerrunner.workspace import Workspace
 
@@ -49,12 +53,21 @@ ProcessRunner = Callable[[Invocation, ProcessControls], ProcessResult]
 
 
 def _job_engine(job: Job) -> Engine | None:
-    """The job's engine with its image present (pull policy applied), or None on the host."""
+    """The job's engine with its image present (pull policy applied), or None on the host.
+
+    With a start_timeout each engine call is bounded by it (EngineTimeoutError after it).
+    """
     if not job.execution.process_isolation:
         return None
     engine = detect_engine(job.execution.engine)
-    ensure_image(engine, job.execution.container_image, job.execution.pull)
+    ensure_image(
+        engine, job.execution.container_image, job.execution.pull, job.execution.start_timeout
+    )
     return engine
+
+
+class _StartTimeout(Exception):
+    """The start phase (engine, image) took longer than the job's start_timeout."""
 
 
 def resolve_local(command: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:
@@ -130,6 +143,15 @@ class Runner:
         self._provenance: dict[str, Any] | None = None
         self._stats: dict[str, Any] | None = None
         self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
+        #: stop requests and timeout decisions for the running process (cancel, terminate,
+        #: kill; containerrunner.stream's keep_waiting)
+        self.steering = Steering()
+        #: how a stop went: "terminated" within the grace, "killed" after it, "" not stopped
+        self.stopped = ""
+        #: taps used by containerrunner.stream: each output chunk (stream name, text), and
+        #: each timeout that passed (True: only report it, the decision comes via steering)
+        self.output_handler: Callable[[str, str], None] | None = None
+        self.timeout_handler: Callable[[TimeoutNotice], bool] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -169,13 +191,29 @@ class Runner:
             return iter(())
         return self._log.follow()
 
-    def start(self) -> threading.Thread:
+    def start(
+        self, on_end: Callable[[BaseException | None], Any] | None = None
+    ) -> threading.Thread:
         """Run the job in a new thread, returned started; `events` readers wait from now on.
 
         Not a daemon thread: an exiting interpreter waits for the job (and its cleanup).
+        `on_end`, when given, is called in that thread once run() returned (with None) or
+        raised (with the exception, which it then owns: the thread does not raise it).
         """
         self._open_log()
-        thread = threading.Thread(target=self.run, name=f"containerrunner-{self.job.ident}")
+
+        def work() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                if on_end is None:
+                    raise
+                on_end(exc)
+            else:
+                if on_end is not None:
+                    on_end(None)
+
+        thread = threading.Thread(target=work, name=f"containerrunner-{self.job.ident}")
         thread.start()
         return thread
 
@@ -218,7 +256,19 @@ class Runner:
 
     def cancel(self) -> None:
         """Ask the running job to stop; its status becomes `canceled`."""
+        self.terminate()
+
+    def terminate(self, grace: float | None = None) -> None:
+        """Stop the job (status `canceled`): SIGTERM, then SIGKILL after `grace` seconds
+        (default: the job's termination_grace; a container gets `<engine> stop --time`)."""
+        checked = None if grace is None else as_grace(grace, "grace")
         self._cancel.set()
+        self.steering.stop(StopRequest("canceled", "canceled", checked))
+
+    def kill(self) -> None:
+        """Stop the job at once (status `canceled`): SIGKILL, the container removed."""
+        self._cancel.set()
+        self.steering.stop(StopRequest("canceled", "canceled (killed)", 0.0))
 
     # ------------------------------------------------------------------ lifecycle
     def _set_status(self, status: str) -> None:
@@ -264,7 +314,7 @@ class Runner:
         artifacts = self._artifacts()
         claimed = False
         try:
-            engine = self.engine_resolver(job)
+            engine, start_spent = self._resolve_engine(job)
             if job.temporary_dir is not None:
                 make_dir(job.temporary_dir)
             artifacts.claim()
@@ -272,14 +322,18 @@ class Runner:
             if job.rotate_artifacts:
                 rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
             workspace = Workspace.open(job, engine, container_name(job.ident) if engine else None)
+        except _StartTimeout as exc:
+            self._abort(job, artifacts if claimed else None, None, timeout=str(exc))
+            return self.status, self.rc
         except BaseException as exc:
             self._abort(job, artifacts if claimed else None, exc)
             raise
         failing: BaseException | None = None
         try:
             with workspace:
-                result = self._execute(job, engine, workspace, artifacts)
+                result = self._execute(job, engine, workspace, artifacts, start_spent)
             self.reason = result.reason
+            self.stopped = result.stopped
             self.status = result.outcome
             self.canceled = result.outcome == "canceled"
             self.timed_out = result.outcome == "timeout"
@@ -301,6 +355,27 @@ class Runner:
             self._end(job, artifacts, failing)
         return self.status, self.rc
 
+    def _resolve_engine(self, job: Job) -> tuple[Engine | None, float]:
+        """The job's engine (None: on the host) and the seconds of its start_timeout spent
+        on it; raises _StartTimeout when the image phase used them all."""
+        start_timeout = job.execution.start_timeout
+        began = time.monotonic()
+        try:
+            engine = self.engine_resolver(job)
+        except EngineTimeoutError as exc:
+            if start_timeout is None:
+                raise
+            raise _StartTimeout(
+                f"start timeout after {seconds(start_timeout)} (start phase: image): {exc}"
+            ) from exc
+        spent = time.monotonic() - began
+        if engine is not None and start_timeout is not None and spent >= start_timeout:
+            raise _StartTimeout(
+                f"start timeout after {seconds(start_timeout)} (start phase: image): "
+                f"{job.execution.container_image} was not ready in time"
+            )
+        return engine, spent
+
     def _write_outcome(self, job: Job, artifacts: ArtifactDir, log: EventLog) -> None:
         """What the job's events add up to: stats, summary.json, junit.xml, the provenance
         with the ansible-core version the plugin reported."""
@@ -314,7 +389,12 @@ class Runner:
             write_junit(artifacts.path, summary, job.ident)
 
     def _execute(
-        self, job: Job, engine: Engine | None, workspace: Workspace, artifacts: ArtifactDir
+        self,
+        job: Job,
+        engine: Engine | None,
+        workspace: Workspace,
+        artifacts: ArtifactDir,
+        start_spent: float,
     ) -> ProcessResult:
         env = {**job.execution.envvars, **job.env}
         mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
@@ -338,6 +418,7 @@ class Runner:
             error_fd=job.error_fd,
             quiet=job.quiet,
             json_mode=job.json_mode,
+            tap=self.output_handler,
         )
         self._job_output = output
         workspace.on_close(output.close)  # after the event stream's last event (LIFO)
@@ -373,6 +454,11 @@ class Runner:
             idle_timeout=job.execution.idle_timeout,
             cancel_callback=self.cancel_callback,
             cancel_event=self._cancel,
+            steering=self.steering,
+            on_timeout=self.timeout_handler,
+            termination_grace=job.execution.termination_grace,
+            start_timeout=job.execution.start_timeout,
+            start_spent=start_spent,
             cancel_poll=job.cancel_poll,
             stdin=job.input_fd,
             stdout=output.stdout,
@@ -384,14 +470,24 @@ class Runner:
         finally:
             output.finish()
 
-    def _abort(self, job: Job, artifacts: ArtifactDir | None, failing: BaseException) -> None:
-        """The job could not start (no engine or image, ident in use, ...): nothing ran.
+    def _abort(
+        self,
+        job: Job,
+        artifacts: ArtifactDir | None,
+        failing: BaseException | None,
+        timeout: str = "",
+    ) -> None:
+        """The job could not start (no engine or image, ident in use, ...; or, with
+        `timeout`, its start phase timed out): nothing ran.
 
         Writes no artifact (the directory may hold an earlier job's), removes what was made,
-        and ends the lifecycle as `failed`.
+        and ends the lifecycle as `failed` (`timeout`).
         """
-        self.errored = True
-        self.status = "failed"
+        if timeout:
+            self.status, self.timed_out, self.reason = "timeout", True, timeout
+        else:
+            self.errored = True
+            self.status = "failed"
         self.rc = STOPPED_RC  # ansible-runner's rc for a job that errored
         if artifacts is not None:
             artifacts.release()

@@ -120,6 +120,22 @@ def as_timeout(value: Any, option: str) -> float | None:
     return float(value)
 
 
+#: seconds between SIGTERM and SIGKILL (for a container: the engine's `stop --time`) when a job
+#: is stopped, unless the job (`termination_grace`) or the stop request gives another
+DEFAULT_TERMINATION_GRACE = 5.0
+
+
+def as_grace(value: Any, option: str = "termination_grace") -> float:
+    """Seconds >= 0 (0: kill at once) between SIGTERM and SIGKILL; None: the default."""
+    if value is None:
+        return DEFAULT_TERMINATION_GRACE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigurationError(
+            f"{option} must be a number of seconds >= 0 (0: kill at once), not {value!r}"
+        )
+    return float(value)
+
+
 def parse_passwords(value: Any, source: str) -> dict[str, str]:
     """Prompt answers: a mapping of regular expression -> answer (a string or number)."""
     if value is None:

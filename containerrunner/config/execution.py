@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from containerrunner.errors import ConfigurationError
-from containerrunner.validate import as_env, as_str_tuple, as_timeout
+from containerrunner.validate import (
+    DEFAULT_TERMINATION_GRACE,
+    as_env,
+    as_grace,
+    as_str_tuple,
+    as_timeout,
+)
 
 EngineChoice = Literal["auto", "podman", "docker"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
@@ -36,6 +42,8 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "timeout",
     "job_timeout",
     "idle_timeout",
+    "start_timeout",
+    "termination_grace",
     "pull",
 )
 
@@ -55,6 +63,10 @@ class ExecutionOptions:
     secret_env_names: frozenset[str] = frozenset()
     job_timeout: float | None = None
     idle_timeout: float | None = None
+    # the start phase (image presence or pull, container start); job_timeout and
+    # idle_timeout then count from the start of the process in the container
+    start_timeout: float | None = None
+    termination_grace: float = DEFAULT_TERMINATION_GRACE  # SIGTERM .. SIGKILL on a stop
     pull: PullPolicy = "missing"
 
     @property
@@ -78,6 +90,8 @@ class ExecutionOptions:
         timeout: Any = None,
         job_timeout: Any = None,
         idle_timeout: Any = None,
+        start_timeout: Any = None,
+        termination_grace: Any = None,
         pull: Any = "missing",
     ) -> ExecutionOptions:
         """Validate the public execution keyword arguments; errors name the offending option."""
@@ -129,5 +143,7 @@ class ExecutionOptions:
             secret_env_names=secrets,
             job_timeout=as_timeout(job_timeout if job_timeout is not None else timeout, "timeout"),
             idle_timeout=as_timeout(idle_timeout, "idle_timeout"),
+            start_timeout=as_timeout(start_timeout, "start_timeout"),
+            termination_grace=as_grace(termination_grace),
             pull=cast(PullPolicy, pull),
         )

@@ -6,6 +6,7 @@ of `Engine`; nothing else branches on the engine's name.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -75,6 +76,11 @@ class Engine:
             # podman's `rm -f` waits the stop timeout (10 s) first; docker's kills at once.
             return ["rm", "--force", "--time", "0", name]
         return ["rm", "--force", name]
+
+    def stop_args(self, name: str, grace: float) -> list[str]:
+        """`stop` a container: SIGTERM to its init, SIGKILL after `grace` s (whole seconds,
+        rounded up: both engines take an integer)."""
+        return ["stop", "--time", str(math.ceil(grace)), name]
 
     def wait_removed_args(self, name: str) -> list[str]:
         """Block until container `name` no longer exists (used when a removal is in progress).

@@ -17,9 +17,9 @@ def is_pinned(image: str) -> bool:
     return "@sha256:" in image
 
 
-def image_exists(engine: Engine, image: str) -> bool:
+def image_exists(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> bool:
     """True when `image` is in the engine's local store (`<engine> image inspect`)."""
-    return run_engine(engine, ["image", "inspect", image], QUERY_TIMEOUT).returncode == 0
+    return run_engine(engine, ["image", "inspect", image], timeout).returncode == 0
 
 
 def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> None:
@@ -30,8 +30,9 @@ def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> Non
         raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
 
 
-def ensure_image(engine: Engine, image: str, policy: str) -> None:
-    """Make `image` available according to the pull policy.
+def ensure_image(engine: Engine, image: str, policy: str, timeout: float | None = None) -> None:
+    """Make `image` available according to the pull policy, each engine call within
+    `timeout` s when given (EngineTimeoutError after it).
 
     - `never`: must be present.
     - `missing`: pulled when absent.
@@ -43,13 +44,13 @@ def ensure_image(engine: Engine, image: str, policy: str) -> None:
     """
     if policy not in ("always", "missing", "never", "newer"):
         raise ValueError(f"unknown pull policy {policy!r}")
-    present = image_exists(engine, image)
+    present = image_exists(engine, image, min(QUERY_TIMEOUT, timeout or QUERY_TIMEOUT))
     if present and (policy in ("missing", "never") or is_pinned(image)):
         return
     if not present and policy == "never":
         raise ImageNotFoundError(image, engine.name)
     try:
-        pull_image(engine, image)
+        pull_image(engine, image, min(PULL_TIMEOUT, timeout or PULL_TIMEOUT))
     except CommandError as exc:
         if not present:
             raise ImageNotFoundError(image, engine.name) from exc

@@ -64,6 +64,22 @@ def remove_container(engine: Engine, name: str) -> None:
     log.warning("`%s %s` failed (rc %d): %s", engine.name, " ".join(args), proc.returncode, stderr)
 
 
+def stop_container(engine: Engine, name: str, grace: float) -> None:
+    """`<engine> stop --time grace NAME`: SIGTERM, then SIGKILL after the grace; a container
+    that is already gone (or not yet made) is fine. Failures are logged, never raised, except
+    EngineError when the engine itself cannot be run."""
+    args = engine.stop_args(name, grace)
+    try:
+        proc = run_engine(engine, args, grace + REMOVE_TIMEOUT)
+    except EngineTimeoutError as exc:
+        log.warning("%s", exc)
+        return
+    stderr = proc.stderr.strip()
+    if proc.returncode != 0 and not any(marker in stderr.lower() for marker in _GONE_MARKERS):
+        command = " ".join(args)
+        log.warning("`%s %s` failed (rc %d): %s", engine.name, command, proc.returncode, stderr)
+
+
 def _parse_pid(text: str) -> int | None:
     try:
         pid = int(text)

@@ -10,6 +10,7 @@ never racing against pid reuse.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import os
 import select
@@ -33,6 +34,13 @@ EXIT_POLL_INTERVAL = 0.25
 DRAIN_GRACE = 2.0
 
 _EXIT = object()  # selector key data of the pidfd
+
+
+@dataclass(frozen=True)
+class _Wakeup:
+    """Selector key data of an extra fd: `on_ready()` is called when it is readable."""
+
+    on_ready: Callable[[], None]
 
 
 def write_all(fd: int, data: bytes, stop_r: int) -> bool:
@@ -121,6 +129,15 @@ class Backend(ABC):
             else:
                 self._selector.register(self._pidfd, selectors.EVENT_READ, _EXIT)
 
+    def watch_fd(self, fd: int, on_ready: Callable[[], None]) -> None:
+        """Wake `pump()` when `fd` is readable and call `on_ready()` (which must read it or
+        `unwatch_fd` it); the caller owns `fd` and unwatches it before closing it."""
+        self._selector.register(fd, selectors.EVENT_READ, _Wakeup(on_ready))
+
+    def unwatch_fd(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(fd)
+
     def _end_of(self, stream: Stream) -> None:
         self._selector.unregister(stream.fd)
         self._open_streams -= 1
@@ -157,6 +174,8 @@ class Backend(ABC):
             if key.data is _EXIT:
                 self._selector.unregister(key.fd)
                 self._mark_exited()
+            elif isinstance(key.data, _Wakeup):
+                key.data.on_ready()
             else:
                 output = self._read(key.data) or output
         if self._exited_at is None and self._pidfd is None and self._has_exited_nowait():

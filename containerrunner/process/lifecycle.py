@@ -1,33 +1,45 @@
 """One lifecycle for every backend: start, pump output, watch deadlines, stop, reap, clean up.
 
 The calling thread waits in the backend's selector with a timeout computed from the deadlines
-(job timeout, idle timeout, next cancel poll); it is woken early by output and by the child's
-exit. When the job must stop (a timeout, a cancel, or any exception in this thread, Ctrl-C
-included) the container is removed by name first (the engine client need not forward
-signals), then the process group gets SIGTERM and, after TERM_GRACE seconds, SIGKILL; the
-child is reaped and every thread and fd released in `finally`.
+(start timeout, job timeout, idle timeout, next cancel_callback poll); it is woken early by
+output, by the child's exit, by the steering's wake-up fd (cancel, terminate, kill, keep
+waiting) and, in a container's start phase, by the engine's start event. When the job must stop
+(a timeout, a cancel, or any exception in this thread, Ctrl-C included) it escalates within the
+termination grace: a container gets `<engine> stop --time grace` (SIGTERM, then SIGKILL), is
+removed (`rm --force`), and then its engine client; a host process group gets SIGTERM and,
+after the grace, SIGKILL. The child is reaped and every thread and fd released in `finally`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from containerrunner.errors import ContainerRunnerError, describe_returncode
-from containerrunner.isolation.reaper import remove_container
+from containerrunner.isolation.reaper import remove_container, stop_container
+from containerrunner.isolation.started import StartWatcher
 from containerrunner.isolation.types import Invocation
 from containerrunner.process.base import Backend
-from containerrunner.process.controls import Outcome, ProcessControls, ProcessResult, Watch
+from containerrunner.process.controls import (
+    Outcome,
+    ProcessControls,
+    ProcessResult,
+    Watch,
+)
 from containerrunner.process.pipes import PipeBackend
 from containerrunner.process.pty import PtyBackend
+from containerrunner.process.steering import drain
 from containerrunner.process.terminal import TerminalBackend, terminal_fd
 
 log = logging.getLogger(__name__)
 
-# Seconds between SIGTERM and SIGKILL to the process group when a job is stopped.
-TERM_GRACE = 5.0
+# Once its container is gone, how long an engine client may take to exit after SIGTERM.
+CLIENT_GRACE = 5.0
+# The rc an engine client reports for a container killed by SIGKILL (128 + 9).
+CONTAINER_KILLED_RC = 137
 
 
 def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
@@ -48,30 +60,39 @@ def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
 
 
 def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> ProcessResult:
+    since = time.time()
     try:
         backend.start()
     except BaseException:
         backend.close()
         raise
-    watch = Watch(controls, time.monotonic())
+    in_container = inv.container_name is not None and inv.engine is not None
+    watch = Watch(controls, time.monotonic(), starting=in_container)
     stop: tuple[Outcome, str] | None = None
     error: BaseException | None = None
     try:
-        try:
-            if controls.on_start is not None:
-                controls.on_start(backend.pid)
-            while not backend.finished:
-                stop = watch.stop_reason(time.monotonic())
-                if stop is not None:
-                    break
-                if backend.pump(watch.wait_time(time.monotonic())):
-                    watch.saw_output(time.monotonic())
-        except BaseException as exc:
-            error = exc
-            backend.muted = True
-            stop = ("canceled", f"interrupted by {type(exc).__name__}")
+        with contextlib.ExitStack() as watching:
+            if controls.steering is not None:
+                fd = watching.enter_context(controls.steering.attached())
+                backend.watch_fd(fd, lambda: drain(fd))
+                watching.callback(backend.unwatch_fd, fd)
+            if watch.starting:
+                watching.enter_context(_start_watch(backend, inv, watch, since))
+            try:
+                if controls.on_start is not None:
+                    controls.on_start(backend.pid)
+                while not backend.finished:
+                    stop = watch.stop_reason(time.monotonic())
+                    if stop is not None:
+                        break
+                    if backend.pump(watch.wait_time(time.monotonic())):
+                        watch.saw_output(time.monotonic())
+            except BaseException as exc:
+                error = exc
+                backend.muted = True
+                stop = ("canceled", f"interrupted by {type(exc).__name__}")
         if stop is not None:
-            late = _stop(backend, inv)
+            late = _stop(backend, inv, watch.grace, late_create=watch.starting)
             if error is None and late is not None:
                 error = late
         rc = backend.reap()
@@ -84,14 +105,46 @@ def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> Proces
         )
         raise error
     if stop is not None:
-        return ProcessResult(rc=rc, outcome=stop[0], reason=stop[1])
+        killed = rc == -signal.SIGKILL or (in_container and rc == CONTAINER_KILLED_RC)
+        return ProcessResult(
+            rc=rc, outcome=stop[0], reason=stop[1], stopped="killed" if killed else "terminated"
+        )
     return ProcessResult(
         rc=rc, outcome="successful" if rc == 0 else "failed", reason=describe_returncode(rc)
     )
 
 
-def _stop(backend: Backend, inv: Invocation) -> BaseException | None:
-    """Remove the container, then TERM and KILL the process group; wait for the child.
+@contextlib.contextmanager
+def _start_watch(backend: Backend, inv: Invocation, watch: Watch, since: float) -> Iterator[None]:
+    """While the container starts, the engine's start event ends the start phase."""
+    assert inv.engine is not None and inv.container_name is not None
+    try:
+        watcher = StartWatcher(inv.engine, inv.container_name, since)
+    except OSError as exc:  # the container's first output still ends the start phase
+        log.warning("cannot watch the start of %s: %s", inv.container_name, exc)
+        yield
+        return
+
+    def on_ready() -> None:
+        state = watcher.read()
+        if state != "pending":
+            backend.unwatch_fd(watcher.fd)
+        if state == "started" and watch.starting:
+            watch.started(time.monotonic())
+
+    backend.watch_fd(watcher.fd, on_ready)
+    try:
+        yield
+    finally:
+        backend.unwatch_fd(watcher.fd)
+        watcher.close()
+
+
+def _stop(
+    backend: Backend, inv: Invocation, grace: float, late_create: bool
+) -> BaseException | None:
+    """Stop the job within `grace`: the container (`stop --time grace`, `rm --force`), then
+    the process group (SIGTERM, SIGKILL after the grace); wait for the child.
 
     Output is still read meanwhile (so the child never blocks writing) and given to the sinks
     unless one raised. Returns an exception raised meanwhile (a sink, a second Ctrl-C, which
@@ -99,23 +152,38 @@ def _stop(backend: Backend, inv: Invocation) -> BaseException | None:
     """
     backend.stopping = True
     late: BaseException | None = None
-    if inv.container_name and inv.engine is not None:
-        try:
-            remove_container(inv.engine, inv.container_name)
-        except ContainerRunnerError as exc:  # the engine cannot be run: still kill the client
-            log.warning("could not remove container %s: %s", inv.container_name, exc)
-        except BaseException as exc:  # e.g. a second Ctrl-C while `rm` runs
-            late = exc
-    backend.signal_group(signal.SIGTERM)
-    raised = _pump_until(backend, lambda: backend.exited, TERM_GRACE)
-    late = late or raised
+    client_grace = grace
+    engine = inv.engine
+    if inv.container_name and engine is not None:
+        if grace > 0:
+            late = _engine_call(lambda: stop_container(engine, inv.container_name or "", grace))
+        late = late or _engine_call(lambda: remove_container(engine, inv.container_name or ""))
+        client_grace = min(grace, CLIENT_GRACE)
+    if client_grace > 0:
+        backend.signal_group(signal.SIGTERM)
+        late = late or _pump_until(backend, lambda: backend.exited, client_grace)
     # Whatever is left of the group (children that outlived their parent) goes too; the child
     # is not reaped yet, so the group id cannot have been reused.
     backend.signal_group(signal.SIGKILL)
     for done in (lambda: backend.exited, lambda: backend.finished):
         while (raised := _pump_until(backend, done, None)) is not None:
             late = late or raised
+    if late_create and inv.container_name and engine is not None:
+        # stopped while starting: the engine may have made the container after the first rm
+        late = late or _engine_call(lambda: remove_container(engine, inv.container_name or ""))
     return late
+
+
+def _engine_call(call: Callable[[], None]) -> BaseException | None:
+    """Run a cleanup call of the engine; an exception other than the engine's own failure
+    (which is logged) is returned, to be raised after cleanup (e.g. a second Ctrl-C)."""
+    try:
+        call()
+    except ContainerRunnerError as exc:  # the engine cannot be run: still kill the client
+        log.warning("%s", exc)
+    except BaseException as exc:
+        return exc
+    return None
 
 
 def _pump_until(

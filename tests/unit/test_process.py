@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from containerrunner.process import ProcessControls, lifecycle, run_process
+from containerrunner.process import ProcessControls, run_process
 from containerrunner.process import base as process_base
 from tests.unit.test_process_support import (
     Collector,
@@ -271,10 +271,7 @@ def test_cancel_event_set_from_another_thread() -> None:
     )
 
 
-def test_a_child_ignoring_sigterm_gets_sigkill_after_the_grace(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(lifecycle, "TERM_GRACE", 0.3)
+def test_a_child_ignoring_sigterm_gets_sigkill_after_the_grace() -> None:
     cancel = threading.Event()
     out = Collector().on("ready", cancel.set)
     result = run_process(
@@ -284,9 +281,9 @@ def test_a_child_ignoring_sigterm_gets_sigkill_after_the_grace(
             print("ready")
             time.sleep(60)
         """),
-        ProcessControls(cancel_event=cancel, stdout=out),
+        ProcessControls(cancel_event=cancel, stdout=out, termination_grace=0.3),
     )
-    assert (result.rc, result.outcome) == (-signal.SIGKILL, "canceled")
+    assert (result.rc, result.outcome, result.stopped) == (-signal.SIGKILL, "canceled", "killed")
 
 
 def test_output_written_while_stopping_still_reaches_the_sink() -> None:
@@ -364,14 +361,14 @@ def test_on_start_raising_kills_the_child() -> None:
     assert pid_gone(pids[0])
 
 
-# --- containers: removed by name first ---------------------------------------------------------
+# --- containers: stopped (engine stop --time grace) and removed by name first ------------------
 
 
 @pytest.mark.parametrize(
     ("engine_name", "rm_args"),
     [("docker", "rm --force"), ("podman", "rm --force --time 0")],
 )
-def test_cancel_removes_the_container_before_signalling_the_client(
+def test_cancel_stops_and_removes_the_container_before_signalling_the_client(
     tmp_path: Path, engine_name: str, rm_args: str
 ) -> None:
     engine, log = fake_engine(tmp_path, engine_name)  # type: ignore[arg-type]
@@ -396,6 +393,7 @@ def test_cancel_removes_the_container_before_signalling_the_client(
     )
     assert result.outcome == "canceled"
     assert log.read_text().splitlines() == [
+        "stop --time 5 containerrunner_job1",
         f"{rm_args} containerrunner_job1",
         "client got SIGTERM",
     ]
@@ -408,7 +406,10 @@ def test_timeout_removes_the_container(tmp_path: Path) -> None:
         ProcessControls(job_timeout=0.3),
     )
     assert result.outcome == "timeout"
-    assert log.read_text() == "rm --force containerrunner_job2\n"
+    assert log.read_text().splitlines() == [
+        "stop --time 5 containerrunner_job2",
+        "rm --force containerrunner_job2",
+    ]
 
 
 def test_a_container_is_not_removed_when_the_job_ends_by_itself(tmp_path: Path) -> None:
@@ -432,7 +433,10 @@ def test_keyboard_interrupt_removes_the_container(tmp_path: Path) -> None:
             py(READY_THEN_SLEEP, container_name="containerrunner_job4", engine=engine),
             ProcessControls(stdout=Collector().on("ready", interrupt)),
         )
-    assert log.read_text() == "rm --force containerrunner_job4\n"
+    assert log.read_text().splitlines() == [
+        "stop --time 5 containerrunner_job4",
+        "rm --force containerrunner_job4",
+    ]
 
 
 def test_no_sleep_based_polling_without_deadlines_or_cancel() -> None:
@@ -497,4 +501,7 @@ def test_without_pidfd_keyboard_interrupt_kills_the_child(tmp_path: Path) -> Non
             ProcessControls(stdout=Collector().on("ready", interrupt), on_start=pids.append),
         )
     assert pid_gone(pids[0])
-    assert log.read_text() == "rm --force containerrunner_job5\n"
+    assert log.read_text().splitlines() == [
+        "stop --time 5 containerrunner_job5",
+        "rm --force containerrunner_job5",
+    ]
