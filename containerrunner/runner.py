@@ -267,8 +267,7 @@ class Runner:
 
     def kill(self) -> None:
         """Stop the job at once (status `canceled`): SIGKILL, the container removed."""
-        self._cancel.set()
-        self.steering.stop(StopRequest("canceled", "canceled (killed)", 0.0))
+        self.terminate(grace=0)
 
     # ------------------------------------------------------------------ lifecycle
     def _set_status(self, status: str) -> None:
