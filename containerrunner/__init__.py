@@ -15,6 +15,7 @@ from containerrunner.errors import (
     ImageNotFoundError,
     OutputParseError,
 )
+from containerrunner.group import Group, GroupProgress, GroupResult, run_group, run_group_async
 from containerrunner.interface import (
     get_ansible_config,
     get_ansible_config_async,
@@ -44,6 +45,9 @@ __all__ = [
     "ConfigurationError",
     "ContainerRunnerError",
     "EngineError",
+    "Group",
+    "GroupProgress",
+    "GroupResult",
     "ImageNotFoundError",
     "OutputParseError",
     "Progress",
@@ -69,4 +73,6 @@ __all__ = [
     "run_async",
     "run_command",
     "run_command_async",
+    "run_group",
+    "run_group_async",
 ]
