@@ -275,7 +275,13 @@ class Group:
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """Each job's label (what sets it apart), in input order."""
         return tuple(slot.label for slot in self._slots)
+
+    @property
+    def build_errors(self) -> tuple[str | None, ...]:
+        """Why each job could not be built (its Runner is None), or None, in input order."""
+        return tuple(slot.error if slot.runner is None else None for slot in self._slots)
 
     @property
     def done(self) -> bool:
