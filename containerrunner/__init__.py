@@ -15,6 +15,7 @@ from containerrunner.errors import (
     ImageNotFoundError,
     OutputParseError,
 )
+from containerrunner.group import Group, GroupProgress, GroupResult, run_group, run_group_async
 from containerrunner.interface import (
     get_ansible_config,
     get_ansible_config_async,
@@ -56,6 +57,9 @@ __all__ = [
     "EngineError",
     "Event",
     "Exited",
+    "Group",
+    "GroupProgress",
+    "GroupResult",
     "IdleTimeout",
     "ImageNotFoundError",
     "JobStream",
@@ -86,5 +90,7 @@ __all__ = [
     "run_async",
     "run_command",
     "run_command_async",
+    "run_group",
+    "run_group_async",
     "stream",
 ]

@@ -157,7 +157,10 @@ def fake_runs() -> Iterator[FakeRuns]:
     if _INSTALLED:
         raise RuntimeError("containerrunner.testing: a fake is already installed")
     fake = FakeRuns()
-    saved = (Runner.process_runner, Runner.engine_resolver, Runner.program_resolver)
+    # Saved from the class dict: `Runner.process_runner` would give the function without its
+    # staticmethod, and putting that back would make it a method (called with the Runner).
+    names = ("process_runner", "engine_resolver", "program_resolver")
+    saved = {name: Runner.__dict__[name] for name in names}
     Runner.process_runner = staticmethod(fake._process)
     Runner.engine_resolver = staticmethod(lambda job: None)
     Runner.program_resolver = staticmethod(lambda command, env: command)
@@ -168,7 +171,8 @@ def fake_runs() -> Iterator[FakeRuns]:
     finally:
         _INSTALLED.remove(fake)
         interface.CALL_OBSERVERS.remove(fake._observe)
-        Runner.process_runner, Runner.engine_resolver, Runner.program_resolver = saved
+        for name, value in saved.items():
+            setattr(Runner, name, value)
 
 
 def playbook_events(

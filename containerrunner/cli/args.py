@@ -50,7 +50,9 @@ examples:
 RUN_EPILOG = """\
 PRIVATE_DATA_DIR is ansible-runner's layout: project/ (playbooks), inventory/, env/
 (extravars, passwords, envvars, settings, cmdline, ssh_key); artifacts go to artifacts/<ident>/.
-The exit code is the job's return code.
+The exit code is the job's return code. With --engine or --container-image given more than
+once (or --max-parallel), `run` runs a group: one job per engine x image, then a table of
+their outcomes; it exits 0 when every job succeeded, else with the worst job's code.
 
 examples:
   containerrunner run demo -p site.yml
@@ -60,6 +62,8 @@ examples:
   containerrunner run demo -m command -a 'uptime' --hosts web --engine docker
   containerrunner run demo -r myrole --role-vars 'port=8080 debug=true' --hosts db
   containerrunner run demo -p site.yml -j | jq -r .event            # events as JSON lines
+  containerrunner run demo -p site.yml --engine podman --engine docker   # a group: a table
+  containerrunner run demo -p site.yml --engine podman --image A --image B --max-parallel 1
 """
 
 START_EPILOG = """\
@@ -150,6 +154,17 @@ def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
         default=default,
         help="show the engine command line and full tracebacks",
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse `type` for a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
 
 
 def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
@@ -258,10 +273,28 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
     container.add_argument(
         "--engine",
         choices=ENGINE_CHOICES,
-        help=hide("run in a container with this engine (implies --process-isolation)"),
+        action="append",
+        help=hide(
+            "run in a container with this engine (implies --process-isolation); "
+            "run: repeat it to run the job with each engine (a group)"
+        ),
     )
     container.add_argument(
-        "--container-image", metavar="IMAGE", help=hide("the EE image (default: the project's)")
+        "--container-image",
+        "--image",
+        dest="container_image",
+        metavar="IMAGE",
+        action="append",
+        help=hide(
+            "the EE image (default: the project's); run: repeat it to run the job in each "
+            "image (a group: every engine x every image)"
+        ),
+    )
+    container.add_argument(
+        "--max-parallel",
+        type=positive_int,
+        metavar="N",
+        help=hide("run: at most N jobs of a group at once (default: all); runs a group"),
     )
     container.add_argument(
         "--container-volume-mount",

@@ -38,25 +38,51 @@ def private_data_dir(args: argparse.Namespace) -> str:
     return path
 
 
-def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """containerrunner.run() keyword arguments from the run/start options (None: not given)."""
+def single_value(values: list[str] | None, flag: str, prog: str) -> str | None:
+    """The one value of a repeatable flag (None: not given); more than one is a usage error
+    where no group runs (`start`)."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise UsageError(
+            f"{flag} given more than once ({', '.join(values)}): only `containerrunner run` "
+            f"runs a group; give one",
+            prog,
+        )
+    return values[0]
+
+
+def run_kwargs(
+    args: argparse.Namespace,
+    *,
+    engine: str | None = None,
+    image: str | None = None,
+    ident: str | None = None,
+) -> dict[str, Any]:
+    """containerrunner.run() keyword arguments from the run/start options (None: not given).
+
+    `engine`, `image` and `ident` are one job's of a group; None takes them from the options
+    (each given at most once there).
+    """
     prog = f"containerrunner {args.command}"
     if not (args.playbook or args.module or args.role):
         raise UsageError("give what to run: -p PLAYBOOK, -m MODULE or -r ROLE", prog)
+    engine = engine or single_value(args.engine, "--engine", prog)
+    image = image or single_value(args.container_image, "--container-image", prog)
     process_isolation = args.process_isolation
     executable = args.process_isolation_executable
-    if args.engine is not None:
-        if executable is not None and executable != args.engine:
+    if engine is not None:
+        if executable is not None and executable != engine:
             raise UsageError(
-                f"--engine {args.engine} and --process-isolation-executable {executable} "
+                f"--engine {engine} and --process-isolation-executable {executable} "
                 f"disagree; give one of them",
                 prog,
             )
-        process_isolation, executable = True, args.engine
+        process_isolation, executable = True, engine
     verbosity = min(args.verbosity, MAX_VERBOSITY) if args.verbosity else None
     kwargs: dict[str, Any] = {
         "private_data_dir": private_data_dir(args),
-        "ident": args.ident or str(uuid.uuid4()),
+        "ident": ident or args.ident or str(uuid.uuid4()),
         "playbook": args.playbook,
         "module": args.module,
         "module_args": args.module_args,
@@ -82,7 +108,7 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "idle_timeout": args.idle_timeout,
         "process_isolation": process_isolation,
         "process_isolation_executable": executable,
-        "container_image": args.container_image,
+        "container_image": image,
         "container_volume_mounts": args.container_volume_mounts,
         "container_options": args.container_options,
         "pull": args.pull,
@@ -177,6 +203,10 @@ def execute(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from containerrunner.cli import grouprun
+
+    if grouprun.is_group(args):
+        return grouprun.cmd_run_group(args)
     kwargs = run_kwargs(args)
     display = choose_display(
         json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr
@@ -207,6 +237,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.junit:
         raise UsageError(
             "--junit works with run; a started job's report is artifacts/<ident>/junit.xml",
+            "containerrunner start",
+        )
+    if args.max_parallel is not None:
+        raise UsageError(
+            "--max-parallel works with run (a group); start runs one job",
             "containerrunner start",
         )
     kwargs = run_kwargs(args)

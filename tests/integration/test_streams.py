@@ -52,9 +52,7 @@ def release(fifo: Path) -> None:
 
 
 def output_of(items: list[Item], stream: str | None = None) -> bytes:
-    return b"".join(
-        i.data for i in items if isinstance(i, Output) and stream in (None, i.stream)
-    )
+    return b"".join(i.data for i in items if isinstance(i, Output) and stream in (None, i.stream))
 
 
 def test_a_chatty_command(job: dict[str, Any]) -> None:

@@ -75,3 +75,14 @@ def test_bad_arguments_still_fail_as_for_real(containerrunner_fake: FakeRuns) ->
     with pytest.raises(containerrunner.ConfigurationError, match="forks"):
         containerrunner.run(playbook=[{"hosts": "all", "tasks": []}], forks="many")
     assert containerrunner_fake.jobs == []
+
+
+def test_the_runner_is_as_before_once_the_fake_is_gone() -> None:
+    from containerrunner.runner import Runner
+
+    names = ("process_runner", "engine_resolver", "program_resolver")
+    before = {name: Runner.__dict__[name] for name in names}
+    with fake_runs():
+        pass
+    assert {name: Runner.__dict__[name] for name in names} == before
+    assert all(isinstance(value, staticmethod) for value in before.values())
