@@ -257,6 +257,18 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
     runner.add_argument(
         "--idle-timeout", type=float, metavar="SECONDS", help=hide("limit on time without output")
     )
+    runner.add_argument(
+        "--start-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=hide("limit on the image check and container start; the job limits count after it"),
+    )
+    runner.add_argument(
+        "--termination-grace",
+        type=float,
+        metavar="SECONDS",
+        help=hide("seconds between SIGTERM and SIGKILL when the job is stopped (default 5)"),
+    )
 
     container = parser.add_argument_group("container options" if full else None)
     container.add_argument(

@@ -106,6 +106,8 @@ def run_kwargs(
         "only_failed_event_data": args.only_failed_event_data,
         "timeout": args.timeout,
         "idle_timeout": args.idle_timeout,
+        "start_timeout": args.start_timeout,
+        "termination_grace": args.termination_grace,
         "process_isolation": process_isolation,
         "process_isolation_executable": executable,
         "container_image": image,

@@ -161,6 +161,23 @@ def test_run_debug_shows_the_engine_argv(demo: Path, engine: Any) -> None:
     assert f"debug: running: {engine.executable} run" in proc.stderr
 
 
+def test_run_start_timeout_ends_in_the_start_phase(demo: Path, engine: Any) -> None:
+    from tests.conftest import EE_IMAGE, our_containers
+
+    proc = cli(
+        "run", str(demo), "-p", "site.yml", "-q", "-i", "start1", "--engine", engine.name,
+        "--container-image", EE_IMAGE, "--start-timeout", "0.1", cwd=demo,
+    )  # fmt: skip
+    assert proc.returncode == 254, proc.stdout + proc.stderr
+    assert "timeout (rc 254)" in proc.stdout
+    assert "start timeout after 0.1s" in proc.stderr and "(start phase: " in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "containerrunner_start1" not in our_containers(engine)
+    bad = cli("run", str(demo), "-p", "site.yml", "-q", "--termination-grace", "-1", cwd=demo)
+    assert bad.returncode != 0 and "termination_grace" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_live_view_under_a_pty(demo: Path, where: dict[str, Any]) -> None:
     ident = "live1"
     args = ["-m", "containerrunner", "run", str(demo), "-p", "slow.yml", "-i", ident]
