@@ -174,7 +174,7 @@ class JobStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(kill=isinstance(exc, KeyboardInterrupt))
 
     def __iter__(self) -> Iterator[Item]:
         return self
@@ -233,14 +233,15 @@ class JobStream:
             raise RuntimeError("keep_waiting(): no IdleTimeout or TotalTimeout is pending")
         self.runner.steering.keep_waiting(seconds)
 
-    def close(self) -> None:
-        """Stop the job if it still runs (a pending timeout: as `timeout`, else `canceled`)
-        and wait for its end; the items not read are dropped."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the job if it still runs (a pending timeout: as `timeout`, else `canceled`;
+        with `kill`, or when the block is left by Ctrl-C, without grace) and wait for its
+        end; the items not read are dropped."""
         if self._thread is None:
             return
         self._apply_policy()
         if self._thread.is_alive():
-            self.runner.terminate()
+            self.runner.terminate(grace=0 if kill else None)
         while not self._ended:
             item = self._items.get()
             if isinstance(item, _End):

@@ -6,7 +6,6 @@ import argparse
 import os
 import shutil
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -158,35 +157,35 @@ def execute(
     cancel: CancelOnSignal,
     on_status: StatusHandler | None = None,
 ) -> int:
-    """Run the job in this thread with `display` on its events; returns the exit code."""
-    from containerrunner.interface import run
+    """Run the job with `display` on its events (a typed stream: the display is driven from
+    this thread only); returns the exit code."""
+    from containerrunner.streams import Event, stream
 
     artifact_dir = job_artifact_dir(kwargs)
     handler = chain_status_handlers(
         debug_status_handler(artifact_dir) if debug else None, on_status
     )
     seen: set[Any] = set()
-    lock = threading.Lock()
 
-    def on_event(event: dict[str, Any]) -> bool:
+    def on_event(event: dict[str, Any]) -> None:
         key = event.get("uuid") or event.get("counter")
-        with lock:
-            if key in seen:
-                return True
+        if key not in seen:
             seen.add(key)
-        display.event(event)
-        return True  # keep it (an event_handler that returns anything else drops the event)
+            display.event(event)
 
     display.start()
     try:
-        runner = run(
+        with stream(
             **kwargs,
-            quiet=True,  # the display shows the output; run() would echo it too
-            event_handler=on_event,
+            quiet=True,  # the display shows the output; the job would echo it too
             progress_handler=display.progress,
             status_handler=handler,
             cancel_callback=cancel.is_set,
-        )
+        ) as job:
+            for item in job:
+                if isinstance(item, Event):
+                    on_event(item.data)
+        runner = job.runner
         # The job_events files are the record: show any event the live stream did not deliver.
         for event in runner.events:
             on_event(event)
