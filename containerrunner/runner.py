@@ -27,7 +27,7 @@ from containerrunner.errors import ConfigurationError, EngineTimeoutError
 from containerrunner.events import EventLog, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
-from containerrunner.isolation.images import engine_version, ensure_image, image_digest
+from containerrunner.isolation.images import engine_version, ensure_image
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
@@ -52,18 +52,19 @@ StatusHandler = Callable[[dict[str, Any], Any], Any]
 ProcessRunner = Callable[[Invocation, ProcessControls], ProcessResult]
 
 
-def _job_engine(job: Job) -> Engine | None:
-    """The job's engine with its image present (pull policy applied), or None on the host.
+def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
+    """The job's engine with its image present (pull policy applied) and the image's ID, or
+    (None, None) on the host.
 
     With a start_timeout each engine call is bounded by it (EngineTimeoutError after it).
     """
     if not job.execution.process_isolation:
-        return None
+        return None, None
     engine = detect_engine(job.execution.engine)
-    ensure_image(
+    image_id = ensure_image(
         engine, job.execution.container_image, job.execution.pull, job.execution.start_timeout
     )
-    return engine
+    return engine, image_id
 
 
 class _StartTimeout(Exception):
@@ -105,9 +106,10 @@ class Runner:
 
     #: runs the process; tests replace it with a fake (same signature as `run_process`)
     process_runner: ProcessRunner = staticmethod(run_process)
-    #: the engine a job runs in (None: on the host), its image made present; and the host
-    #: command with its program found. containerrunner.testing replaces all three.
-    engine_resolver: Callable[[Job], Engine | None] = staticmethod(_job_engine)
+    #: the engine a job runs in (None: on the host) with its image made present, and the
+    #: image's ID; and the host command with its program found. containerrunner.testing
+    #: replaces all three.
+    engine_resolver: Callable[[Job], tuple[Engine | None, str | None]] = staticmethod(_job_engine)
     program_resolver: Callable[[tuple[str, ...], dict[str, str]], tuple[str, ...]] = staticmethod(
         resolve_local
     )
@@ -313,7 +315,7 @@ class Runner:
         artifacts = self._artifacts()
         claimed = False
         try:
-            engine, start_spent = self._resolve_engine(job)
+            engine, image_id, start_spent = self._resolve_engine(job)
             if job.temporary_dir is not None:
                 make_dir(job.temporary_dir)
             artifacts.claim()
@@ -330,7 +332,7 @@ class Runner:
         failing: BaseException | None = None
         try:
             with workspace:
-                result = self._execute(job, engine, workspace, artifacts, start_spent)
+                result = self._execute(job, engine, image_id, workspace, artifacts, start_spent)
             self.reason = result.reason
             self.stopped = result.stopped
             self.status = result.outcome
@@ -354,13 +356,13 @@ class Runner:
             self._end(job, artifacts, failing)
         return self.status, self.rc
 
-    def _resolve_engine(self, job: Job) -> tuple[Engine | None, float]:
-        """The job's engine (None: on the host) and the seconds of its start_timeout spent
-        on it; raises _StartTimeout when the image phase used them all."""
+    def _resolve_engine(self, job: Job) -> tuple[Engine | None, str | None, float]:
+        """The job's engine (None: on the host), its image's ID and the seconds of its
+        start_timeout spent on them; raises _StartTimeout when the image phase used them all."""
         start_timeout = job.execution.start_timeout
         began = time.monotonic()
         try:
-            engine = self.engine_resolver(job)
+            engine, image_id = self.engine_resolver(job)
         except EngineTimeoutError as exc:
             if start_timeout is None:
                 raise
@@ -373,7 +375,7 @@ class Runner:
                 f"start timeout after {seconds(start_timeout)} (start phase: image): "
                 f"{job.execution.container_image} was not ready in time"
             )
-        return engine, spent
+        return engine, image_id, spent
 
     def _write_outcome(self, job: Job, artifacts: ArtifactDir, log: EventLog) -> None:
         """What the job's events add up to: stats, summary.json, junit.xml, the provenance
@@ -391,6 +393,7 @@ class Runner:
         self,
         job: Job,
         engine: Engine | None,
+        image_id: str | None,
         workspace: Workspace,
         artifacts: ArtifactDir,
         start_spent: float,
@@ -445,7 +448,7 @@ class Runner:
             engine=engine,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
-        self._write_provenance(artifacts, inv, engine)
+        self._write_provenance(artifacts, inv, engine, image_id)
         controls = ProcessControls(
             mode=job.mode,
             passwords=job.passwords,
@@ -545,7 +548,7 @@ class Runner:
         return env
 
     def _write_provenance(
-        self, artifacts: ArtifactDir, inv: Invocation, engine: Engine | None
+        self, artifacts: ArtifactDir, inv: Invocation, engine: Engine | None, image_id: str | None
     ) -> None:
         record: dict[str, Any] = {
             "containerrunner": __version__,
@@ -563,7 +566,7 @@ class Runner:
                 engine_executable=engine.executable,
                 engine_version=engine_version(engine),
                 image=image,
-                image_id=image_digest(engine, image),
+                image_id=image_id,
                 container_name=inv.container_name,
             )
         artifacts.write_provenance(record)

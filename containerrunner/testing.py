@@ -162,7 +162,7 @@ def fake_runs() -> Iterator[FakeRuns]:
     names = ("process_runner", "engine_resolver", "program_resolver")
     saved = {name: Runner.__dict__[name] for name in names}
     Runner.process_runner = staticmethod(fake._process)
-    Runner.engine_resolver = staticmethod(lambda job: None)
+    Runner.engine_resolver = staticmethod(lambda job: (None, None))
     Runner.program_resolver = staticmethod(lambda command, env: command)
     interface.CALL_OBSERVERS.append(fake._observe)
     _INSTALLED.append(fake)

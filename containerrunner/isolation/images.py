@@ -19,7 +19,7 @@ def is_pinned(image: str) -> bool:
 
 def image_exists(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> bool:
     """True when `image` is in the engine's local store (`<engine> image inspect`)."""
-    return run_engine(engine, ["image", "inspect", image], timeout).returncode == 0
+    return image_digest(engine, image, timeout) is not None
 
 
 def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> None:
@@ -30,9 +30,13 @@ def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> Non
         raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
 
 
-def ensure_image(engine: Engine, image: str, policy: str, timeout: float | None = None) -> None:
+def ensure_image(
+    engine: Engine, image: str, policy: str, timeout: float | None = None
+) -> str | None:
     """Make `image` available according to the pull policy, each engine call within
-    `timeout` s when given (EngineTimeoutError after it).
+    `timeout` s when given (EngineTimeoutError after it); returns its image ID (see
+    `image_digest`; None only if the engine lost it right after a pull). Without a pull this
+    is one engine call.
 
     - `never`: must be present.
     - `missing`: pulled when absent.
@@ -44,9 +48,11 @@ def ensure_image(engine: Engine, image: str, policy: str, timeout: float | None 
     """
     if policy not in ("always", "missing", "never", "newer"):
         raise ValueError(f"unknown pull policy {policy!r}")
-    present = image_exists(engine, image, min(QUERY_TIMEOUT, timeout or QUERY_TIMEOUT))
+    query_timeout = min(QUERY_TIMEOUT, timeout or QUERY_TIMEOUT)
+    present_id = image_digest(engine, image, query_timeout)
+    present = present_id is not None
     if present and (policy in ("missing", "never") or is_pinned(image)):
-        return
+        return present_id
     if not present and policy == "never":
         raise ImageNotFoundError(image, engine.name)
     try:
@@ -56,6 +62,7 @@ def ensure_image(engine: Engine, image: str, policy: str, timeout: float | None 
             raise ImageNotFoundError(image, engine.name) from exc
         if policy == "always":
             raise
+    return image_digest(engine, image, query_timeout)
 
 
 def _normalise_id(image_id: str) -> str:
@@ -63,11 +70,11 @@ def _normalise_id(image_id: str) -> str:
     return image_id if ":" in image_id else f"sha256:{image_id}"
 
 
-def image_digest(engine: Engine, image: str) -> str | None:
+def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> str | None:
     """The local image ID (`sha256:<hex>`, the same form for both engines), or None when the
     image is absent. The ID identifies the content: the project's reproducible builds give
     the same ID on every machine."""
-    proc = run_engine(engine, ["image", "inspect", "--format", "{{.Id}}", image], QUERY_TIMEOUT)
+    proc = run_engine(engine, ["image", "inspect", "--format", "{{.Id}}", image], timeout)
     value = proc.stdout.strip()
     if proc.returncode != 0 or not value:
         return None

@@ -145,9 +145,10 @@ def test_an_unbuildable_or_failing_job_does_not_stop_the_others(
 def test_a_job_that_cannot_start_is_failed_with_the_reason(
     containerrunner_fake: FakeRuns, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_engine(job: Any) -> None:
+    def no_engine(job: Any) -> tuple[None, None]:
         if job.execution.process_isolation:
             raise containerrunner.EngineError("no working podman")
+        return None, None
 
     monkeypatch.setattr(containerrunner.Runner, "engine_resolver", staticmethod(no_engine))
     results = containerrunner.run_group([job(), job(process_isolation=True)])
