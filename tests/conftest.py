@@ -32,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("CONTAINERRUNNER_REQUIRE_ENGINES", "") == "1",
         help="fail (instead of skip) engine tests whose engine or image is missing",
     )
+    parser.addoption(
+        "--load-jobs",
+        type=int,
+        default=int(os.environ.get("CONTAINERRUNNER_LOAD_JOBS", "50")),
+        help="jobs the load test runs at once (default 50; CONTAINERRUNNER_LOAD_JOBS)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -150,3 +156,17 @@ def no_leftover_containers(engine: Engine) -> Iterator[Engine]:
     yield engine
     left = set(our_containers(engine, os.getpid())) - before
     assert not left, f"containers left behind in {engine.name}: {sorted(left)}"
+
+
+@pytest.fixture
+def both_engines(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
+) -> Iterator[dict[str, Engine]]:
+    """podman and docker, each with the project's EE image; asserts after the test that no
+    container this process started is left in either. A test using it carries both markers."""
+    found = {name: _engine(request, engine_probes, name) for name in ENGINE_NAMES}
+    before = {name: set(our_containers(e, os.getpid())) for name, e in found.items()}
+    yield found
+    for name, engine in found.items():
+        left = set(our_containers(engine, os.getpid())) - before[name]
+        assert not left, f"containers left behind in {name}: {sorted(left)}"

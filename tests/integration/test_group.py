@@ -5,9 +5,7 @@ finish, and no container behind. Needs both engines and both EE images."""
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,6 @@ from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine
 from tests.conftest import (
     EE_IMAGE,
-    EngineProbe,
-    _engine,
     _unavailable,
     image_present,
     our_containers,
@@ -44,20 +40,12 @@ SLOW_PLAYBOOK = """\
 
 
 @pytest.fixture
-def engines(
-    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
-) -> Iterator[dict[str, Engine]]:
-    """podman and docker, each with both EE images; asserts after the test that no container
-    this process started is left in either."""
-    found = {name: _engine(request, engine_probes, name) for name in ENGINES}
-    for engine in found.values():
+def engines(request: pytest.FixtureRequest, both_engines: dict[str, Engine]) -> dict[str, Engine]:
+    """podman and docker, each with both EE images (no container left: `both_engines`)."""
+    for engine in both_engines.values():
         if not image_present(engine, OLD_EE_IMAGE):
             _unavailable(request, f"{engine.name}: image {OLD_EE_IMAGE} missing")
-    before = {name: set(our_containers(e, os.getpid())) for name, e in found.items()}
-    yield found
-    for name, engine in found.items():
-        left = set(our_containers(engine, os.getpid())) - before[name]
-        assert not left, f"containers left behind in {name}: {sorted(left)}"
+    return both_engines
 
 
 def demo_job(demo: Path, engine: str, image: str, **kw: Any) -> dict[str, Any]:
