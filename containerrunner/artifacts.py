@@ -34,6 +34,10 @@ from containerrunner.validate import check_ident
 JOB_EVENTS = "job_events"
 STATS_FILE = "stats.json"
 FACT_CACHE = "fact_cache"
+# What claim() sets aside in a new job's dir so that its status and rc can be written at the
+# end even when the job filled the disk (freed by write_result).
+RESERVE_FILE = ".containerrunner-reserve"
+RESERVE_SIZE = 16384
 # ansible-core 2.19+ jsonfile cache: files s<schema>_<host> holding {"__payload__": json}.
 PAYLOAD_KEY = "__payload__"
 TYPE_KEY = "__ansible_type"
@@ -118,9 +122,13 @@ class ArtifactDir:
                 entry.unlink()
         self.job_events.mkdir()
         self.fact_cache.mkdir(exist_ok=True)
+        # room for status and rc even when the job fills the disk: write_result frees it first
+        (self.path / RESERVE_FILE).write_bytes(b"\0" * RESERVE_SIZE)
 
     def release(self) -> None:
         """End this process's claim on the directory (the job has ended)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / RESERVE_FILE).unlink()
         with contextlib.suppress(FileNotFoundError):
             self.owner_path.unlink()
 
@@ -129,6 +137,9 @@ class ArtifactDir:
         write_text_atomic(self.path / "command", json.dumps(record, indent=2) + "\n")
 
     def write_result(self, status: str, rc: int | None) -> None:
+        """`status` and `rc`; the claim's reserve is freed first, so they fit on a full disk."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / RESERVE_FILE).unlink()
         write_text_atomic(self.path / "status", status)
         write_text_atomic(self.path / "rc", "" if rc is None else str(rc))
 

@@ -39,6 +39,19 @@ class ImageNotFoundError(ContainerRunnerError):
         )
 
 
+class ArtifactWriteError(ContainerRunnerError):
+    """The job's artifacts could not be written (the disk is full, the dir went away): the
+    job is stopped and ends `failed`. Carries the artifacts dir and the OSError."""
+
+    def __init__(self, directory: object, what: str, error: OSError) -> None:
+        self.directory = str(directory)
+        self.error = error
+        super().__init__(
+            f"cannot write {what} in {self.directory}: {error.strerror or error} (free some "
+            "space there, or give another artifact_dir); the job's status is failed"
+        )
+
+
 class OutputParseError(ContainerRunnerError):
     """A command's output could not be parsed as the format that was asked for."""
 

@@ -151,9 +151,14 @@ class EventLog:
             self.events_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._made = True
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(event, handle)
-        os.rename(temp, final)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(event, handle)
+            os.rename(temp, final)
+        except BaseException:  # a full disk: no half-written file is left behind
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
 
     def add(self, event: Event) -> None:
         counter = int(event.get("counter", 0))

@@ -27,6 +27,8 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
+from containerrunner.errors import ArtifactWriteError
+
 Event = dict[str, Any]
 
 #: what the callback plugin writes when it loads (an APC string: invisible on a terminal)
@@ -203,8 +205,12 @@ class _Copies:
             self._tap(self._name, text)
         with self._lock:
             if self._file is not None:
-                self._file.write(text)
-                self._file.flush()
+                try:
+                    self._file.write(text)
+                    self._file.flush()
+                except OSError as exc:
+                    directory = os.path.dirname(self._file.name)
+                    raise ArtifactWriteError(directory, f"the job's {self._name}", exc) from exc
             if self._caller is not None:
                 if isinstance(self._caller, int):
                     os.write(self._caller, text.encode("utf-8", "replace"))
@@ -241,6 +247,7 @@ class JobOutput:
     ) -> None:
         self._lock = threading.Lock()
         self._json_mode = json_mode
+        self._dir = os.path.dirname(os.fspath(stdout_path))
         with contextlib.ExitStack() as opening:
             out_file = opening.enter_context(open(stdout_path, "w", encoding="utf-8"))
             err_file = opening.enter_context(open(stderr_path, "w", encoding="utf-8"))
@@ -276,4 +283,7 @@ class JobOutput:
             self.sequencer.close()
 
     def close(self) -> None:
-        self._files.close()
+        try:
+            self._files.close()
+        except OSError as exc:  # what was still buffered did not fit
+            raise ArtifactWriteError(self._dir, "the job's output", exc) from exc

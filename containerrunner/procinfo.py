@@ -52,3 +52,29 @@ def process_alive(pid: int, started: int | None) -> bool:
     if not pid_alive(pid):
         return False
     return started is None or start_time(pid) in (None, started)
+
+
+def processes_using(path: str, program: str) -> list[int]:
+    """Pids of this user's `program` processes (by argv[0]'s name) with an argument under
+    `path` (a dir); empty without /proc."""
+    prefix = path.rstrip("/") + "/"
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if not argv or os.path.basename(argv[0].decode(errors="replace")) != program:
+            continue
+        if any(arg.decode(errors="replace").startswith(prefix) for arg in argv[1:]):
+            found.append(int(entry))
+    return found

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
-from containerrunner.errors import ConfigurationError, EngineTimeoutError
+from containerrunner.errors import ArtifactWriteError, ConfigurationError, EngineTimeoutError
 from containerrunner.events import EventLog, stats_from_events
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
@@ -304,7 +304,10 @@ class Runner:
         if self.event_handler is not None and self.event_handler(event) is not True:
             return
         log = self._open_log()
-        log.write(event)
+        try:
+            log.write(event)
+        except OSError as exc:
+            raise ArtifactWriteError(self._artifacts().path, "an event file", exc) from exc
         log.add(event)
 
     def run(self) -> tuple[str, int | None]:
@@ -348,12 +351,18 @@ class Runner:
             raise
         finally:
             try:
-                artifacts.write_result(self.status, self.rc)
-                log.close()
-                self._write_outcome(job, artifacts, log)
+                with _noted_on(failing, "writing the outcome", ArtifactWriteError):
+                    try:
+                        artifacts.write_result(self.status, self.rc)
+                        log.close()
+                        self._write_outcome(job, artifacts, log)
+                    except OSError as exc:
+                        raise ArtifactWriteError(artifacts.path, "the job's outcome", exc) from exc
             finally:
-                artifacts.release()
-            self._end(job, artifacts, failing)
+                try:
+                    artifacts.release()
+                finally:
+                    self._end(job, artifacts, failing)
         return self.status, self.rc
 
     def _resolve_engine(self, job: Job) -> tuple[Engine | None, str | None, float]:
@@ -585,12 +594,17 @@ def input_digests(command: tuple[str, ...], cwd: str) -> dict[str, dict[str, str
 
 
 @contextlib.contextmanager
-def _noted_on(failing: BaseException | None, what: str) -> Iterator[None]:
-    """Run a handler; while `failing` propagates, its exception becomes a note on `failing`."""
+def _noted_on(
+    failing: BaseException | None,
+    what: str,
+    kind: type[Exception] | tuple[type[Exception], ...] = Exception,
+) -> Iterator[None]:
+    """Run a handler; while `failing` propagates, its exception (of `kind`) becomes a note on
+    `failing`."""
     if failing is None:
         yield
         return
     try:
         yield
-    except Exception as exc:
+    except kind as exc:
         failing.add_note(f"containerrunner: {what} also raised {type(exc).__name__}: {exc}")

@@ -23,14 +23,16 @@ import json
 import logging
 import os
 import secrets
+import select
 import shutil
+import signal
 import socket
 import stat
 import tempfile
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
-from containerrunner.procinfo import process_alive, start_time
+from containerrunner.procinfo import process_alive, processes_using, start_time
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,10 @@ def ours_in_tempdir(tmp: str | None = None) -> list[str]:
     return sorted(found)
 
 
+# How long reap_stale waits for a dead owner's ssh-agent to exit after SIGTERM.
+AGENT_EXIT_TIMEOUT = 5.0
+
+
 def reap_stale(tmp: str | None = None) -> list[str]:
     """Remove what dead owners left in the temp dir (their containers too); the paths removed."""
     removed: list[str] = []
@@ -166,10 +172,30 @@ def reap_stale(tmp: str | None = None) -> list[str]:
             continue
         if owner.container and owner.engine:
             _remove_container(owner)
+        _stop_agents(path)
         remove_dir(path)
         removed.append(path)
         log.info("removed %s, left by process %d", path, owner.pid)
     return removed
+
+
+def _stop_agents(path: str) -> None:
+    """The ssh-agent a dead owner started for its job (its socket is in the runtime dir): the
+    agent runs on its own, so it outlives a SIGKILLed owner."""
+    for pid in processes_using(path, "ssh-agent"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # gone already (or no pidfd: then only signalled, not waited for)
+            pidfd = None
+        try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+                log.info("stopped ssh-agent %d, left by a dead owner in %s", pid, path)
+            if pidfd is not None:  # wait for its exit (readable pidfd), not polling
+                select.select([pidfd], [], [], AGENT_EXIT_TIMEOUT)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
 
 
 def _remove_container(owner: Owner) -> None:

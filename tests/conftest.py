@@ -38,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=int(os.environ.get("CONTAINERRUNNER_LOAD_JOBS", "50")),
         help="jobs the load test runs at once (default 50; CONTAINERRUNNER_LOAD_JOBS)",
     )
+    parser.addoption(
+        "--fault-trials",
+        type=int,
+        default=int(os.environ.get("CONTAINERRUNNER_FAULT_TRIALS", "2")),
+        help="repetitions of each fault trial (default 2; CONTAINERRUNNER_FAULT_TRIALS)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

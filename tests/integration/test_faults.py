@@ -1,0 +1,248 @@
+"""Fault trials (issue 11, item 1): a job is stopped or broken mid-task, again and again, on the
+host, in podman and in docker. After each trial: the right status and rc, a readable artifacts
+dir (`status`, `rc`), and nothing of ours left — no container, no runtime dir, FIFO or
+ssh-agent. `--fault-trials N` (or CONTAINERRUNNER_FAULT_TRIALS) sets the repetitions per
+fault and place (CI: 2; the issue's long trial: 20).
+
+Every fault waits for the slow task to have started (an event handler or the CLI's JSON line
+says so), never on a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import containerrunner
+from containerrunner.errors import ArtifactWriteError
+from containerrunner.isolation.containerize import container_name
+from containerrunner.isolation.engine import Engine, make_engine
+from containerrunner.tempdirs import ours_in_tempdir, read_owner
+from tests.conftest import our_containers
+from tests.integration.support import REPO, copy_examples
+
+pytestmark = pytest.mark.integration
+
+SLOW = (
+    "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+    "    - name: slow task\n      command: sleep 600\n"
+)
+LIMIT = 120  # seconds; only so that a bug fails a trial instead of hanging it
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "trial" in metafunc.fixturenames:
+        count = int(metafunc.config.getoption("--fault-trials"))
+        metafunc.parametrize("trial", range(count))
+
+
+def ssh_agents_of_ours() -> list[str]:
+    """ssh-agent processes bound to a socket in one of our runtime dirs."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line]
+
+
+def ssh_key(tmp_path: Path) -> str:
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    text = key.read_text()
+    key.unlink()
+    os.unlink(f"{key}.pub")
+    return text
+
+
+@pytest.fixture
+def place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None]]:
+    """`where`, its engine (None: the host); after the trial nothing of this process is left."""
+    engine = (
+        make_engine(where["process_isolation_executable"]) if where["process_isolation"] else None
+    )
+    before = set(our_containers(engine, os.getpid())) if engine else set()
+    yield where, engine
+    if engine is not None:
+        left = set(our_containers(engine, os.getpid())) - before
+        assert not left, f"containers left in {engine.name}: {sorted(left)}"
+    mine = [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
+    assert not mine, f"runtime dirs left: {mine}"
+    assert not ssh_agents_of_ours(), "an ssh-agent of ours is left"
+
+
+def assert_readable(artifact_dir: Path, status: str, rc: int) -> None:
+    assert (artifact_dir / "status").read_text() == status
+    assert (artifact_dir / "rc").read_text() == str(rc)
+    for event_file in (artifact_dir / "job_events").iterdir():
+        json.loads(event_file.read_text())  # every event file is whole
+
+
+def start_slow(
+    pdd: Path, where: dict[str, Any], key: str, **options: Any
+) -> tuple[threading.Thread, containerrunner.Runner]:
+    (pdd / "project" / "slow.yml").write_text(SLOW)
+    started = threading.Event()
+
+    def on_event(event: dict[str, Any]) -> bool:
+        if event["event"] == "runner_on_start":
+            started.set()
+        return True
+
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="slow.yml", event_handler=on_event, quiet=True,
+        ssh_key=key, **options, **where,
+    )  # fmt: skip
+    assert started.wait(LIMIT), "the slow task never started"
+    return thread, runner
+
+
+@pytest.mark.parametrize("fault", ["cancel", "terminate", "kill", "job_timeout", "idle_timeout"])
+def test_stopping_mid_task(
+    fault: str, trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+) -> None:
+    where, _engine = place
+    pdd = copy_examples(tmp_path)
+    options: dict[str, Any] = {
+        "job_timeout": {"timeout": 8},
+        "idle_timeout": {"idle_timeout": 4},
+    }.get(fault, {})
+    thread, runner = start_slow(pdd, where, ssh_key(tmp_path), termination_grace=2, **options)
+    if fault == "cancel":
+        runner.cancel()
+    elif fault == "terminate":
+        runner.terminate(grace=1)
+    elif fault == "kill":
+        runner.kill()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    expected = "canceled" if fault in ("cancel", "terminate", "kill") else "timeout"
+    assert (runner.status, runner.rc) == (expected, 254)
+    assert_readable(Path(runner.artifact_dir), expected, 254)
+
+
+def test_container_killed_from_outside(
+    trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+) -> None:
+    where, engine = place
+    if engine is None:
+        pytest.skip("a container fault")  # the host half of `where` has no container to kill
+    pdd = copy_examples(tmp_path)
+    thread, runner = start_slow(pdd, where, ssh_key(tmp_path))
+    subprocess.run(engine.command("kill", container_name(runner.job.ident)), check=True,
+                   capture_output=True)  # fmt: skip
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    assert runner.status == "failed" and runner.rc not in (0, None)
+    assert_readable(Path(runner.artifact_dir), "failed", runner.rc)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_cli(
+    sig: signal.Signals, trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+) -> None:
+    where, engine = place
+    pdd = copy_examples(tmp_path)
+    (pdd / "project" / "slow.yml").write_text(SLOW)
+    flags = ["--engine", where["process_isolation_executable"]] if engine else []
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "slow.yml", "-j",
+         "-i", f"sig{trial}", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.stdout is not None
+    try:
+        for line in cli.stdout:  # JSON lines: wait for the slow task to start
+            if json.loads(line).get("event") == "runner_on_start":
+                break
+        else:
+            pytest.fail(f"the CLI ended before the task started: {cli.stderr.read()}")
+        cli.send_signal(sig)
+        _rest, err = cli.communicate(timeout=LIMIT)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 254, err
+    assert "Traceback" not in err
+    artifact_dir = pdd / "artifacts" / f"sig{trial}"
+    assert_readable(artifact_dir, "canceled", 254)
+    if engine is not None:
+        assert container_name(f"sig{trial}") not in our_containers(engine)
+
+
+OWNER = textwrap.dedent(
+    """
+    import sys, threading, containerrunner
+    where, pdd, key = eval(sys.argv[1]), sys.argv[2], sys.argv[3]
+    started = threading.Event()
+    def on_event(event):
+        if event["event"] == "runner_on_start":
+            started.set()
+        return True
+    thread, runner = containerrunner.run_async(private_data_dir=pdd, playbook="slow.yml",
+        event_handler=on_event, quiet=True, ssh_key=open(key).read(), **where)
+    started.wait(120)
+    print("up", flush=True)
+    thread.join()
+    """
+)
+
+
+def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
+    trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+) -> None:
+    where, engine = place
+    pdd = copy_examples(tmp_path)
+    (pdd / "project" / "slow.yml").write_text(SLOW)
+    key = tmp_path / "key-text"
+    key.write_text(ssh_key(tmp_path))
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, repr(where), str(pdd), str(key)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert owner.stdout is not None
+    assert owner.stdout.readline().startswith("up"), "the owner's job did not start"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    assert ssh_agents_of_ours(), "the killed owner's ssh-agent is gone already?"
+    containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
+    assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == owner.pid]
+    assert not ssh_agents_of_ours()
+    if engine is not None:
+        assert our_containers(engine, owner.pid) == []
+    else:  # the local `sleep 600` outlived its owner: it leads its own process group
+        subprocess.run(["pkill", "-KILL", "-f", "sleep 600"], check=False)
+
+
+def test_artifacts_disk_full(tmp_path: Path) -> None:
+    """The artifacts dir on a 256 KiB tmpfs: the job's output fills it. The job ends `failed`
+    with an error naming the dir, and its status and rc are still written."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        pdd = copy_examples(tmp_path)
+        (pdd / "project" / "big.yml").write_text(
+            "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+            "    - debug: {msg: \"{{ 'x' * 2000 }} {{ item }}\"}\n"
+            '      loop: "{{ range(300) | list }}"\n'
+        )
+        with pytest.raises(ArtifactWriteError, match=f"cannot write .* in {full}/disk1"):
+            containerrunner.run(
+                private_data_dir=str(pdd), playbook="big.yml", artifact_dir=str(full),
+                ident="disk1", quiet=True,
+            )  # fmt: skip
+        assert_readable(full / "disk1", "failed", 254)
+        assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
