@@ -121,7 +121,19 @@ def result_of(event: Event) -> Result | None:
         kind = "ignored"
     if kind in ("failed", "ignored", "unreachable"):
         message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "")
-    return Result(kind, host, task, message, output_lines(res.get("stdout")))
+    return Result(kind, host, task, message, _output(res))
+
+
+def _output(res: Mapping[str, Any]) -> tuple[str, ...]:
+    """The output lines of a result; of a loop, each item's (`[item]` before its lines)."""
+    items = res.get("results")
+    if "stdout" in res or not isinstance(items, list):
+        return output_lines(res.get("stdout"))
+    lines: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping) and item.get("stdout") not in (None, ""):
+            lines += [f"[{_one_line(item.get('item', ''), 80)}]", *output_lines(item["stdout"])]
+    return output_lines("\n".join(lines)) if lines else ()
 
 
 def output_lines(stdout: Any, limit: int = OUTPUT_LINES) -> tuple[str, ...]:

@@ -200,6 +200,13 @@ def test_output_lines_of_command_results() -> None:
     assert output_of(NETWORK_EVENTS[3]) == ('{"hostname": "eos1"}',)
     assert output_of(NETWORK_EVENTS[4]) == ("Junos: 21.4R1",)
     assert output_of(EVENTS[5]) == ()
+    loop = ev("runner_on_ok", 9, host="ios1", task="loop", res={"results": [
+        {"item": "show version", "stdout": "IOS 15.9"}, {"item": "show clock", "stdout": ""},
+        {"item": "show ip bgp", "stdout": "10.1.0.0/16\n10.2.0.0/16"},
+    ]})  # fmt: skip
+    assert output_of(loop) == (
+        "[show version]", "IOS 15.9", "[show ip bgp]", "10.1.0.0/16", "10.2.0.0/16",
+    )  # fmt: skip
     from containerrunner.cli.progress import output_lines
 
     assert output_lines("\n".join(str(i) for i in range(50)), limit=3) == (
