@@ -50,6 +50,7 @@ class Settings:
     process_isolation_executable: str | None = None
     container_image: str | None = None
     container_options: tuple[str, ...] | None = None
+    container_network: str | None = None
     container_volume_mounts: tuple[str, ...] | None = None
 
     def merged_over(self, base: Settings) -> Settings:
@@ -227,6 +228,7 @@ def parse_settings(value: Any, source: str) -> Settings:
         process_isolation_executable=string("process_isolation_executable"),
         container_image=string("container_image"),
         container_options=strings("container_options"),
+        container_network=string("container_network"),
         container_volume_mounts=strings("container_volume_mounts"),
     )
 

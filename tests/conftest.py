@@ -111,14 +111,23 @@ def image_present(engine: Engine, image: str) -> bool:
     return proc.returncode == 0
 
 
-def _engine(request: pytest.FixtureRequest, probes: dict[str, EngineProbe], name: str) -> Engine:
+def require_engine(
+    request: pytest.FixtureRequest,
+    probes: dict[str, EngineProbe],
+    name: str,
+    image: str = EE_IMAGE,
+) -> Engine:
+    """The engine `name` with `image`; skips (or fails, with --require-engines) without."""
     probe = probes[name]
     if probe.engine is None:
         _unavailable(request, f"{name}: {probe.problem}")
         raise AssertionError("unreachable")
-    if not image_present(probe.engine, EE_IMAGE):
-        _unavailable(request, f"{name}: image {EE_IMAGE} missing; run scripts/build-images")
+    if not image_present(probe.engine, image):
+        _unavailable(request, f"{name}: image {image} missing; run scripts/build-images")
     return probe.engine
+
+
+_engine = require_engine
 
 
 @pytest.fixture(params=ENGINE_NAMES)
@@ -153,6 +162,17 @@ def our_containers(engine: Engine, owner_pid: int | None = None) -> list[str]:
         check=True,
     ).stdout
     return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def devices() -> Iterator[Any]:
+    """Simulated network devices (tests/netsim.py, fakenos) on 127.0.0.1, one set per session;
+    afterwards none of their ports answers."""
+    from tests.netsim import SimulatedDevices
+
+    with SimulatedDevices() as sim:
+        yield sim
+    assert sim.answering() == [], "simulated devices still answer after the session"
 
 
 @pytest.fixture

@@ -240,6 +240,11 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
         "-q", "--quiet", action="store_true", help=hide("no live view: plain result lines only")
     )
     runner.add_argument(
+        "--show-output",
+        action="store_true",
+        help=hide("print each result's output (stdout: per host, per command) under its line"),
+    )
+    runner.add_argument(
         "--omit-event-data", action="store_true", default=None, help=hide("events without data")
     )
     runner.add_argument(

@@ -210,8 +210,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return grouprun.cmd_run_group(args)
     kwargs = run_kwargs(args)
     display = choose_display(
-        json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr
-    )
+        json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr,
+        show_output=args.show_output,
+    )  # fmt: skip
     with CancelOnSignal().installed() as cancel:
         code = execute(kwargs, display, debug=args.debug, cancel=cancel)
     if args.junit:

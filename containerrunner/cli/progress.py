@@ -5,6 +5,10 @@
   failed results are printed above it; at the end a coloured table per host.
 - `PlainDisplay` (no TTY, or --quiet): one line per task result (`ok: [web1] => Say hello`),
   then one recap line per host.
+- Both: with `show_output` (--show-output), the output a task reported (`stdout` of
+  `command`, `shell`, the network `*_command` and `cli_command` modules: per device, per
+  command) under its result line; after the recap, each host's failed and unreachable tasks
+  with their message (a network device that refused the login, a command that timed out).
 - `JsonDisplay` (--json): each event as one line of JSON on stdout, nothing else.
 - `NullDisplay` (a daemonised job): nothing; the artifacts hold everything.
 
@@ -70,6 +74,9 @@ _LABELS: Mapping[str, str] = {
 }
 
 
+OUTPUT_LINES = 40  # the most lines of one result's output shown (the rest is counted)
+
+
 def format_elapsed(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
@@ -85,6 +92,7 @@ class Result:
     host: str
     task: str
     message: str = ""
+    output: tuple[str, ...] = ()  # the result's stdout lines (see output_lines)
 
     def line(self) -> str:
         """`ok: [web1] => Say hello`, with the message of a failure after a colon."""
@@ -113,7 +121,35 @@ def result_of(event: Event) -> Result | None:
         kind = "ignored"
     if kind in ("failed", "ignored", "unreachable"):
         message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "")
-    return Result(kind, host, task, message)
+    return Result(kind, host, task, message, _output(res))
+
+
+def _output(res: Mapping[str, Any]) -> tuple[str, ...]:
+    """The output lines of a result; of a loop, each item's (`[item]` before its lines)."""
+    items = res.get("results")
+    if "stdout" in res or not isinstance(items, list):
+        return output_lines(res.get("stdout"))
+    lines: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping) and item.get("stdout") not in (None, ""):
+            lines += [f"[{_one_line(item.get('item', ''), 80)}]", *output_lines(item["stdout"])]
+    return output_lines("\n".join(lines)) if lines else ()
+
+
+def output_lines(stdout: Any, limit: int = OUTPUT_LINES) -> tuple[str, ...]:
+    """A result's `stdout` as display lines: a string (command, cli_command) split into lines;
+    a list (the network `*_command` modules: one entry per command, text or parsed JSON)
+    with each entry's lines in turn. At most `limit` lines, then `... (N more lines)`."""
+    if stdout is None or stdout == "":
+        return ()
+    entries = stdout if isinstance(stdout, list) else [stdout]
+    lines: list[str] = []
+    for entry in entries:
+        text = entry if isinstance(entry, str) else json.dumps(entry, sort_keys=True)
+        lines += text.splitlines() or [""]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return tuple(lines)
 
 
 def _one_line(value: Any, limit: int = 200) -> str:
@@ -134,6 +170,7 @@ class Tally:
     hosts: dict[str, dict[str, int]] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] | None = None
     results: int = 0
+    problems: dict[str, list[str]] = field(default_factory=dict)  # host -> "task: message"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, event: Event) -> Result | None:
@@ -160,6 +197,11 @@ class Tally:
                 self.task = result.task
             self.task_hosts.add(result.host)
             self.task_done.add(result.host)
+            if result.outcome in ("failed", "unreachable"):
+                problem = f"{result.task}: {result.message}" if result.message else result.task
+                if result.outcome == "unreachable":
+                    problem += " (unreachable)"
+                self.problems.setdefault(result.host, []).append(problem)
             per_host = self.hosts.setdefault(result.host, dict.fromkeys(COUNT_KEYS, 0))
             keys = [result.outcome] if result.outcome != "changed" else ["ok", "changed"]
             for key in keys:
@@ -177,6 +219,15 @@ class Tally:
                 "counts": dict(self.counts),
                 "elapsed": time.monotonic() - self.started,
             }
+
+    def problem_lines(self) -> list[str]:
+        """`host: task: message` for each failed or unreachable result, hosts sorted."""
+        with self.lock:
+            return [
+                f"{host}: {problem}"
+                for host in sorted(self.problems)
+                for problem in self.problems[host]
+            ]
 
     def per_host(self) -> dict[str, dict[str, int]]:
         """Per-host counts: the final stats when the play recap came, else our own tally."""
@@ -253,9 +304,10 @@ class Display(Protocol):
 
 
 class NullDisplay:
-    def __init__(self) -> None:
+    def __init__(self, show_output: bool = False) -> None:
         self.tally = Tally()
         self.last_progress: Progress | None = None
+        self.show_output = show_output
 
     def start(self) -> None:
         pass
@@ -299,8 +351,8 @@ def _closing(outcome: Outcome) -> Text:
 class PlainDisplay(NullDisplay):
     """Plain lines: one per task result, then a recap line per host and the status."""
 
-    def __init__(self, stream: IO[str], errors: IO[str]) -> None:
-        super().__init__()
+    def __init__(self, stream: IO[str], errors: IO[str], show_output: bool = False) -> None:
+        super().__init__(show_output)
         self.console = Console(file=stream, highlight=False, soft_wrap=True)
         self.errors = Console(file=errors, highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
@@ -310,12 +362,17 @@ class PlainDisplay(NullDisplay):
         if result is not None:
             with self._lock:
                 self.console.print(result.line(), style=STYLES.get(result.outcome), markup=False)
+                if self.show_output:
+                    for line in result.output:
+                        self.console.print("    " + line, markup=False, highlight=False)
 
     def finish(self, outcome: Outcome | None) -> None:
         if outcome is None:
             return
         for host, counts in sorted(self.tally.per_host().items()):
             self.console.print(recap_line(host, counts), style=host_style(counts), markup=False)
+        for line in self.tally.problem_lines():
+            self.console.print(line, style=STYLES["failed"], markup=False)
         if outcome.failure_detail:
             self.errors.print(outcome.failure_detail, markup=False)
         self.console.print(_closing(outcome))
@@ -324,8 +381,8 @@ class PlainDisplay(NullDisplay):
 class LiveDisplay(NullDisplay):
     """A rich live view while the job runs, then a table per host."""
 
-    def __init__(self, console: Console) -> None:
-        super().__init__()
+    def __init__(self, console: Console, show_output: bool = False) -> None:
+        super().__init__(show_output)
         self.console = console
         self.spinner = Spinner("dots", style="cyan")
         self.live = Live(
@@ -372,8 +429,12 @@ class LiveDisplay(NullDisplay):
 
     def event(self, event: dict[str, Any]) -> None:
         result = self.tally.add(event)
-        if result is not None and result.outcome in ("failed", "unreachable"):
-            self.console.print(Text(result.line(), style=STYLES[result.outcome]))
+        if result is not None:
+            output = result.output if self.show_output else ()
+            if output or result.outcome in ("failed", "unreachable"):
+                self.console.print(Text(result.line(), style=STYLES[result.outcome]))
+            if output:
+                self.console.print(Text("\n".join("    " + line for line in output)))
         self.live.refresh()
 
     def finish(self, outcome: Outcome | None) -> None:
@@ -383,19 +444,23 @@ class LiveDisplay(NullDisplay):
         per_host = self.tally.per_host()
         if per_host:
             self.console.print(summary_table(per_host))
+        for line in self.tally.problem_lines():
+            self.console.print(Text(line, style=STYLES["failed"]))
         if outcome.failure_detail:
             self.console.print(Text(outcome.failure_detail, style="red"))
         elapsed = format_elapsed(time.monotonic() - self.tally.started)
         self.console.print(_closing(outcome).append(f"; {elapsed}", style="dim"))
 
 
-def choose_display(*, json_mode: bool, quiet: bool, stdout: IO[str], stderr: IO[str]) -> Display:
+def choose_display(
+    *, json_mode: bool, quiet: bool, stdout: IO[str], stderr: IO[str], show_output: bool = False
+) -> Display:
     """--json: JSON lines; a TTY without --quiet: the live view; else plain lines."""
     if json_mode:
         return JsonDisplay(stdout)
     if not quiet and _isatty(stdout):
-        return LiveDisplay(Console(file=stdout))
-    return PlainDisplay(stdout, stderr)
+        return LiveDisplay(Console(file=stdout), show_output)
+    return PlainDisplay(stdout, stderr, show_output)
 
 
 def _isatty(stream: IO[str]) -> bool:

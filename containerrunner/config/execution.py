@@ -8,6 +8,7 @@ layers take instead of long keyword lists.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -28,6 +29,12 @@ PULL_POLICIES: tuple[str, ...] = ("always", "missing", "never", "newer")
 
 DEFAULT_IMAGE = "localhost/containerrunner-ee:latest"
 
+# container_network: an engine network mode or network name (`host`, `none`, `bridge`,
+# `my-net`, ...), `container:NAME` (another container's network), or podman's `ns:/path`.
+_NETWORK = re.compile(r"(?:container:)?[A-Za-z0-9][A-Za-z0-9_.-]*|ns:/\S+")
+# the engine `run` options that set the network, which container_network replaces
+NETWORK_FLAGS: tuple[str, ...] = ("--network", "--net")
+
 # The execution keyword arguments besides `envvars` (which run() merges with env/envvars),
 # handed to ExecutionOptions.from_kwargs.
 EXECUTION_KWARGS: tuple[str, ...] = (
@@ -37,6 +44,7 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "container_options",
     "container_volume_mounts",
     "container_workdir",
+    "container_network",
     "host_cwd",
     "secret_envvars",
     "timeout",
@@ -58,6 +66,8 @@ class ExecutionOptions:
     container_options: tuple[str, ...] = ()
     container_volume_mounts: tuple[str, ...] = ()
     container_workdir: str | None = None
+    # `--network=...` for the container; None: the engine's default network
+    container_network: str | None = None
     host_cwd: str | None = None
     envvars: Mapping[str, str] = field(default_factory=dict)
     secret_env_names: frozenset[str] = frozenset()
@@ -84,6 +94,7 @@ class ExecutionOptions:
         container_options: Any = None,
         container_volume_mounts: Any = None,
         container_workdir: Any = None,
+        container_network: Any = None,
         host_cwd: Any = None,
         envvars: Any = None,
         secret_envvars: Any = None,
@@ -120,6 +131,8 @@ class ExecutionOptions:
             raise ConfigurationError(
                 f"container_workdir must be an absolute path, not {container_workdir!r}"
             )
+        options = as_str_tuple(container_options, "container_options")
+        network = _container_network(container_network, options)
         if timeout is not None and job_timeout is not None and timeout != job_timeout:
             raise ConfigurationError("give either timeout or job_timeout, not both")
         env = as_env(envvars, "envvars")
@@ -133,11 +146,12 @@ class ExecutionOptions:
             process_isolation=process_isolation,
             engine=cast(EngineChoice, engine),
             container_image=image,
-            container_options=as_str_tuple(container_options, "container_options"),
+            container_options=options,
             container_volume_mounts=as_str_tuple(
                 container_volume_mounts, "container_volume_mounts"
             ),
             container_workdir=container_workdir,
+            container_network=network,
             host_cwd=os.path.abspath(host_cwd) if host_cwd else None,
             envvars=env,
             secret_env_names=secrets,
@@ -147,3 +161,21 @@ class ExecutionOptions:
             termination_grace=as_grace(termination_grace),
             pull=cast(PullPolicy, pull),
         )
+
+
+def _container_network(value: Any, options: tuple[str, ...]) -> str | None:
+    """The validated container_network (None: the engine's default network)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NETWORK.fullmatch(value):
+        raise ConfigurationError(
+            f"container_network must be host, none, bridge, a network name, container:NAME or "
+            f"(podman) ns:/path/to/netns; got {value!r}"
+        )
+    given = [o for o in options if o in NETWORK_FLAGS or o.startswith(("--network=", "--net="))]
+    if given:
+        raise ConfigurationError(
+            f"container_network={value!r} and container_options {given} both set the container's "
+            f"network: give one of them (container_network is the documented way)"
+        )
+    return value

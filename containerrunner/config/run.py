@@ -398,6 +398,7 @@ def execution_options(
         "process_isolation_executable": settings.process_isolation_executable,
         "container_image": settings.container_image,
         "container_options": settings.container_options,
+        "container_network": settings.container_network,
         "container_volume_mounts": settings.container_volume_mounts,
         "idle_timeout": settings.idle_timeout,
     }

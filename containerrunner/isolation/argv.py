@@ -8,6 +8,7 @@ Flag order is fixed (golden tests depend on it):
         [-t]                        allocate a TTY
         [user args]                 Engine.user_args(uid, gid), when spec.user is set
         [--pull=POLICY]             Engine.pull_args(spec.pull)
+        [--network=NETWORK]         Engine.network_args(spec.network) (container_network)
         -w WORKDIR
         [-v SRC:DST[:OPTS] ...]     Engine.mount_arg, in spec.mounts order
         [-e NAME ...]               names only, in spec.env_names order
@@ -40,6 +41,7 @@ def build_run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
     if spec.user is not None:
         argv += engine.user_args(*spec.user)
     argv += engine.pull_args(spec.pull)
+    argv += engine.network_args(spec.network)
     argv += ["-w", spec.workdir]
     for mount in spec.mounts:
         argv += engine.mount_arg(mount.source, mount.target, mount.read_only)

@@ -91,6 +91,7 @@ def containerize(
         user=(os.getuid(), os.getgid()),
         options=options.container_options,
         pull=options.pull,
+        network=options.container_network,
     )
     return Invocation(
         argv=tuple(build_run_argv(spec, command)),

@@ -70,6 +70,18 @@ class Engine:
             return ["--pull=always"]
         return [f"--pull={policy}"]
 
+    def network_args(self, network: str | None) -> list[str]:
+        """`--network=...` for `run` (none: the engine's default network); `ns:/path` (join a
+        network namespace by path) is podman's: docker has no such mode."""
+        if network is None:
+            return []
+        if network.startswith("ns:") and self.name != "podman":
+            raise ConfigurationError(
+                f"container_network {network!r}: joining a network namespace by path works with "
+                f"podman only; with {self.name} use host, a named network or container:NAME"
+            )
+        return [f"--network={network}"]
+
     def remove_args(self, name: str) -> list[str]:
         """`rm` a container by name, killing it at once if it still runs (no stop grace)."""
         if self.name == "podman":

@@ -45,6 +45,7 @@ class ContainerSpec:
     user: tuple[int, int] | None = None
     options: tuple[str, ...] = ()
     pull: str | None = None
+    network: str | None = None  # --network=...; None: the engine's default
 
 
 @dataclass(frozen=True)

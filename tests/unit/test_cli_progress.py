@@ -168,3 +168,88 @@ def test_choose_display() -> None:
     )
     plain = choose_display(json_mode=False, quiet=False, stdout=io.StringIO(), stderr=err)
     assert isinstance(plain, PlainDisplay)
+
+
+NETWORK_EVENTS = [
+    ev("playbook_on_play_start", 1, play="Network", name="Network"),
+    ev("playbook_on_task_start", 2, play="Network", task="show"),
+    ev("runner_on_ok", 3, host="ios1", task="show",
+       res={"changed": False, "stdout": ["Cisco IOS Software\nVersion 15.9", "Current privilege"],
+            "stdout_lines": [["Cisco IOS Software", "Version 15.9"], ["Current privilege"]]}),
+    ev("runner_on_ok", 4, host="eos1", task="show",
+       res={"changed": False, "stdout": [{"hostname": "eos1"}]}),
+    ev("runner_on_ok", 5, host="junos1", task="show", res={"stdout": "Junos: 21.4R1"}),
+    ev("runner_on_failed", 6, host="refuser", task="show",
+       res={"msg": "ssh connection failed: Failed to authenticate"}),
+    ev("runner_on_unreachable", 7, host="gone", task="show", res={"msg": "no route"}),
+    ev("playbook_on_stats", 8, ok={"ios1": 1, "eos1": 1, "junos1": 1},
+       failures={"refuser": 1}, dark={"gone": 1}),
+]  # fmt: skip
+
+
+def output_of(event: dict[str, Any]) -> tuple[str, ...]:
+    result = result_of(event)
+    assert result is not None
+    return result.output
+
+
+def test_output_lines_of_command_results() -> None:
+    assert output_of(NETWORK_EVENTS[2]) == (
+        "Cisco IOS Software", "Version 15.9", "Current privilege",
+    )  # fmt: skip
+    assert output_of(NETWORK_EVENTS[3]) == ('{"hostname": "eos1"}',)
+    assert output_of(NETWORK_EVENTS[4]) == ("Junos: 21.4R1",)
+    assert output_of(EVENTS[5]) == ()
+    loop = ev("runner_on_ok", 9, host="ios1", task="loop", res={"results": [
+        {"item": "show version", "stdout": "IOS 15.9"}, {"item": "show clock", "stdout": ""},
+        {"item": "show ip bgp", "stdout": "10.1.0.0/16\n10.2.0.0/16"},
+    ]})  # fmt: skip
+    assert output_of(loop) == (
+        "[show version]", "IOS 15.9", "[show ip bgp]", "10.1.0.0/16", "10.2.0.0/16",
+    )  # fmt: skip
+    from containerrunner.cli.progress import output_lines
+
+    assert output_lines("\n".join(str(i) for i in range(50)), limit=3) == (
+        "0", "1", "2", "... (47 more lines)",
+    )  # fmt: skip
+
+
+def test_plain_display_shows_output_per_device_and_failures_after_the_recap() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    display = PlainDisplay(out, err, show_output=True)
+    for event in NETWORK_EVENTS:
+        display.event(event)
+    display.finish(Outcome("failed", 2, "/x"))
+    lines = out.getvalue().splitlines()
+    i = lines.index("ok: [ios1] => show")
+    assert lines[i + 1 : i + 4] == [
+        "    Cisco IOS Software", "    Version 15.9", "    Current privilege",
+    ]  # fmt: skip
+    assert lines[lines.index("ok: [junos1] => show") + 1] == "    Junos: 21.4R1"
+    recap = lines.index(recap_line("refuser", {"failed": 1}))
+    assert lines[recap + 1 : recap + 3] == [
+        "gone: show: no route (unreachable)",
+        "refuser: show: ssh connection failed: Failed to authenticate",
+    ]
+    assert lines[-1] == "failed (rc 2); artifacts: /x"
+
+
+def test_plain_display_without_show_output_prints_no_output() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    display = PlainDisplay(out, err)
+    for event in NETWORK_EVENTS:
+        display.event(event)
+    assert "Cisco IOS Software" not in out.getvalue()
+
+
+def test_live_display_shows_output_and_failures() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    display = LiveDisplay(console, show_output=True)
+    display.start()
+    for event in NETWORK_EVENTS:
+        display.event(event)
+    display.finish(Outcome("failed", 2, "/x"))
+    text = out.getvalue()
+    assert "ok: [ios1] => show" in text and "    Version 15.9" in text
+    assert "refuser: show: ssh connection failed: Failed to authenticate" in text

@@ -112,7 +112,8 @@ ALL_SETTINGS = {
     "process_isolation": True,
     "process_isolation_executable": "docker",
     "container_image": "network-ee",
-    "container_options": ["--network=host"],
+    "container_options": ["--cap-add=NET_RAW"],
+    "container_network": "host",
     "container_volume_mounts": ["/srv/data:/srv/data:ro"],
 }
 
@@ -136,7 +137,8 @@ def test_settings_every_key(tmp_path: Path, fmt: str) -> None:
         process_isolation=True,
         process_isolation_executable="docker",
         container_image="network-ee",
-        container_options=("--network=host",),
+        container_options=("--cap-add=NET_RAW",),
+        container_network="host",
         container_volume_mounts=("/srv/data:/srv/data:ro",),
     )
 

@@ -281,6 +281,54 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         ],
     ),
     (
+        "podman-container-network-host",
+        spec(PODMAN_ROOTLESS, network="host", env_names=()),
+        [
+            *head("/usr/bin/podman"),
+            "--userns=keep-id",
+            "--pull=missing",
+            "--network=host",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "podman-container-network-namespace",
+        spec(PODMAN_ROOT, network="ns:/run/netns/lab", env_names=(), user=None),
+        [
+            *head("/usr/bin/podman"),
+            "--pull=missing",
+            "--network=ns:/run/netns/lab",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
+        "docker-container-network-named",
+        spec(DOCKER, network="lab-net", env_names=()),
+        [
+            *head("/usr/bin/docker"),
+            "--user",
+            "1000:1000",
+            "--pull=missing",
+            "--network=lab-net",
+            "-w",
+            "/work/proj",
+            "-v",
+            "/work/proj:/work/proj",
+            "localhost/ee:1",
+            *CMD,
+        ],
+    ),
+    (
         "no-labels-no-mounts",
         spec(PODMAN_ROOT, labels={}, mounts=(), env_names=(), user=None, pull=None),
         [
@@ -381,3 +429,8 @@ def test_golden_argv_runner_layout(
         "localhost/ee:1",
         *CMD,
     ]
+
+
+def test_docker_refuses_a_network_namespace_path() -> None:
+    with pytest.raises(ConfigurationError, match=r"container_network 'ns:/run/netns/lab'.*podman"):
+        build_run_argv(spec(DOCKER, network="ns:/run/netns/lab"), ["true"])

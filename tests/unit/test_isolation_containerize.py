@@ -255,3 +255,40 @@ def test_engine_cleanup_and_label_templates() -> None:
     assert DOCKER.wait_removed_args("n") == ["container", "wait", "--condition", "removed", "n"]
     assert PODMAN.label_field("k") == '{{index .Labels "k"}}'
     assert DOCKER.label_field("k") == '{{.Label "k"}}'
+
+
+@pytest.mark.parametrize("engine", [PODMAN, DOCKER], ids=["podman", "docker"])
+def test_container_network_becomes_one_network_flag(engine: Engine, proj: Path) -> None:
+    inv = containerize(
+        ["ansible", "all", "-m", "ping"],
+        options=opts(proj, process_isolation=True, container_network="host"),
+        ident="net",
+        env={},
+        engine=engine,
+    )
+    assert [a for a in inv.argv if a.startswith("--net")] == ["--network=host"]
+    default = containerize(
+        ["true"], options=opts(proj, process_isolation=True), ident="d", env={}, engine=engine
+    )
+    assert not [a for a in default.argv if a.startswith("--net")]  # the engine's default
+
+
+@pytest.mark.parametrize(
+    "options", [["--network=host"], ["--net", "host"], ["--cap-add", "NET_RAW", "--net=none"]]
+)
+def test_container_network_and_a_network_container_option_refused(
+    proj: Path, options: list[str]
+) -> None:
+    with pytest.raises(ConfigurationError, match="container_network='host' and container_options"):
+        opts(proj, container_network="host", container_options=options)
+
+
+@pytest.mark.parametrize("bad", ["", "host net", "--network=host", "-x", 5, "ns:", "a=b"])
+def test_bad_container_network_named(proj: Path, bad: object) -> None:
+    with pytest.raises(ConfigurationError, match="container_network must be"):
+        opts(proj, container_network=bad)
+
+
+@pytest.mark.parametrize("good", ["host", "none", "bridge", "lab_net.1", "container:ee1"])
+def test_container_network_values_kept(proj: Path, good: str) -> None:
+    assert opts(proj, container_network=good).container_network == good

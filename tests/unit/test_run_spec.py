@@ -547,3 +547,9 @@ def test_runner_layout_paths_resolve_in_the_private_data_dir(pdd: Path) -> None:
     s = spec(pdd, playbook="/runner/project/site.yml", inventory="/runner/inventory/hosts")
     assert s.playbook == str(pdd / "project" / "site.yml")
     assert s.inventory == (str(pdd / "inventory" / "hosts"),)
+
+
+def test_settings_file_gives_container_network(pdd: Path) -> None:
+    env_file(pdd, "settings", "process_isolation: true\ncontainer_network: host\n")
+    assert spec(pdd).execution.container_network == "host"
+    assert spec(pdd, container_network="none").execution.container_network == "none"

@@ -1,0 +1,241 @@
+"""Network playbooks in the network-ee image against simulated devices (tests/netsim.py:
+fakenos on 127.0.0.1, reached with container_network="host"), on podman and docker.
+
+One playbook per engine covers the three platforms' command modules and cli_command, `enable`
+with a vaulted secret, ios_config in check mode with a diff, a device that refuses the login
+and one that stops answering in the middle of a command; the tests below read its results.
+The SSH library matrix (paramiko, libssh) runs as ad-hoc `ansible` through run_command.
+Credentials reach Ansible through the vault (run) or `passwords` (ad-hoc), never a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import containerrunner
+from containerrunner.isolation.engine import ENGINE_NAMES, Engine
+from containerrunner.results import Summary
+from tests.conftest import EngineProbe, image_present, our_containers, require_engine
+from tests.integration.support import assert_secret_nowhere, make_vault
+from tests.netsim import ENABLE_SECRET, HANG_TIMEOUT, PASSWORD, SimulatedDevices
+
+pytestmark = [
+    pytest.mark.integration,
+    # fakenos logs a refused login and a closed connection as exceptions in its server threads
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+NETWORK_EE = "localhost/network-ee:latest"
+VAULT_PASSWORD = "Vault-Net-Pw-4e7b"
+PLATFORM_DEVICES = ("ios1", "eos1", "junos1")
+
+PLAYBOOK = """\
+- name: Show commands on every platform
+  hosts: ios1:eos1:junos1
+  gather_facts: false
+  tasks:
+    - name: ios show
+      cisco.ios.ios_command:
+        commands: [show version, show ip bgp]
+      when: ansible_network_os == 'cisco.ios.ios'
+    - name: eos show
+      arista.eos.eos_command:
+        commands: [show version, show hostname | json]
+      when: ansible_network_os == 'arista.eos.eos'
+    - name: junos show
+      junipernetworks.junos.junos_command:
+        commands: [show version, show interfaces terse]
+      when: ansible_network_os == 'junipernetworks.junos.junos'
+    - name: cli show version
+      ansible.netcommon.cli_command:
+        command: show version
+
+- name: Privileged
+  hosts: ios1:eos1
+  gather_facts: false
+  become: true
+  become_method: ansible.netcommon.enable
+  tasks:
+    - name: privilege
+      ansible.netcommon.cli_command:
+        command: show privilege
+    - name: ntp in check mode
+      cisco.ios.ios_config:
+        lines: [ntp server 192.0.2.124]
+        diff_against: intended
+        intended_config: "{{ lookup('file', 'intended.cfg') }}"
+      check_mode: true
+      diff: true
+      when: ansible_network_os == 'cisco.ios.ios'
+
+- name: Misbehaving devices
+  hosts: refuser:hanger
+  gather_facts: false
+  tasks:
+    - name: tech support
+      cisco.ios.ios_command:
+        commands: [show tech-support]
+"""
+
+INTENDED = """\
+version 15.9
+hostname ios1
+!
+interface GigabitEthernet0/0
+ description uplink
+ ip address 192.0.2.1 255.255.255.0
+!
+ntp server 192.0.2.123
+ntp server 192.0.2.124
+!
+end
+"""
+
+
+def network_pdd(root: Path, devices: SimulatedDevices, names: list[str] | None = None) -> Path:
+    """A private data dir: the devices' inventory, vaulted credentials in group_vars, the
+    playbook, and env/settings choosing the host network for the container."""
+    (root / "project").mkdir(parents=True)
+    (root / "inventory" / "group_vars").mkdir(parents=True)
+    (root / "env").mkdir()
+    (root / "inventory" / "hosts").write_text(devices.inventory(names))
+    password = make_vault(PASSWORD, VAULT_PASSWORD, root)
+    secret = make_vault(ENABLE_SECRET, VAULT_PASSWORD, root)
+    (root / "inventory" / "group_vars" / "all.yml").write_text(
+        f"ansible_password: {password}\nansible_become_password: {secret}\n"
+    )
+    (root / "project" / "site.yml").write_text(PLAYBOOK)
+    (root / "project" / "intended.cfg").write_text(INTENDED)
+    (root / "env" / "settings").write_text("container_network: host\n")
+    return root
+
+
+@dataclass
+class NetworkRun:
+    engine: Engine
+    runner: containerrunner.Runner
+    summary: Summary
+    pdd: Path
+    left: list[str]  # containers of this process left after the run
+
+
+@pytest.fixture(scope="module", params=ENGINE_NAMES)
+def network_run(
+    request: pytest.FixtureRequest,
+    engine_probes: dict[str, EngineProbe],
+    devices: SimulatedDevices,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> NetworkRun:
+    """The playbook above, run once per engine in network-ee."""
+    engine = require_engine(request, engine_probes, request.param, NETWORK_EE)
+    pdd = network_pdd(tmp_path_factory.mktemp(f"net-{engine.name}"), devices)
+    before = set(our_containers(engine, os.getpid()))
+    runner = containerrunner.run(
+        private_data_dir=str(pdd), playbook="site.yml", cmdline="--ask-vault-pass",
+        passwords={r"Vault password.*:": VAULT_PASSWORD}, quiet=True,
+        process_isolation=True, process_isolation_executable=engine.name,
+        container_image=NETWORK_EE, timeout=600,
+    )  # fmt: skip
+    left = sorted(set(our_containers(engine, os.getpid())) - before)
+    return NetworkRun(engine, runner, runner.task_results(), pdd, left)
+
+
+def test_every_platform_answers_its_command_module(network_run: NetworkRun) -> None:
+    summary = network_run.summary
+    assert network_run.runner.status == "failed", network_run.runner.stdout.read()
+    assert sorted(summary.task("ios show").ok) == ["ios1"]
+    ios = summary.task("ios show").ok["ios1"]["stdout"]
+    assert ios[0].startswith("Cisco IOS Software") and "Version 15.9(3)M4" in ios[0]
+    assert "10.1.0.0/16" in ios[1]  # fakenos's own `show ip bgp` table
+    eos = summary.task("eos show").ok["eos1"]["stdout"]
+    assert "Software image version: 4.30.1F" in eos[0]
+    assert eos[1] == {"hostname": "eos1", "fqdn": "eos1.lab"}  # `| json` output is parsed
+    junos = summary.task("junos show").ok["junos1"]["stdout"]
+    assert "Junos: 21.4R1.12" in junos[0] and "ge-0/0/0.0" in junos[1]
+    cli = summary.task("cli show version").ok
+    assert sorted(cli) == sorted(PLATFORM_DEVICES)
+    assert "Hostname: junos1" in cli["junos1"]["stdout"]
+    for host in PLATFORM_DEVICES:
+        assert summary.hosts[host].failed_tasks == [], host
+
+
+def test_enable_with_the_vaulted_secret(network_run: NetworkRun) -> None:
+    privilege = network_run.summary.task("privilege").ok
+    assert {h: r["stdout"] for h, r in privilege.items()} == {
+        "ios1": "Current privilege level is 15",
+        "eos1": "Current privilege level is 15",
+    }
+
+
+def test_ios_config_in_check_mode_reports_a_diff(network_run: NetworkRun) -> None:
+    res = network_run.summary.task("ntp in check mode").changed["ios1"]
+    assert res["updates"] == ["ntp server 192.0.2.124"]
+    before, after = res["diff"]["before"], res["diff"]["after"]
+    assert "ntp server 192.0.2.124" in after and "ntp server 192.0.2.124" not in before
+
+
+def test_refused_login_reason_in_the_summary(network_run: NetworkRun) -> None:
+    """Ansible (netcommon's network_cli) reports a refused login as the task's failure, not as
+    unreachable: the summary keeps that, with the SSH library's reason."""
+    summary = network_run.summary
+    res = summary.task("tech support").failed["refuser"]
+    assert "authenticat" in res["msg"].lower(), res
+    assert summary.hosts["refuser"].state == "failed"
+    assert summary.hosts["refuser"].failed_tasks == ["tech support"]
+
+
+def test_device_that_stops_answering_hits_the_command_timeout(
+    network_run: NetworkRun, devices: SimulatedDevices
+) -> None:
+    assert devices.hung.is_set()  # hanger got the command and never answered
+    res = network_run.summary.task("tech support").failed["hanger"]
+    assert f"command timeout triggered, timeout value is {HANG_TIMEOUT} secs" in res["msg"]
+    assert network_run.runner.status == "failed"  # the job ended by itself, not by our timeout
+    assert network_run.runner.rc == 2
+
+
+def test_credentials_nowhere_and_no_container_left(network_run: NetworkRun) -> None:
+    assert network_run.left == []
+    for secret in (PASSWORD, ENABLE_SECRET, VAULT_PASSWORD):
+        assert_secret_nowhere(secret, network_run.pdd)
+
+
+def require_engine_image(engine: Engine) -> None:
+    if not image_present(engine, NETWORK_EE):
+        pytest.fail(f"{NETWORK_EE} missing in {engine.name}: run scripts/build-images")
+
+
+@pytest.mark.parametrize("ssh_type", ["paramiko", "libssh"])
+def test_ad_hoc_cli_command_with_each_ssh_library(
+    engine: Engine,
+    ssh_type: str,
+    devices: SimulatedDevices,
+    tmp_path: Path,
+    no_leftover_containers: Engine,
+) -> None:
+    require_engine_image(engine)
+    (tmp_path / "hosts").write_text(devices.inventory([*PLATFORM_DEVICES, "refuser"]))
+    out, err, rc = containerrunner.run_command(
+        "ansible",
+        ["all", "-i", "hosts", "-m", "ansible.netcommon.cli_command",
+         "-a", "command='show version'", "--ask-pass"],
+        passwords={r"SSH password:": PASSWORD},
+        envvars={"ANSIBLE_NETWORK_CLI_SSH_TYPE": ssh_type},
+        host_cwd=str(tmp_path), process_isolation=True,
+        process_isolation_executable=engine.name, container_image=NETWORK_EE,
+        container_network="host", timeout=600,
+    )  # fmt: skip
+    text = out + err
+    assert rc == 2, text  # refuser failed
+    for host, needle in (("ios1", "Cisco IOS Software"), ("eos1", "Arista vEOS-lab"),
+                         ("junos1", "Junos: 21.4R1.12")):  # fmt: skip
+        assert f"{host} | SUCCESS" in text and needle in text, (host, text)
+    assert "refuser | FAILED" in text
+    # the login failure is told in the words of the SSH library that was used
+    reason = "Authentication failed." if ssh_type == "paramiko" else "Failed to authenticate"
+    assert reason in text, text
+    assert_secret_nowhere(PASSWORD, tmp_path)
