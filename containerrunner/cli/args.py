@@ -328,6 +328,11 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
         help=hide("an extra engine `run` option (repeatable), e.g. --container-option=--net=host"),
     )
     container.add_argument(
+        "--container-network",
+        metavar="NETWORK",
+        help=hide("the container's network: host, none, a named network (see docs/network.md)"),
+    )
+    container.add_argument(
         "--pull", choices=PULL_POLICIES, help=hide("image pull policy (default: missing)")
     )
     _add_debug(parser, argparse.SUPPRESS)

@@ -112,6 +112,7 @@ def run_kwargs(
         "container_image": image,
         "container_volume_mounts": args.container_volume_mounts,
         "container_options": args.container_options,
+        "container_network": args.container_network,
         "pull": args.pull,
     }
     return {name: value for name, value in kwargs.items() if value is not None}

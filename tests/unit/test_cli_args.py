@@ -67,6 +67,8 @@ def test_every_ansible_runner_flag_maps_to_a_run_kwarg(tmp_path: Path) -> None:
             "60",
             "--termination-grace",
             "2",
+            "--container-network",
+            "host",
             "--pull",
             "never",
             "--omit-event-data",
@@ -94,6 +96,7 @@ def test_every_ansible_runner_flag_maps_to_a_run_kwarg(tmp_path: Path) -> None:
         "idle_timeout": 5.0,
         "start_timeout": 60.0,
         "termination_grace": 2.0,
+        "container_network": "host",
         "pull": "never",
         "omit_event_data": True,
     }
