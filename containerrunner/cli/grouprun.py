@@ -30,7 +30,6 @@ from typing import IO, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
@@ -38,7 +37,7 @@ from rich.text import Text
 from containerrunner.cli.args import UsageError
 from containerrunner.cli.common import debug_status_handler, exit_code, say
 from containerrunner.cli.jobcmds import copy_junit, job_artifact_dir, run_kwargs
-from containerrunner.cli.progress import JsonDisplay, format_elapsed, result_of
+from containerrunner.cli.progress import JsonDisplay, format_elapsed, progress_bar, result_of
 from containerrunner.cli.signals import CancelOnSignal
 from containerrunner.errors import ConfigurationError
 from containerrunner.group import Group as JobGroup
@@ -236,12 +235,8 @@ class GroupView:
         head.append(f"{done}/{total} jobs done", style="bold")
         head.append(f"  {format_elapsed(time.monotonic() - self.started)}", style="dim")
         grid.add_row(self.spinner, head)
-        if progress is not None and progress.total:
-            bar = Table.grid(padding=(0, 1))
-            bar.add_row(
-                ProgressBar(total=progress.total, completed=progress.completed, width=30),
-                Text(f"{progress.completed}/{progress.total} results", style="dim"),
-            )
+        bar = progress_bar(progress)
+        if bar is not None:
             grid.add_row("", bar)
         group = self.group
         if group is not None:

@@ -237,6 +237,19 @@ class Tally:
             return {host: dict(c) for host, c in self.hosts.items()}
 
 
+def progress_bar(progress: Any) -> Table | None:
+    """A bar of `progress` (a Progress or GroupProgress: `total`, `completed`) with its
+    "completed/total results", or None while nothing is expected."""
+    if progress is None or not progress.total:
+        return None
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=progress.total, completed=progress.completed, width=30),
+        Text(f"{progress.completed}/{progress.total} results", style="dim"),
+    )
+    return bar
+
+
 def _stats_by_host(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """playbook_on_stats event_data ({'ok': {host: n}, 'failures': ...}) -> {host: counts}."""
     hosts: dict[str, dict[str, int]] = {}
@@ -407,13 +420,8 @@ class LiveDisplay(NullDisplay):
         if snap["total"]:
             task.append(f"  hosts {snap['done']}/{snap['total']}", style="dim")
         grid.add_row("", task)
-        progress = self.last_progress
-        if progress is not None and progress.total:
-            bar = Table.grid(padding=(0, 1))
-            bar.add_row(
-                ProgressBar(total=progress.total, completed=progress.completed, width=30),
-                Text(f"{progress.completed}/{progress.total} results", style="dim"),
-            )
+        bar = progress_bar(self.last_progress)
+        if bar is not None:
             grid.add_row("", bar)
         counts = Text()
         for key in COUNT_KEYS:

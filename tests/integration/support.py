@@ -70,6 +70,16 @@ def make_vault(plaintext: str, password: str, tmp_path: Path) -> str:
     return out.strip().replace("\n", "\n      ")
 
 
+def make_ssh_key(tmp_path: Path) -> str:
+    """The text of a new unencrypted ed25519 private key (no file of it is left)."""
+    key = tmp_path / "generated-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    text = key.read_text()
+    key.unlink()
+    os.unlink(f"{key}.pub")
+    return text
+
+
 def copy_examples(tmp_path: Path) -> Path:
     dest = tmp_path / "demo"
     shutil.copytree(EXAMPLES, dest, ignore=shutil.ignore_patterns("artifacts"))

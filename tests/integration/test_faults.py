@@ -29,7 +29,7 @@ from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import our_containers
-from tests.integration.support import REPO, copy_examples
+from tests.integration.support import REPO, copy_examples, make_ssh_key
 
 pytestmark = pytest.mark.integration
 
@@ -50,15 +50,6 @@ def ssh_agents_of_ours() -> list[str]:
     """ssh-agent processes bound to a socket in one of our runtime dirs."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line]
-
-
-def ssh_key(tmp_path: Path) -> str:
-    key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    text = key.read_text()
-    key.unlink()
-    os.unlink(f"{key}.pub")
-    return text
 
 
 @pytest.fixture
@@ -113,7 +104,7 @@ def test_stopping_mid_task(
         "job_timeout": {"timeout": 8},
         "idle_timeout": {"idle_timeout": 4},
     }.get(fault, {})
-    thread, runner = start_slow(pdd, where, ssh_key(tmp_path), termination_grace=2, **options)
+    thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path), termination_grace=2, **options)
     if fault == "cancel":
         runner.cancel()
     elif fault == "terminate":
@@ -134,7 +125,7 @@ def test_container_killed_from_outside(
     if engine is None:
         pytest.skip("a container fault")  # the host half of `where` has no container to kill
     pdd = copy_examples(tmp_path)
-    thread, runner = start_slow(pdd, where, ssh_key(tmp_path))
+    thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path))
     subprocess.run(engine.command("kill", container_name(runner.job.ident)), check=True,
                    capture_output=True)  # fmt: skip
     thread.join(LIMIT)
@@ -203,7 +194,7 @@ def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
     pdd = copy_examples(tmp_path)
     (pdd / "project" / "slow.yml").write_text(SLOW)
     key = tmp_path / "key-text"
-    key.write_text(ssh_key(tmp_path))
+    key.write_text(make_ssh_key(tmp_path))
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, repr(where), str(pdd), str(key)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,

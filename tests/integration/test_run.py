@@ -18,6 +18,7 @@ from tests.integration.support import (
     container_kwargs,
     copy_examples,
     event_shape,
+    make_ssh_key,
     make_vault,
 )
 
@@ -213,7 +214,7 @@ def test_passwords_answer_vars_prompt_and_vault(where: dict[str, Any], tmp_path:
 
 def test_secrets_land_in_no_file(where: dict[str, Any], tmp_path: Path) -> None:
     pdd = copy_examples(tmp_path)
-    key_text = _ssh_key(tmp_path)
+    key_text = make_ssh_key(tmp_path)
     (pdd / "project" / "env.yml").write_text(
         "- hosts: db1\n  gather_facts: false\n  tasks:\n"
         "    - shell: test $(printenv API_TOKEN | wc -c) -eq 16 && ssh-add -l\n"
@@ -228,17 +229,6 @@ def test_secrets_land_in_no_file(where: dict[str, Any], tmp_path: Path) -> None:
     key_body = key_text.splitlines()[2]
     assert_secret_nowhere(key_body, pdd)
     assert not (pdd / "env" / "envvars").exists() and not (pdd / "env" / "ssh_key").exists()
-
-
-def _ssh_key(tmp_path: Path) -> str:
-    import subprocess
-
-    key = tmp_path / "k"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    text = key.read_text()
-    key.unlink()
-    os.unlink(str(key) + ".pub")
-    return text
 
 
 def test_async_events_stream_while_running(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import containerrunner
 from tests.integration.support import (
     copy_examples,
     files_containing,
+    make_ssh_key,
     make_vault,
     our_temp_dirs,
 )
@@ -34,15 +35,6 @@ MARKERS = {
     "env": "Env-Marker-9e4f",  # 15 characters
     "extravar": "Extravar-Marker-5c6",  # 19 characters
 }
-
-
-def _ssh_key(tmp_path: Path) -> str:
-    key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    text = key.read_text()
-    key.unlink()
-    os.unlink(f"{key}.pub")
-    return text
 
 
 def temp_entries() -> set[Path]:
@@ -73,7 +65,7 @@ def test_no_secret_reaches_a_file(where: dict[str, Any], tmp_path: Path) -> None
     vault_pw.write_text(MARKERS["vault"] + "\n")
     vault_pw.chmod(0o600)
     vaulted = make_vault("vault-open", MARKERS["vault"], secret_dir)
-    key_text = _ssh_key(secret_dir)
+    key_text = make_ssh_key(secret_dir)
     key_body = key_text.splitlines()[2]
     (pdd / "project" / "secrets.yml").write_text(
         "- hosts: db1\n  gather_facts: false\n"
