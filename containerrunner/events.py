@@ -31,7 +31,7 @@ import re
 import selectors
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "host_events",
     "load_events",
     "stats_from_events",
+    "unstreamed_event_files",
 ]
 
 Event = dict[str, Any]
@@ -121,6 +122,29 @@ def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
         event = _read_event_file(events_dir / name)
         if event is not None:
             yield event
+
+
+def unstreamed_event_files(
+    artifact_dir: str | os.PathLike[str], streamed: Set[str]
+) -> list[tuple[Path, Event]]:
+    """The event files in ``artifact_dir/job_events/`` whose uuid is not in `streamed`, as
+    (path, event) in counter order: the events the plugin wrote itself because its FIFO write
+    failed (one directory listing; called once, when the job ends). A damaged file is left
+    for :class:`EventLog` (whose readers get an :class:`OutputParseError` naming it)."""
+    events_dir = Path(artifact_dir) / "job_events"
+    found: list[tuple[Path, Event]] = []
+    for _counter, name in _numbered_files(events_dir):
+        match = EVENT_FILE_RE.match(name)
+        if match is None or match["uuid"] in streamed:
+            continue
+        path = events_dir / name
+        try:
+            event = _read_event_file(path)
+        except OutputParseError:
+            continue
+        if event is not None and event.get("uuid") not in streamed:
+            found.append((path, event))
+    return found
 
 
 class EventLog:
@@ -257,7 +281,9 @@ class EventStream:
     The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
     there, splits it into lines (a partial line is kept until its end arrives) and calls
     ``on_event`` for each JSON line, in order. Lines that are not a JSON object are skipped and
-    kept in :attr:`malformed` (the event files remain the record). If ``on_event`` raises, no
+    kept in :attr:`malformed` (the event files remain the record). The plugin starts each
+    record with a newline too, so a line cut short (its writer killed mid-write) is ended by
+    the next record instead of swallowing it. If ``on_event`` raises, no
     further events are delivered (the FIFO is still read so the writer never blocks) and
     :meth:`close` re-raises the exception.
     """
@@ -299,6 +325,11 @@ class EventStream:
             # a FIFO left behind by an earlier run: nobody else may read it, make it ours
             self.path.unlink()
             os.mkfifo(self.path, 0o600)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception ``on_event`` (or the reader) raised; no event was delivered after it."""
+        return self._error
 
     @property
     def running(self) -> bool:

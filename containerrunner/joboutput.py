@@ -162,6 +162,11 @@ class EventSequencer:
                 return
             self._deliver(self._shifted(event))
 
+    def shifted(self, event: Event) -> Event:
+        """`event` (a plugin event) numbered past the verbose lines; after :meth:`close`."""
+        with self._lock:
+            return self._shifted(event)
+
     def _release(self) -> None:
         held, self._held = self._held, []
         for event in held:

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ConfigurationError, EngineTimeoutError
-from containerrunner.events import EventLog, stats_from_events
+from containerrunner.events import EventLog, stats_from_events, unstreamed_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image, image_digest
@@ -142,6 +142,7 @@ class Runner:
         self._results = Collector()
         self._provenance: dict[str, Any] | None = None
         self._stats: dict[str, Any] | None = None
+        self._streamed: set[str] = set()  # uuids of the events delivered so far
         self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
         #: stop requests and timeout decisions for the running process (cancel, terminate,
         #: kill; containerrunner.stream's keep_waiting)
@@ -283,6 +284,7 @@ class Runner:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         """One numbered event (see joboutput): the handler decides whether it is kept."""
+        self._streamed.add(str(event.get("uuid", "")))
         recap = event.pop(STATS_KEY, None)
         version = event.pop(ANSIBLE_VERSION_KEY, None)
         if isinstance(version, str) and self._provenance is not None:
@@ -424,7 +426,8 @@ class Runner:
         if job.events:
             env.update(self._event_env(job, artifacts))
             env["CONTAINERRUNNER_EVENT_FIFO"] = workspace.event_stream(
-                output.sequencer.plugin_event
+                output.sequencer.plugin_event,
+                on_drained=lambda: self._deliver_event_files(artifacts, output),
             ).path.as_posix()
             mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
             mounts.append(Mount.same_path(str(artifacts.path)))
@@ -468,6 +471,20 @@ class Runner:
             return self.process_runner(inv, controls)
         finally:
             output.finish()
+
+    def _deliver_event_files(self, artifacts: ArtifactDir, output: JobOutput) -> None:
+        """Deliver the events the plugin wrote as files instead of FIFO lines (a write to the
+        FIFO failed); called once, after the FIFO's last line and the process's end.
+
+        The plugin never writes to the FIFO again after a failed write, so these come after
+        every streamed event: delivered in counter order they keep the handler's order. Each
+        is numbered past the verbose lines like a streamed one; its file is removed, then
+        written again under that number if the handler keeps it (a dropped event leaves none).
+        """
+        for path, event in unstreamed_event_files(artifacts.path, self._streamed):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self._on_event(output.sequencer.shifted(event))
 
     def _abort(
         self,

@@ -286,7 +286,13 @@ class _Tee:
 
 
 class _FifoWriter:
-    """Writes one JSON line per event to the runner's FIFO; gives up on EPIPE/ENXIO."""
+    """Writes one JSON line per event to the runner's FIFO; gives up on EPIPE/ENXIO.
+
+    Writes block while the FIFO is full (the runner's reader fell behind): back-pressure,
+    never a dropped line. Once a write fails the writer stays broken: every later event goes
+    to its file, so the events the runner got on the FIFO all come before the ones it finds
+    as files when the job ends (it delivers those then, in counter order).
+    """
 
     def __init__(self, path):
         self._path = path
@@ -443,7 +449,9 @@ class _Recorder:
             event["event_data"] = {}
             event.pop(STATS_KEY, None)
             payload = json.dumps(event, default=_fallback_text)
-        if self.fifo is not None and self.fifo.write(payload + "\n"):
+        # a record starts and ends with a newline: a line cut short (its writer killed
+        # mid-write) is ended by the next record's first byte and never swallows it
+        if self.fifo is not None and self.fifo.write("\n" + payload + "\n"):
             return  # the runner writes the file
         side = [event.pop(key, None) for key in (STATS_KEY, ANSIBLE_VERSION_KEY)]
         if any(value is not None for value in side):
