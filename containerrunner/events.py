@@ -31,7 +31,7 @@ import re
 import selectors
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ __all__ = [
     "host_events",
     "load_events",
     "stats_from_events",
-    "unstreamed_event_files",
+    "unlisted_event_files",
 ]
 
 Event = dict[str, Any]
@@ -124,25 +124,24 @@ def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
             yield event
 
 
-def unstreamed_event_files(
-    artifact_dir: str | os.PathLike[str], streamed: Set[str]
+def unlisted_event_files(
+    artifact_dir: str | os.PathLike[str], listed: Callable[[int, str], bool]
 ) -> list[tuple[Path, Event]]:
-    """The event files in ``artifact_dir/job_events/`` whose uuid is not in `streamed`, as
-    (path, event) in counter order: the events the plugin wrote itself because its FIFO write
-    failed (one directory listing; called once, when the job ends). A damaged file is left
-    for :class:`EventLog` (whose readers get an :class:`OutputParseError` naming it)."""
+    """The event files in ``artifact_dir/job_events/`` for which ``listed(counter, name)`` is
+    false, as (path, event) in counter order: the events the plugin wrote itself because its
+    FIFO write failed (one directory listing; called once, when the job ends). A damaged file
+    is left for :class:`EventLog` (whose readers get an :class:`OutputParseError` naming it)."""
     events_dir = Path(artifact_dir) / "job_events"
     found: list[tuple[Path, Event]] = []
-    for _counter, name in _numbered_files(events_dir):
-        match = EVENT_FILE_RE.match(name)
-        if match is None or match["uuid"] in streamed:
+    for counter, name in _numbered_files(events_dir):
+        if listed(counter, name):
             continue
         path = events_dir / name
         try:
             event = _read_event_file(path)
         except OutputParseError:
             continue
-        if event is not None and event.get("uuid") not in streamed:
+        if event is not None:
             found.append((path, event))
     return found
 
@@ -196,6 +195,17 @@ class EventLog:
             return
         self._counters.insert(index, counter)
         self._entries.insert(index, entry)
+
+    def lists(self, counter: int, name: str) -> bool:
+        """True when the log holds the event written to job_events/`name` (numbered `counter`)."""
+        with self._changed:
+            index = bisect.bisect_left(self._counters, counter)
+            if index >= len(self._counters) or self._counters[index] != counter:
+                return False
+            entry = self._entries[index]
+        if isinstance(entry, dict):
+            return event_file_name(entry) == name
+        return entry == name
 
     def close(self) -> None:
         """Add the files the stream did not deliver (the plugin wrote them); wake readers."""

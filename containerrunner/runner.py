@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ConfigurationError, EngineTimeoutError
-from containerrunner.events import EventLog, stats_from_events, unstreamed_event_files
+from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image, image_digest
@@ -142,7 +142,6 @@ class Runner:
         self._results = Collector()
         self._provenance: dict[str, Any] | None = None
         self._stats: dict[str, Any] | None = None
-        self._streamed: set[str] = set()  # uuids of the events delivered so far
         self._kept_output: dict[str, str] | None = None  # stdout/stderr of a removed temp dir
         #: stop requests and timeout decisions for the running process (cancel, terminate,
         #: kill; containerrunner.stream's keep_waiting)
@@ -284,7 +283,6 @@ class Runner:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         """One numbered event (see joboutput): the handler decides whether it is kept."""
-        self._streamed.add(str(event.get("uuid", "")))
         recap = event.pop(STATS_KEY, None)
         version = event.pop(ANSIBLE_VERSION_KEY, None)
         if isinstance(version, str) and self._provenance is not None:
@@ -480,8 +478,9 @@ class Runner:
         every streamed event: delivered in counter order they keep the handler's order. Each
         is numbered past the verbose lines like a streamed one; its file is removed, then
         written again under that number if the handler keeps it (a dropped event leaves none).
+        The files the runner wrote are the ones its log lists: no per-event bookkeeping.
         """
-        for path, event in unstreamed_event_files(artifacts.path, self._streamed):
+        for path, event in unlisted_event_files(artifacts.path, self._open_log().lists):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             self._on_event(output.sequencer.shifted(event))
