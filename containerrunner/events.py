@@ -74,6 +74,29 @@ _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
 
 
+_UUID_RE = re.compile(r"^[^./\x00][^/\x00]{0,127}$")
+
+
+def well_formed(event: Any) -> bool:
+    """True for an event the runner can number and file: a JSON object whose `counter` is an
+    int >= 0, `uuid` a name of at most 128 characters without '/' or NUL nor a leading '.',
+    and, when present, `event` a string, `start_line`/`end_line` ints and `event_data` an object."""
+    if not isinstance(event, dict):
+        return False
+    counter, uuid = event.get("counter"), event.get("uuid")
+    if not isinstance(counter, int) or isinstance(counter, bool) or counter < 0:
+        return False
+    if not isinstance(uuid, str) or not _UUID_RE.match(uuid):
+        return False
+    if not isinstance(event.get("event", ""), str):
+        return False
+    for key in ("start_line", "end_line"):
+        value = event.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+    return isinstance(event.get("event_data", {}), dict)
+
+
 def event_file_name(event: Mapping[str, Any]) -> str:
     """The name of an event's file in job_events/: `<counter>-<uuid>.json`."""
     return f"{int(event.get('counter', 0))}-{event.get('uuid', '')}.json"
@@ -141,7 +164,7 @@ def unlisted_event_files(
             event = _read_event_file(path)
         except OutputParseError:
             continue
-        if event is not None:
+        if event is not None and well_formed(event):
             found.append((path, event))
     return found
 
@@ -290,10 +313,10 @@ class EventStream:
 
     The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
     there, splits it into lines (a partial line is kept until its end arrives) and calls
-    ``on_event`` for each JSON line, in order. Lines that are not a JSON object are skipped and
-    kept in :attr:`malformed` (the event files remain the record). The plugin starts each
-    record with a newline too, so a line cut short (its writer killed mid-write) is ended by
-    the next record instead of swallowing it. If ``on_event`` raises, no
+    ``on_event`` for each JSON line, in order. Lines that are not a :func:`well_formed` event
+    are skipped and kept in :attr:`malformed` (the event files remain the record). The plugin
+    starts each record with a newline too, so a line cut short (its writer killed mid-write)
+    is ended by the next record instead of swallowing it. If ``on_event`` raises, no
     further events are delivered (the FIFO is still read so the writer never blocks) and
     :meth:`close` re-raises the exception.
     """
@@ -446,7 +469,7 @@ class EventStream:
             event = json.loads(line)
         except ValueError:
             event = None
-        if not isinstance(event, dict):
+        if not well_formed(event):
             if len(self.malformed) < _MALFORMED_KEPT:
                 self.malformed.append(line[:200].decode("utf-8", "replace"))
             return
