@@ -45,6 +45,7 @@ __all__ = [
     "host_events",
     "load_events",
     "stats_from_events",
+    "unlisted_event_files",
 ]
 
 Event = dict[str, Any]
@@ -71,6 +72,29 @@ STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "proces
 
 _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
+
+
+_UUID_RE = re.compile(r"^[^./\x00][^/\x00]{0,127}$")
+
+
+def well_formed(event: Any) -> bool:
+    """True for an event the runner can number and file: a JSON object whose `counter` is an
+    int >= 0, `uuid` a name of at most 128 characters without '/' or NUL nor a leading '.',
+    and, when present, `event` a string, `start_line`/`end_line` ints and `event_data` an object."""
+    if not isinstance(event, dict):
+        return False
+    counter, uuid = event.get("counter"), event.get("uuid")
+    if not isinstance(counter, int) or isinstance(counter, bool) or counter < 0:
+        return False
+    if not isinstance(uuid, str) or not _UUID_RE.match(uuid):
+        return False
+    if not isinstance(event.get("event", ""), str):
+        return False
+    for key in ("start_line", "end_line"):
+        value = event.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+    return isinstance(event.get("event_data", {}), dict)
 
 
 def event_file_name(event: Mapping[str, Any]) -> str:
@@ -121,6 +145,28 @@ def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
         event = _read_event_file(events_dir / name)
         if event is not None:
             yield event
+
+
+def unlisted_event_files(
+    artifact_dir: str | os.PathLike[str], listed: Callable[[int, str], bool]
+) -> list[tuple[Path, Event]]:
+    """The event files in ``artifact_dir/job_events/`` for which ``listed(counter, name)`` is
+    false, as (path, event) in counter order: the events the plugin wrote itself because its
+    FIFO write failed (one directory listing; called once, when the job ends). A damaged file
+    is left for :class:`EventLog` (whose readers get an :class:`OutputParseError` naming it)."""
+    events_dir = Path(artifact_dir) / "job_events"
+    found: list[tuple[Path, Event]] = []
+    for counter, name in _numbered_files(events_dir):
+        if listed(counter, name):
+            continue
+        path = events_dir / name
+        try:
+            event = _read_event_file(path)
+        except OutputParseError:
+            continue
+        if event is not None and well_formed(event):
+            found.append((path, event))
+    return found
 
 
 class EventLog:
@@ -177,6 +223,17 @@ class EventLog:
             return
         self._counters.insert(index, counter)
         self._entries.insert(index, entry)
+
+    def lists(self, counter: int, name: str) -> bool:
+        """True when the log holds the event written to job_events/`name` (numbered `counter`)."""
+        with self._changed:
+            index = bisect.bisect_left(self._counters, counter)
+            if index >= len(self._counters) or self._counters[index] != counter:
+                return False
+            entry = self._entries[index]
+        if isinstance(entry, dict):
+            return event_file_name(entry) == name
+        return entry == name
 
     def close(self) -> None:
         """Add the files the stream did not deliver (the plugin wrote them); wake readers."""
@@ -261,8 +318,10 @@ class EventStream:
 
     The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
     there, splits it into lines (a partial line is kept until its end arrives) and calls
-    ``on_event`` for each JSON line, in order. Lines that are not a JSON object are skipped and
-    kept in :attr:`malformed` (the event files remain the record). If ``on_event`` raises, no
+    ``on_event`` for each JSON line, in order. Lines that are not a :func:`well_formed` event
+    are skipped and kept in :attr:`malformed` (the event files remain the record). The plugin
+    starts each record with a newline too, so a line cut short (its writer killed mid-write)
+    is ended by the next record instead of swallowing it. If ``on_event`` raises, no
     further events are delivered (the FIFO is still read so the writer never blocks) and
     :meth:`close` re-raises the exception.
     """
@@ -304,6 +363,11 @@ class EventStream:
             # a FIFO left behind by an earlier run: nobody else may read it, make it ours
             self.path.unlink()
             os.mkfifo(self.path, 0o600)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception ``on_event`` (or the reader) raised; no event was delivered after it."""
+        return self._error
 
     @property
     def running(self) -> bool:
@@ -410,7 +474,7 @@ class EventStream:
             event = json.loads(line)
         except ValueError:
             event = None
-        if not isinstance(event, dict):
+        if not well_formed(event):
             if len(self.malformed) < _MALFORMED_KEPT:
                 self.malformed.append(line[:200].decode("utf-8", "replace"))
             return

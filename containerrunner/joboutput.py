@@ -39,6 +39,14 @@ STATS_KEY = "containerrunner_stats"
 ANSIBLE_VERSION_KEY = "containerrunner_ansible_version"
 
 
+#: the characters of one line kept in its verbose event; the rest is only in the artifact file
+MAX_VERBOSE_LINE = 1 << 20
+
+
+def _cut_marker(dropped: int) -> str:
+    return f" [containerrunner: line truncated, {dropped} more characters in the stdout file]"
+
+
 def _held_length(text: str) -> int:
     """How much of the end of `text` may be the start of a mark split across two chunks."""
     first = max(0, len(text) - len(OUTPUT_MARK) + 1)
@@ -53,7 +61,9 @@ class OutputStream:
 
     `write` gets the text without marks; before the first mark, `on_line(line, newline)` gets
     each line (a last partial one when the mark or the end comes), and the first mark (or
-    :meth:`finish`) calls `on_mark`.
+    :meth:`finish`) calls `on_mark`. A line longer than :data:`MAX_VERBOSE_LINE` is passed on
+    cut there, with a marker saying how much more the file has: memory stays bounded however
+    long a line the process writes.
     """
 
     def __init__(
@@ -67,7 +77,8 @@ class OutputStream:
         self._on_mark = on_mark
         self._marked = False
         self._held = ""  # a possible beginning of the mark
-        self._line = ""  # the partial line before the mark
+        self._line = ""  # the partial line before the mark (at most MAX_VERBOSE_LINE)
+        self._dropped = 0  # characters of that line beyond MAX_VERBOSE_LINE
 
     def __call__(self, text: str) -> None:
         text = self._held + text
@@ -88,16 +99,39 @@ class OutputStream:
         self._write(text)
         if self._marked or self._on_line is None:
             return
-        *lines, self._line = (self._line + text).split("\n")
+        if "\n" not in text:
+            self._grow(text)
+            return
+        first, *lines, last = text.split("\n")
+        self._grow(first)
+        self._end_line(True)
         for line in lines:
-            self._on_line(line.rstrip("\r"), True)
+            self._grow(line)
+            self._end_line(True)
+        self._grow(last)
+
+    def _grow(self, text: str) -> None:
+        room = MAX_VERBOSE_LINE - len(self._line)
+        if len(text) > room:
+            self._dropped += len(text) - max(room, 0)
+            text = text[: max(room, 0)]
+        if text:
+            self._line += text
+
+    def _end_line(self, newline: bool) -> None:
+        line = self._line.rstrip("\r")
+        if self._dropped:
+            line += _cut_marker(self._dropped)
+        self._line, self._dropped = "", 0
+        if self._on_line is not None:
+            self._on_line(line, newline)
 
     def _mark(self) -> None:
         if self._marked:
             return
-        if self._line and self._on_line is not None:
-            self._on_line(self._line.rstrip("\r"), False)
-        self._line = ""
+        if (self._line or self._dropped) and self._on_line is not None:
+            self._end_line(False)
+        self._line, self._dropped = "", 0
         self._marked = True
         if self._on_mark is not None:
             self._on_mark()
@@ -163,6 +197,11 @@ class EventSequencer:
                 self._held.append(event)
                 return
             self._deliver(self._shifted(event))
+
+    def shifted(self, event: Event) -> Event:
+        """`event` (a plugin event) numbered past the verbose lines; after :meth:`close`."""
+        with self._lock:
+            return self._shifted(event)
 
     def _release(self) -> None:
         held, self._held = self._held, []

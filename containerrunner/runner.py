@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ArtifactWriteError, ConfigurationError, EngineTimeoutError
-from containerrunner.events import EventLog, stats_from_events
+from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine
 from containerrunner.isolation.images import engine_version, ensure_image
@@ -436,7 +436,8 @@ class Runner:
         if job.events:
             env.update(self._event_env(job, artifacts))
             env["CONTAINERRUNNER_EVENT_FIFO"] = workspace.event_stream(
-                output.sequencer.plugin_event
+                output.sequencer.plugin_event,
+                on_drained=lambda: self._deliver_event_files(artifacts, output),
             ).path.as_posix()
             mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
             mounts.append(Mount.same_path(str(artifacts.path)))
@@ -480,6 +481,21 @@ class Runner:
             return self.process_runner(inv, controls)
         finally:
             output.finish()
+
+    def _deliver_event_files(self, artifacts: ArtifactDir, output: JobOutput) -> None:
+        """Deliver the events the plugin wrote as files instead of FIFO lines (a write to the
+        FIFO failed); called once, after the FIFO's last line and the process's end.
+
+        The plugin never writes to the FIFO again after a failed write, so these come after
+        every streamed event: delivered in counter order they keep the handler's order. Each
+        is numbered past the verbose lines like a streamed one; its file is removed, then
+        written again under that number if the handler keeps it (a dropped event leaves none).
+        The files the runner wrote are the ones its log lists: no per-event bookkeeping.
+        """
+        for path, event in unlisted_event_files(artifacts.path, self._open_log().lists):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self._on_event(output.sequencer.shifted(event))
 
     def _abort(
         self,

@@ -28,6 +28,10 @@ def kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}") + f" ({value!r:.60})"
 
 
+#: the longest ident, in UTF-8 bytes: a file name has at most 255, and the ident is one
+MAX_IDENT_BYTES = 200
+
+
 def check_ident(value: Any) -> str:
     """A job ident (a string, or a number as ansible-runner allows): it names the directory
     artifacts/<ident>, so empty, `/`, `\\`, NUL, `..` and a leading `.` are refused."""
@@ -39,6 +43,15 @@ def check_ident(value: Any) -> str:
     if any(c in ident for c in "/\\\0") or ".." in ident or ident.startswith("."):
         raise ConfigurationError(
             f"ident {ident!r} must not contain '/', '\\', '..' or NUL, nor start with '.': "
+            f"it names the directory artifacts/<ident>"
+        )
+    try:
+        size = len(ident.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"ident {ident!r} is not valid UTF-8 text") from None
+    if size > MAX_IDENT_BYTES:
+        raise ConfigurationError(
+            f"ident {ident[:40]!r}... is {size} bytes long, at most {MAX_IDENT_BYTES}: "
             f"it names the directory artifacts/<ident>"
         )
     return ident

@@ -63,9 +63,24 @@ class Workspace:
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def event_stream(self, on_event: Callable[[dict[str, Any]], None]) -> EventStream:
-        """The event FIFO with its reader started; closed (drained, joined) with the workspace."""
+    def event_stream(
+        self,
+        on_event: Callable[[dict[str, Any]], None],
+        on_drained: Callable[[], Any] | None = None,
+    ) -> EventStream:
+        """The event FIFO with its reader started; closed (drained, joined) with the workspace.
+
+        `on_drained` is called right after the stream closed (its last line delivered), unless
+        `on_event` raised."""
         stream = EventStream(self.file(EVENT_FIFO))
+        if on_drained is not None:
+            drained = on_drained
+
+            def after_close() -> None:
+                if stream.error is None:
+                    drained()
+
+            self._stack.callback(after_close)
         self._stack.callback(stream.close)
         stream.start(on_event)
         return stream

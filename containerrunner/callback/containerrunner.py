@@ -28,8 +28,9 @@
 #                                          event_data is {} except for failed events
 #                                          (runner_on_failed, runner_on_async_failed,
 #                                          runner_item_on_failed)
-#   CONTAINERRUNNER_MAX_EVENT_RES          results whose JSON is longer are replaced by {}
-#                                          (default 700000, like ansible-runner)
+#   CONTAINERRUNNER_MAX_EVENT_RES          results whose JSON is longer are replaced by a
+#                                          truncation marker (see _truncated_res; default
+#                                          700000, like ansible-runner, which puts {})
 #   CONTAINERRUNNER_AD_HOC=1|0             ad-hoc (`ansible`) semantics; auto-detected from
 #                                          the program name when unset
 #   CONTAINERRUNNER_DISPLAY_CALLBACK       stdout callback whose output is kept (default:
@@ -86,6 +87,11 @@ FULL_RES_EVENTS = frozenset({"playbook_on_stats"})
 # written on stdout and stderr when the plugin loads (CONTAINERRUNNER_MARK_OUTPUT): an APC
 # string, invisible on a terminal; containerrunner's joboutput.OUTPUT_MARK, removed by it
 OUTPUT_MARK = "\x1b_containerrunner-events\x1b\\"
+# an oversized `res` becomes {TRUNCATED_KEY: true, "size": N, "limit": L} plus these keys of
+# the result (texts cut to TRUNCATED_HEAD characters)
+TRUNCATED_KEY = "_containerrunner_truncated"
+TRUNCATED_KEPT = ("msg", "stdout", "stderr", "rc", "changed", "failed", "skipped", "unreachable")
+TRUNCATED_HEAD = 1024
 # the recap's key on the stats event's FIFO line
 STATS_KEY = "containerrunner_stats"
 # the key on the first event's FIFO line that gives the ansible-core version (provenance)
@@ -254,6 +260,20 @@ def _censor(res):
     return res
 
 
+def _truncated_res(res, size, limit):
+    """What replaces a `res` whose JSON has more than `limit` characters: a visible marker with
+    its size, the scalar status keys and the first TRUNCATED_HEAD characters of its texts."""
+    marker = {TRUNCATED_KEY: True, "size": size, "limit": limit}
+    if isinstance(res, Mapping):
+        for key in TRUNCATED_KEPT:
+            value = res.get(key)
+            if isinstance(value, str):
+                marker[key] = value[:TRUNCATED_HEAD]
+            elif key in res and (value is None or isinstance(value, (bool, int, float))):
+                marker[key] = value
+    return marker
+
+
 def _result_attr(result, name):
     """result.host/.task/.result (2.19+) or result._host/._task/._result (older)."""
     try:
@@ -286,7 +306,13 @@ class _Tee:
 
 
 class _FifoWriter:
-    """Writes one JSON line per event to the runner's FIFO; gives up on EPIPE/ENXIO."""
+    """Writes one JSON line per event to the runner's FIFO; gives up on EPIPE/ENXIO.
+
+    Writes block while the FIFO is full (the runner's reader fell behind): back-pressure,
+    never a dropped line. Once a write fails the writer stays broken: every later event goes
+    to its file, so the events the runner got on the FIFO all come before the ones it finds
+    as files when the job ends (it delivers those then, in counter order).
+    """
 
     def __init__(self, path):
         self._path = path
@@ -409,12 +435,10 @@ class _Recorder:
             record[STATS_KEY] = event_data
         if not keep:
             event_data = {}
-        elif (
-            "res" in event_data
-            and event not in FULL_RES_EVENTS
-            and len(json.dumps(event_data["res"], default=_fallback_text)) > self.max_res
-        ):
-            event_data["res"] = {}
+        elif "res" in event_data and event not in FULL_RES_EVENTS:
+            size = len(json.dumps(event_data["res"], default=_fallback_text))
+            if size > self.max_res:
+                event_data["res"] = _truncated_res(event_data["res"], size, self.max_res)
         record["event_data"] = event_data
         return record
 
@@ -443,7 +467,9 @@ class _Recorder:
             event["event_data"] = {}
             event.pop(STATS_KEY, None)
             payload = json.dumps(event, default=_fallback_text)
-        if self.fifo is not None and self.fifo.write(payload + "\n"):
+        # a record starts and ends with a newline: a line cut short (its writer killed
+        # mid-write) is ended by the next record's first byte and never swallows it
+        if self.fifo is not None and self.fifo.write("\n" + payload + "\n"):
             return  # the runner writes the file
         side = [event.pop(key, None) for key in (STATS_KEY, ANSIBLE_VERSION_KEY)]
         if any(value is not None for value in side):

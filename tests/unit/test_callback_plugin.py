@@ -204,12 +204,24 @@ def test_finish_writes_numbered_files_and_lines(
     assert datetime.datetime.fromisoformat(first["created"]).utcoffset() == datetime.timedelta(0)
 
 
-def test_oversized_res_is_dropped(
+def test_oversized_res_is_truncated_with_a_visible_marker(
     plugin: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONTAINERRUNNER_MAX_EVENT_RES", "50")
     recorder = _recorder(plugin, tmp_path)
-    record = recorder.begin("runner_on_ok", {"res": {"stdout": "x" * 100}})
-    assert record["event_data"]["res"] == {}
+    res = {"stdout": "x" * 5000, "rc": 3, "changed": True, "msg": None, "big": list(range(99))}
+    record = recorder.begin("runner_on_ok", {"res": res})
+    size = len(json.dumps(res))
+    assert record["event_data"]["res"] == {
+        "_containerrunner_truncated": True,
+        "size": size,
+        "limit": 50,
+        "stdout": "x" * 1024,
+        "rc": 3,
+        "changed": True,
+        "msg": None,
+    }
+    record = recorder.begin("runner_on_ok", {"res": ["not", "a", "mapping"] * 20})
+    assert record["event_data"]["res"]["_containerrunner_truncated"] is True
     record = recorder.begin("runner_on_ok", {"res": {"stdout": "x"}})
     assert record["event_data"]["res"] == {"stdout": "x"}

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 import containerrunner
-from containerrunner.joboutput import OUTPUT_MARK, EventSequencer, JobOutput, OutputStream
+from containerrunner.joboutput import (
+    MAX_VERBOSE_LINE,
+    OUTPUT_MARK,
+    EventSequencer,
+    JobOutput,
+    OutputStream,
+)
 
 
 class Lines:
@@ -143,3 +149,22 @@ def test_each_async_twin_takes_its_helpers_parameters(name: str) -> None:
     assert inspect.signature(twin).parameters == inspect.signature(sync).parameters
     assert inspect.signature(twin).return_annotation != inspect.signature(sync).return_annotation
     assert sync.__doc__ and f"Like {name}()" in (twin.__doc__ or "")
+
+
+def test_a_huge_line_before_the_mark_is_cut_with_a_marker_in_bounded_memory() -> None:
+    written: list[int] = []
+    lines: list[tuple[str, bool]] = []
+    stream = OutputStream(lambda text: written.append(len(text)), lambda *a: lines.append(a))
+    chunk = "x" * 65536
+    for _ in range(64):  # 4 MiB without a newline, then a short line
+        stream(chunk)
+    stream("tail\nshort\n")
+    stream.finish()
+    assert sum(written) == 64 * 65536 + len("tail\nshort\n")  # the file gets everything
+    (first, newline), second = lines
+    assert newline and first.startswith("x" * MAX_VERBOSE_LINE)
+    dropped = 64 * 65536 + len("tail") - MAX_VERBOSE_LINE
+    assert first[MAX_VERBOSE_LINE:] == (
+        f" [containerrunner: line truncated, {dropped} more characters in the stdout file]"
+    )
+    assert second == ("short", True)
