@@ -94,15 +94,10 @@ class Engine:
         rounded up: both engines take an integer)."""
         return ["stop", "--time", str(math.ceil(grace)), name]
 
-    def wait_removed_args(self, name: str) -> list[str]:
-        """Block until container `name` no longer exists (used when a removal is in progress).
-
-        docker can wait for the `removed` condition; podman removes synchronously, so a second
-        `rm --force` returns once the first one is done.
-        """
-        if self.name == "docker":
-            return ["container", "wait", "--condition", "removed", name]
-        return self.remove_args(name)
+    @property
+    def removed_event(self) -> str:
+        """The name of the event the engine sends when a container is removed."""
+        return "destroy" if self.name == "docker" else "remove"
 
     def label_field(self, key: str) -> str:
         """A `ps --format` template field giving the value of label `key` ('' when unset)."""

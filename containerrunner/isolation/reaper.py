@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import TypedDict
 
 from containerrunner.errors import EngineError, EngineTimeoutError
@@ -15,6 +16,7 @@ from containerrunner.isolation.engine import (
     Engine,
     run_engine,
 )
+from containerrunner.isolation.started import wait_for
 from containerrunner.procinfo import pid_alive
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def remove_container(engine: Engine, name: str) -> None:
     other failures (a timeout, an engine error) are logged as warnings.
     """
     args = engine.remove_args(name)
+    since = time.time()
     try:
         proc = run_engine(engine, args, REMOVE_TIMEOUT)
     except EngineTimeoutError as exc:
@@ -52,12 +55,11 @@ def remove_container(engine: Engine, name: str) -> None:
         return
     stderr = proc.stderr.strip()
     if _IN_PROGRESS in stderr.lower():
-        # The engine is already removing it (docker's --rm racing our rm): wait for the end,
-        # so that "removed" means gone when we return.
-        try:
-            run_engine(engine, engine.wait_removed_args(name), REMOVE_TIMEOUT)
-        except EngineTimeoutError as exc:
-            log.warning("%s", exc)
+        # The engine is already removing it (docker's --rm racing our rm): wait for its
+        # removal event, so that "removed" means gone when we return. (docker 20.10's CLI has
+        # no `container wait --condition removed`.)
+        if not wait_for(engine, name, engine.removed_event, since, REMOVE_TIMEOUT):
+            log.warning("%s: the removal in progress did not end within %gs", name, REMOVE_TIMEOUT)
         return
     if any(marker in stderr.lower() for marker in _GONE_MARKERS):
         return

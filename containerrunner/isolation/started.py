@@ -1,9 +1,10 @@
-"""Learning when a container has started, without polling: the engine's event stream.
+"""Learning when a container has started (or is gone), without polling: the engine's events.
 
-`StartWatcher` runs `<engine> events --since T --filter container=NAME --filter event=start`
-(the same arguments for podman and docker); its stdout becomes readable when the start event
-comes. `since` is a wall-clock time taken before `<engine> run` was spawned, so an event that
-came before the watcher subscribed is still reported.
+`ContainerEvent` runs `<engine> events --since T --filter container=NAME --filter event=E`
+(the same arguments for podman and docker); its stdout becomes readable when the event comes.
+`since` is a wall-clock time taken before what causes the event (`<engine> run`, `rm`), so an
+event that came before the watcher subscribed is still reported. `StartWatcher` watches the
+`start` event; `wait_for` waits for one event with a timeout (a select on the stream).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import subprocess
+import time
 from typing import Literal
 
 from containerrunner.isolation.engine import Engine
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 5.0
 
 
-def start_events_args(name: str, since: float) -> list[str]:
+def container_events_args(name: str, event: str, since: float) -> list[str]:
     return [
         "events",
         "--since",
@@ -29,18 +32,18 @@ def start_events_args(name: str, since: float) -> list[str]:
         "--filter",
         f"container={name}",
         "--filter",
-        "event=start",
+        f"event={event}",
         "--format",
         "{{.Status}}",
     ]
 
 
-class StartWatcher:
-    """One container's start event; see the module docstring."""
+class ContainerEvent:
+    """One event of one container; see the module docstring."""
 
-    def __init__(self, engine: Engine, name: str, since: float) -> None:
+    def __init__(self, engine: Engine, name: str, event: str, since: float) -> None:
         self._proc = subprocess.Popen(
-            engine.command(*start_events_args(name, since)),
+            engine.command(*container_events_args(name, event, since)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -51,15 +54,15 @@ class StartWatcher:
         self.fd = self._proc.stdout.fileno()
 
     def read(self) -> Literal["started", "ended", "pending"]:
-        """Read what came: `started` (the start event), `ended` (the stream ended without
-        one: the engine's `events` failed, so the caller stops watching and falls back on
-        the container's first output), or `pending`."""
+        """Read what came: `started` (the event came), `ended` (the stream ended without
+        it: the engine's `events` failed, so the caller stops watching and falls back), or
+        `pending`."""
         try:
             data = os.read(self.fd, 4096)
         except BlockingIOError:
             return "pending"
         if not data:
-            log.warning("`%s events` ended without the container's start event", self._proc.args)
+            log.warning("`%s` ended without the container's event", self._proc.args)
             return "ended"
         return "started" if data.strip() else "pending"
 
@@ -75,3 +78,26 @@ class StartWatcher:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+class StartWatcher(ContainerEvent):
+    """The `start` event of container `name` (the end of a job's start phase)."""
+
+    def __init__(self, engine: Engine, name: str, since: float) -> None:
+        super().__init__(engine, name, "start", since)
+
+
+def wait_for(engine: Engine, name: str, event: str, since: float, timeout: float) -> bool:
+    """Wait up to `timeout` s for `event` of container `name` (since `since`); whether it came."""
+    watcher = ContainerEvent(engine, name, event, since)
+    try:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([watcher.fd], [], [], left)[0]:
+                return False
+            state = watcher.read()
+            if state != "pending":
+                return state == "started"
+        return False
+    finally:
+        watcher.close()

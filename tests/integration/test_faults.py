@@ -10,6 +10,7 @@ says so), never on a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import our_containers
-from tests.integration.support import REPO, copy_examples, make_ssh_key
+from tests.integration.support import REPO, container_kwargs, copy_examples, make_ssh_key
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +53,34 @@ def ssh_agents_of_ours() -> list[str]:
     return [line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line]
 
 
-@pytest.fixture
-def place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None]]:
-    """`where`, its engine (None: the host); after the trial nothing of this process is left."""
-    engine = (
-        make_engine(where["process_isolation_executable"]) if where["process_isolation"] else None
-    )
+@contextlib.contextmanager
+def nothing_left(engine: Engine | None) -> Iterator[None]:
+    """After the block: no container, runtime dir or ssh-agent of this process is left."""
     before = set(our_containers(engine, os.getpid())) if engine else set()
-    yield where, engine
+    yield
     if engine is not None:
         left = set(our_containers(engine, os.getpid())) - before
         assert not left, f"containers left in {engine.name}: {sorted(left)}"
     mine = [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
     assert not mine, f"runtime dirs left: {mine}"
     assert not ssh_agents_of_ours(), "an ssh-agent of ours is left"
+
+
+@pytest.fixture
+def place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None]]:
+    """`where` and its engine (None: the host); nothing of this process left after the trial."""
+    engine = None
+    if where["process_isolation"]:
+        engine = make_engine(where["process_isolation_executable"])
+    with nothing_left(engine):
+        yield where, engine
+
+
+@pytest.fixture
+def in_engine(engine: Engine) -> Iterator[tuple[dict[str, Any], Engine]]:
+    """Like `place`, in podman and docker only."""
+    with nothing_left(engine):
+        yield container_kwargs(engine), engine
 
 
 def assert_readable(artifact_dir: Path, status: str, rc: int) -> None:
@@ -119,11 +134,9 @@ def test_stopping_mid_task(
 
 
 def test_container_killed_from_outside(
-    trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+    trial: int, in_engine: tuple[dict[str, Any], Engine], tmp_path: Path
 ) -> None:
-    where, engine = place
-    if engine is None:
-        pytest.skip("a container fault")  # the host half of `where` has no container to kill
+    where, engine = in_engine
     pdd = copy_examples(tmp_path)
     thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path))
     subprocess.run(engine.command("kill", container_name(runner.job.ident)), check=True,

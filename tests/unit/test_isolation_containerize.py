@@ -251,8 +251,8 @@ def test_parse_ps_output() -> None:
 def test_engine_cleanup_and_label_templates() -> None:
     assert PODMAN.remove_args("n") == ["rm", "--force", "--time", "0", "n"]
     assert DOCKER.remove_args("n") == ["rm", "--force", "n"]
-    assert PODMAN.wait_removed_args("n") == ["rm", "--force", "--time", "0", "n"]
-    assert DOCKER.wait_removed_args("n") == ["container", "wait", "--condition", "removed", "n"]
+    assert (PODMAN.removed_event, DOCKER.removed_event) == ("remove", "destroy")
+    assert PODMAN.stop_args("n", 0.5) == DOCKER.stop_args("n", 0.5) == ["stop", "--time", "1", "n"]
     assert PODMAN.label_field("k") == '{{index .Labels "k"}}'
     assert DOCKER.label_field("k") == '{{.Label "k"}}'
 
