@@ -17,6 +17,7 @@ from containerrunner.isolation import (
     containerize,
     is_pinned,
 )
+from containerrunner.isolation.engine import CONTAINER_HOME
 from containerrunner.isolation.images import _normalise_id
 from containerrunner.isolation.reaper import parse_ps_output
 
@@ -122,7 +123,9 @@ def test_container_invocation(proj: Path, engine: Engine) -> None:
         f"{proj}/keys/id:{proj}/keys/id:ro",  # a secret stays read-only inside the rw cwd
     ]
     engine_part = argv[: argv.index("localhost/ee:2")]
-    assert values_of(engine_part, "-e") == ["ANSIBLE_FORCE_COLOR", "TOKEN"]
+    user_args = engine.user_args(os.getuid(), os.getgid())
+    home = [f"HOME={CONTAINER_HOME}"] if f"HOME={CONTAINER_HOME}" in user_args else []
+    assert values_of(engine_part, "-e") == [*home, "ANSIBLE_FORCE_COLOR", "TOKEN"]
     assert "--pull=never" in argv
     assert argv[argv.index("localhost/ee:2") - 1] == "--network=none"
     assert argv[argv.index("localhost/ee:2") + 1 :] == (
