@@ -115,6 +115,7 @@ def test_container_invocation(proj: Path, engine: Engine) -> None:
         "containerrunner.ident=job/1",
         f"containerrunner.owner-host={socket.gethostname()}",
         f"containerrunner.owner-pid={os.getpid()}",
+        f"containerrunner.owner-uid={os.getuid()}",
     ]
     assert values_of(argv, "-w") == [str(proj)]
     assert values_of(argv, "-v") == [  # sorted by target: parents before children
@@ -227,9 +228,9 @@ def test_image_id_normalised() -> None:
 
 def test_parse_ps_output() -> None:
     text = (
-        "containerrunner_a\ta\t123\thostA\trunning\n"
+        "containerrunner_a\ta\t123\thostA\trunning\t1001\n"
         "\n"
-        "containerrunner_b\tb\t\thostB\tCreated\n"
+        "containerrunner_b\tb\t\thostB\tCreated\t\n"
         "weird\n"
     )
     assert parse_ps_output(text) == [
@@ -238,6 +239,7 @@ def test_parse_ps_output() -> None:
             "ident": "a",
             "owner_pid": 123,
             "owner_host": "hostA",
+            "owner_uid": 1001,
             "state": "running",
         },
         {
@@ -245,9 +247,17 @@ def test_parse_ps_output() -> None:
             "ident": "b",
             "owner_pid": None,
             "owner_host": "hostB",
+            "owner_uid": 0,
             "state": "created",
         },
-        {"name": "weird", "ident": "", "owner_pid": None, "owner_host": "", "state": ""},
+        {
+            "name": "weird",
+            "ident": "",
+            "owner_pid": None,
+            "owner_host": "",
+            "owner_uid": 0,
+            "state": "",
+        },
     ]
 
 
