@@ -26,9 +26,10 @@ LABEL_OWNER_HOST = "containerrunner.owner-host"
 LABEL_OWNER_UID = "containerrunner.owner-uid"
 
 # HOME inside the container when it runs as a non-root caller: Ansible writes ~/.ansible/tmp,
-# and the image's HOME for an unknown uid is `/` (docker) or the workdir (podman keep-id, which
-# would put .ansible into the project). The image's /tmp is world-writable (1777) and goes away
-# with the container (`--rm`). A HOME in the job's own env (`-e HOME`, later) still wins.
+# and the image's HOME for an unknown uid is `/` (docker: unwritable) or the workdir (podman
+# keep-id: .ansible would land in the project; its passwd entry gets this home too). The image's
+# /tmp is world-writable (1777) and goes away with the container (`--rm`). A HOME in the job's
+# own env (`-e HOME`, later on the command line) still wins.
 CONTAINER_HOME = "/tmp/containerrunner-home"
 
 INSTALL_HINT = (
@@ -61,7 +62,10 @@ class Engine:
         if self.name == "podman":
             # Rootful podman runs the container as root, which is the caller; rootless needs
             # the caller's id mapped to itself inside the user namespace.
-            return ["--userns=keep-id", *home] if self.rootless else []
+            # keep-id's /etc/passwd entry has the workdir as home, and Ansible expands its
+            # remote_tmp `~user` from there: .ansible/tmp would land in the project.
+            passwd = f"--passwd-entry=$USERNAME:*:$UID:$GID::{CONTAINER_HOME}:/bin/sh"
+            return ["--userns=keep-id", passwd, *home] if self.rootless else []
         return ["--user", f"{uid}:{gid}", *(home if uid != 0 else [])]
 
     def mount_arg(self, source: str, target: str, read_only: bool) -> list[str]:

@@ -57,6 +57,13 @@ def head(exe: str) -> list[str]:
 ENV_ARGS = ["-e", "ANSIBLE_FORCE_COLOR", "-e", "SECRET_TOKEN"]
 # A non-root caller gets a writable HOME (Ansible writes ~/.ansible/tmp).
 HOME_ARGS = ["-e", "HOME=/tmp/containerrunner-home"]
+# Rootless podman: the caller's id mapped to itself, with that home in its passwd entry (podman
+# fills in $USERNAME, $UID and $GID).
+KEEP_ID_ARGS = [
+    "--userns=keep-id",
+    "--passwd-entry=$USERNAME:*:$UID:$GID::/tmp/containerrunner-home:/bin/sh",
+    *HOME_ARGS,
+]
 
 CASES: list[tuple[str, ContainerSpec, list[str]]] = [
     (
@@ -64,8 +71,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -121,8 +127,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         ),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -162,8 +167,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/podman"),
             "-i",
             "-t",
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "-w",
             "/work/proj",
             "-v",
@@ -209,8 +213,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS, pull="newer", env_names=()),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "--pull=newer",
             "-w",
             "/work/proj",
@@ -249,8 +252,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         ),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "--pull=always",
             "-w",
             "/runner",
@@ -297,8 +299,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS, network="host", env_names=()),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
-            *HOME_ARGS,
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "--network=host",
             "-w",
@@ -442,9 +443,9 @@ LAYOUT_V_SELINUX = [
 @pytest.mark.parametrize(
     ("engine", "user_args", "volumes"),
     [
-        (PODMAN_ROOTLESS, ["--userns=keep-id", *HOME_ARGS], LAYOUT_V),
+        (PODMAN_ROOTLESS, KEEP_ID_ARGS, LAYOUT_V),
         (DOCKER, ["--user", "1000:1000", *HOME_ARGS], LAYOUT_V),
-        (PODMAN_SELINUX, ["--userns=keep-id", *HOME_ARGS], LAYOUT_V_SELINUX),
+        (PODMAN_SELINUX, KEEP_ID_ARGS, LAYOUT_V_SELINUX),
         (DOCKER_SELINUX, ["--user", "1000:1000", *HOME_ARGS], LAYOUT_V_SELINUX),
     ],
     ids=["podman", "docker", "podman-selinux", "docker-selinux"],
