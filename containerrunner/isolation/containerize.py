@@ -14,6 +14,7 @@ from containerrunner.isolation.engine import (
     LABEL_IDENT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
+    LABEL_OWNER_UID,
     Engine,
     detect_engine,
 )
@@ -35,12 +36,13 @@ def container_name(ident: str) -> str:
 
 
 def container_labels(ident: str) -> dict[str, str]:
-    """The labels that mark a container as ours, with its ident and owning process."""
+    """The labels that mark a container as ours, with its ident, owning process and user."""
     return {
         LABEL: "1",
         LABEL_IDENT: ident,
         LABEL_OWNER_PID: str(os.getpid()),
         LABEL_OWNER_HOST: socket.gethostname(),
+        LABEL_OWNER_UID: str(os.getuid()),
     }
 
 

@@ -23,6 +23,14 @@ LABEL = "containerrunner"
 LABEL_IDENT = "containerrunner.ident"
 LABEL_OWNER_PID = "containerrunner.owner-pid"
 LABEL_OWNER_HOST = "containerrunner.owner-host"
+LABEL_OWNER_UID = "containerrunner.owner-uid"
+
+# HOME inside the container when it runs as a non-root caller: Ansible writes ~/.ansible/tmp,
+# and the image's HOME for an unknown uid is `/` (docker: unwritable) or the workdir (podman
+# keep-id: .ansible would land in the project; its passwd entry gets this home too). The image's
+# /tmp is world-writable (1777) and goes away with the container (`--rm`). A HOME in the job's
+# own env (`-e HOME`, later on the command line) still wins.
+CONTAINER_HOME = "/tmp/containerrunner-home"
 
 INSTALL_HINT = (
     "install podman or docker (on Debian: `apt-get install podman runc` or "
@@ -45,12 +53,20 @@ class Engine:
     selinux: bool = False
 
     def user_args(self, uid: int, gid: int) -> list[str]:
-        """Flags that make files written to mounts belong to the caller (uid, gid)."""
+        """Flags that make files written to mounts belong to the caller (uid, gid).
+
+        A caller that is not root inside the container also gets a writable HOME
+        (CONTAINER_HOME) for Ansible's ~/.ansible/tmp.
+        """
+        home = ["-e", f"HOME={CONTAINER_HOME}"]
         if self.name == "podman":
             # Rootful podman runs the container as root, which is the caller; rootless needs
             # the caller's id mapped to itself inside the user namespace.
-            return ["--userns=keep-id"] if self.rootless else []
-        return ["--user", f"{uid}:{gid}"]
+            # keep-id's /etc/passwd entry has the workdir as home, and Ansible expands its
+            # remote_tmp `~user` from there: .ansible/tmp would land in the project.
+            passwd = f"--passwd-entry=$USERNAME:*:$UID:$GID::{CONTAINER_HOME}:/bin/sh"
+            return ["--userns=keep-id", passwd, *home] if self.rootless else []
+        return ["--user", f"{uid}:{gid}", *(home if uid != 0 else [])]
 
     def mount_arg(self, source: str, target: str, read_only: bool) -> list[str]:
         """`-v src:dst[:opts]`, with an SELinux label only where SELinux is on."""
@@ -147,6 +163,36 @@ def _selinux_enabled() -> bool:
         return False
 
 
+# `podman info` answers per executable, asked once per process (like _ANSWERED below).
+_ROOTLESS: dict[str, bool] = {}
+
+
+def podman_rootless(executable: str, timeout: float = 20.0) -> bool:
+    """Whether this podman runs rootless, as podman itself says (`Host.Security.Rootless`).
+
+    A root caller can still be rootless (inside a user namespace) and a non-root one is not
+    always; when `podman info` does not answer, the caller's euid decides. Cached per process.
+    """
+    if executable in _ROOTLESS:
+        return _ROOTLESS[executable]
+    try:
+        proc = subprocess.run(
+            [executable, "info", "--format", "{{.Host.Security.Rootless}}"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return os.geteuid() != 0
+    answer = proc.stdout.strip().lower()
+    if proc.returncode != 0 or answer not in ("true", "false"):
+        return os.geteuid() != 0
+    _ROOTLESS[executable] = answer == "true"
+    return _ROOTLESS[executable]
+
+
 # Engines that answered once in this process: detect_engine() does not probe them again (a
 # probe costs a `version` round trip per job). Failures are not remembered.
 _ANSWERED: set[str] = set()
@@ -188,11 +234,12 @@ def use_project_containers_conf() -> None:
 
 
 def make_engine(name: EngineName, executable: str | None = None) -> Engine:
-    """The Engine value for `name`, without probing it."""
+    """The Engine value for `name`; for podman, whether it is rootless comes from
+    `podman info` (once per process, see podman_rootless)."""
     if name == "podman":
         use_project_containers_conf()
     exe = executable or shutil.which(name) or name
-    rootless = os.geteuid() != 0 if name == "podman" else False
+    rootless = podman_rootless(exe) if name == "podman" else False
     return Engine(name=name, executable=exe, rootless=rootless, selinux=_selinux_enabled())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from typing import TypedDict
@@ -13,6 +14,7 @@ from containerrunner.isolation.engine import (
     LABEL_IDENT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
+    LABEL_OWNER_UID,
     Engine,
     run_engine,
 )
@@ -35,6 +37,7 @@ class OwnedContainer(TypedDict):
     ident: str
     owner_pid: int | None
     owner_host: str
+    owner_uid: int
     state: str
 
 
@@ -90,20 +93,34 @@ def _parse_pid(text: str) -> int | None:
     return pid if pid > 0 else None
 
 
-def list_ours(engine: Engine) -> list[OwnedContainer]:
-    """Every container (running or not) labelled `containerrunner`, with ident and owner."""
+def _parse_uid(text: str) -> int:
+    """The owner uid label; a container without one (started before the label existed, when
+    every caller ran as root) or with a garbled one counts as root's."""
+    try:
+        uid = int(text)
+    except ValueError:
+        return 0
+    return uid if uid >= 0 else 0
+
+
+def list_ours(engine: Engine, uid: int | None = None) -> list[OwnedContainer]:
+    """The caller's containers (running or not) labelled `containerrunner`, with ident and
+    owner: only those whose owner uid is `uid` (default: this process's uid), so that users
+    sharing one engine (the docker group) never see or remove each other's containers."""
     fields = [
         "{{.Names}}",
         engine.label_field(LABEL_IDENT),
         engine.label_field(LABEL_OWNER_PID),
         engine.label_field(LABEL_OWNER_HOST),
         "{{.State}}",
+        engine.label_field(LABEL_OWNER_UID),
     ]
     args = ["ps", "-a", "--filter", f"label={LABEL}", "--format", "\t".join(fields)]
     proc = run_engine(engine, args, LIST_TIMEOUT)
     if proc.returncode != 0:
         raise EngineError(f"`{engine.name} ps` failed (rc {proc.returncode}): {proc.stderr}")
-    return parse_ps_output(proc.stdout)
+    owner = os.getuid() if uid is None else uid
+    return [c for c in parse_ps_output(proc.stdout) if c["owner_uid"] == owner]
 
 
 def parse_ps_output(text: str) -> list[OwnedContainer]:
@@ -112,14 +129,15 @@ def parse_ps_output(text: str) -> list[OwnedContainer]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        cols = (line.split("\t") + [""] * 5)[:5]
-        name, ident, pid, host, state = (c.strip() for c in cols)
+        cols = (line.split("\t") + [""] * 6)[:6]
+        name, ident, pid, host, state, uid = (c.strip() for c in cols)
         out.append(
             OwnedContainer(
                 name=name.split(",")[0],
                 ident=ident,
                 owner_pid=_parse_pid(pid),
                 owner_host=host,
+                owner_uid=_parse_uid(uid),
                 state=state.lower(),
             )
         )
@@ -127,7 +145,8 @@ def parse_ps_output(text: str) -> list[OwnedContainer]:
 
 
 def remove_if_owned(engine: Engine, name: str, owner_pid: int) -> bool:
-    """Remove container `name` only if process `owner_pid` of this host started it.
+    """Remove container `name` only if process `owner_pid` of this host and this user
+    started it.
 
     (A later job may have reused the name.) Returns whether it was removed.
     """
@@ -144,9 +163,10 @@ def remove_if_owned(engine: Engine, name: str, owner_pid: int) -> bool:
 
 
 def reap_orphans(engine: Engine) -> list[str]:
-    """Remove our containers whose owner process on this host is gone; their names.
+    """Remove the caller's containers whose owner process on this host is gone; their names.
 
-    Containers owned by another host, or without a readable owner pid, are left alone.
+    Containers of another user (owner uid label), another host, or without a readable owner
+    pid are left alone.
     """
     host = socket.gethostname()
     reaped: list[str] = []

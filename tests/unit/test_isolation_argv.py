@@ -55,6 +55,15 @@ def head(exe: str) -> list[str]:
 
 
 ENV_ARGS = ["-e", "ANSIBLE_FORCE_COLOR", "-e", "SECRET_TOKEN"]
+# A non-root caller gets a writable HOME (Ansible writes ~/.ansible/tmp).
+HOME_ARGS = ["-e", "HOME=/tmp/containerrunner-home"]
+# Rootless podman: the caller's id mapped to itself, with that home in its passwd entry (podman
+# fills in $USERNAME, $UID and $GID).
+KEEP_ID_ARGS = [
+    "--userns=keep-id",
+    "--passwd-entry=$USERNAME:*:$UID:$GID::/tmp/containerrunner-home:/bin/sh",
+    *HOME_ARGS,
+]
 
 CASES: list[tuple[str, ContainerSpec, list[str]]] = [
     (
@@ -62,7 +71,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -95,6 +104,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/docker"),
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -117,7 +127,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         ),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -139,6 +149,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/docker"),
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -156,7 +167,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/podman"),
             "-i",
             "-t",
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "-w",
             "/work/proj",
             "-v",
@@ -187,6 +198,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             "-t",
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=never",
             "-w",
             "/work/proj",
@@ -201,7 +213,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS, pull="newer", env_names=()),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "--pull=newer",
             "-w",
             "/work/proj",
@@ -218,6 +230,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/docker"),
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=always",
             "-w",
             "/work/proj",
@@ -239,7 +252,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         ),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "--pull=always",
             "-w",
             "/runner",
@@ -268,6 +281,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/docker"),
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=missing",
             "-w",
             "/work/proj",
@@ -285,7 +299,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
         spec(PODMAN_ROOTLESS, network="host", env_names=()),
         [
             *head("/usr/bin/podman"),
-            "--userns=keep-id",
+            *KEEP_ID_ARGS,
             "--pull=missing",
             "--network=host",
             "-w",
@@ -318,6 +332,7 @@ CASES: list[tuple[str, ContainerSpec, list[str]]] = [
             *head("/usr/bin/docker"),
             "--user",
             "1000:1000",
+            *HOME_ARGS,
             "--pull=missing",
             "--network=lab-net",
             "-w",
@@ -361,8 +376,9 @@ def test_command_is_last_and_unchanged() -> None:
 def test_env_is_passed_by_name_only(engine: Engine) -> None:
     argv = build_run_argv(spec(engine, env_names=("TOKEN", "B")), ["true"])
     pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
-    assert pairs == ["TOKEN", "B"]
-    assert not any("=" in p for p in pairs)
+    # The one value on the command line is the fixed HOME of a non-root caller, not a secret.
+    assert pairs == [HOME_ARGS[1], "TOKEN", "B"]
+    assert not any("=" in p for p in pairs[1:])
     assert "--env-file" not in argv
 
 
@@ -370,6 +386,27 @@ def test_env_is_passed_by_name_only(engine: Engine) -> None:
 def test_env_name_with_value_is_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="environment variable name"):
         build_run_argv(spec(PODMAN_ROOTLESS, env_names=(bad,)), ["true"])
+
+
+def test_docker_as_root_keeps_the_image_home() -> None:
+    argv = build_run_argv(spec(DOCKER, user=(0, 0)), ["true"])
+    i = argv.index("--user")
+    assert argv[i : i + 3] == ["--user", "0:0", "--pull=missing"]
+    assert not any(a.startswith("HOME=") for a in argv)
+
+
+@pytest.mark.parametrize("engine", [PODMAN_ROOTLESS, DOCKER])
+def test_a_home_of_the_job_comes_after_the_default_home(engine: Engine) -> None:
+    """Both engines take the last `-e HOME`: a job's own HOME wins over CONTAINER_HOME."""
+    argv = build_run_argv(spec(engine, env_names=("HOME",)), ["true"])
+    values = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
+    assert values == [HOME_ARGS[1], "HOME"]
+
+
+def test_podman_as_root_rootful_has_no_user_flags() -> None:
+    argv = build_run_argv(spec(PODMAN_ROOT, user=(0, 0)), ["true"])
+    assert "--userns=keep-id" not in argv
+    assert "-e" not in argv[: argv.index("-w")]
 
 
 def test_labels_are_sorted_whatever_the_mapping_order() -> None:
@@ -406,10 +443,10 @@ LAYOUT_V_SELINUX = [
 @pytest.mark.parametrize(
     ("engine", "user_args", "volumes"),
     [
-        (PODMAN_ROOTLESS, ["--userns=keep-id"], LAYOUT_V),
-        (DOCKER, ["--user", "1000:1000"], LAYOUT_V),
-        (PODMAN_SELINUX, ["--userns=keep-id"], LAYOUT_V_SELINUX),
-        (DOCKER_SELINUX, ["--user", "1000:1000"], LAYOUT_V_SELINUX),
+        (PODMAN_ROOTLESS, KEEP_ID_ARGS, LAYOUT_V),
+        (DOCKER, ["--user", "1000:1000", *HOME_ARGS], LAYOUT_V),
+        (PODMAN_SELINUX, KEEP_ID_ARGS, LAYOUT_V_SELINUX),
+        (DOCKER_SELINUX, ["--user", "1000:1000", *HOME_ARGS], LAYOUT_V_SELINUX),
     ],
     ids=["podman", "docker", "podman-selinux", "docker-selinux"],
 )

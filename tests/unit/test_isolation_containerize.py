@@ -17,6 +17,7 @@ from containerrunner.isolation import (
     containerize,
     is_pinned,
 )
+from containerrunner.isolation.engine import CONTAINER_HOME
 from containerrunner.isolation.images import _normalise_id
 from containerrunner.isolation.reaper import parse_ps_output
 
@@ -114,6 +115,7 @@ def test_container_invocation(proj: Path, engine: Engine) -> None:
         "containerrunner.ident=job/1",
         f"containerrunner.owner-host={socket.gethostname()}",
         f"containerrunner.owner-pid={os.getpid()}",
+        f"containerrunner.owner-uid={os.getuid()}",
     ]
     assert values_of(argv, "-w") == [str(proj)]
     assert values_of(argv, "-v") == [  # sorted by target: parents before children
@@ -122,7 +124,9 @@ def test_container_invocation(proj: Path, engine: Engine) -> None:
         f"{proj}/keys/id:{proj}/keys/id:ro",  # a secret stays read-only inside the rw cwd
     ]
     engine_part = argv[: argv.index("localhost/ee:2")]
-    assert values_of(engine_part, "-e") == ["ANSIBLE_FORCE_COLOR", "TOKEN"]
+    user_args = engine.user_args(os.getuid(), os.getgid())
+    home = [f"HOME={CONTAINER_HOME}"] if f"HOME={CONTAINER_HOME}" in user_args else []
+    assert values_of(engine_part, "-e") == [*home, "ANSIBLE_FORCE_COLOR", "TOKEN"]
     assert "--pull=never" in argv
     assert argv[argv.index("localhost/ee:2") - 1] == "--network=none"
     assert argv[argv.index("localhost/ee:2") + 1 :] == (
@@ -224,9 +228,9 @@ def test_image_id_normalised() -> None:
 
 def test_parse_ps_output() -> None:
     text = (
-        "containerrunner_a\ta\t123\thostA\trunning\n"
+        "containerrunner_a\ta\t123\thostA\trunning\t1001\n"
         "\n"
-        "containerrunner_b\tb\t\thostB\tCreated\n"
+        "containerrunner_b\tb\t\thostB\tCreated\t\n"
         "weird\n"
     )
     assert parse_ps_output(text) == [
@@ -235,6 +239,7 @@ def test_parse_ps_output() -> None:
             "ident": "a",
             "owner_pid": 123,
             "owner_host": "hostA",
+            "owner_uid": 1001,
             "state": "running",
         },
         {
@@ -242,9 +247,17 @@ def test_parse_ps_output() -> None:
             "ident": "b",
             "owner_pid": None,
             "owner_host": "hostB",
+            "owner_uid": 0,
             "state": "created",
         },
-        {"name": "weird", "ident": "", "owner_pid": None, "owner_host": "", "state": ""},
+        {
+            "name": "weird",
+            "ident": "",
+            "owner_pid": None,
+            "owner_host": "",
+            "owner_uid": 0,
+            "state": "",
+        },
     ]
 
 

@@ -98,3 +98,15 @@ def pid_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def fake_engine_with_ps(
+    tmp_path: Path, ps_output: str, name: EngineName = "docker"
+) -> tuple[Engine, Path]:
+    """A fake engine (argv appended to a log) whose `ps` prints `ps_output`."""
+    engine, log = fake_engine(tmp_path, name)
+    out = tmp_path / "ps.out"
+    out.write_text(ps_output)
+    script = Path(engine.executable)
+    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n[ "$1" = ps ] && cat "{out}"\nexit 0\n')
+    return engine, log

@@ -1,0 +1,77 @@
+"""The reaper and cleanup see only the caller's containers (owner uid label); a fake engine."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from containerrunner.isolation import engine as engine_mod
+from containerrunner.isolation.reaper import list_ours, reap_orphans, remove_if_owned
+from tests.unit.test_process_support import fake_engine, fake_engine_with_ps
+
+HOST = socket.gethostname()
+DEAD_PID = 2**22 + 17  # above the usual pid_max: no such process
+
+
+def ps_line(name: str, pid: int, uid: int | None) -> str:
+    return f"{name}\t{name}\t{pid}\t{HOST}\texited\t{'' if uid is None else uid}\n"
+
+
+def removed(log: Path) -> list[str]:
+    return [line.split()[-1] for line in log.read_text().splitlines() if line.startswith("rm ")]
+
+
+def test_reaper_removes_only_the_callers_orphans(tmp_path: Path) -> None:
+    me, other = os.getuid(), os.getuid() + 4242
+    text = ps_line("mine", DEAD_PID, me) + ps_line("theirs", DEAD_PID, other)
+    engine, log = fake_engine_with_ps(tmp_path, text)
+    assert [c["name"] for c in list_ours(engine)] == ["mine"]
+    assert [c["name"] for c in list_ours(engine, uid=other)] == ["theirs"]
+    assert reap_orphans(engine) == ["mine"]
+    assert removed(log) == ["mine"]
+
+
+def test_a_container_without_owner_uid_counts_as_roots(tmp_path: Path) -> None:
+    engine, _log = fake_engine_with_ps(tmp_path, ps_line("old", DEAD_PID, None))
+    expected = ["old"] if os.getuid() == 0 else []
+    assert reap_orphans(engine) == expected
+    assert [c["name"] for c in list_ours(engine, uid=4242)] == []
+
+
+def test_remove_if_owned_checks_the_uid(tmp_path: Path) -> None:
+    other = os.getuid() + 4242
+    engine, log = fake_engine_with_ps(tmp_path, ps_line("job", 77, other))
+    assert not remove_if_owned(engine, "job", 77)
+    assert removed(log) == []
+
+
+def test_ps_asks_for_the_owner_uid_label(tmp_path: Path) -> None:
+    engine, log = fake_engine_with_ps(tmp_path, "")
+    list_ours(engine)
+    assert "containerrunner.owner-uid" in log.read_text()
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("true", True), ("false", False)])
+def test_rootless_comes_from_podman_info(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, expected: bool
+) -> None:
+    engine, log = fake_engine(tmp_path, "podman")
+    Path(engine.executable).write_text(f'#!/bin/sh\necho "$*" >> "{log}"\necho {answer}\n')
+    monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    assert engine_mod.make_engine("podman", engine.executable).rootless is expected
+    assert engine_mod.make_engine("podman", engine.executable).rootless is expected
+    # Asked once per process, with the engine's own answer.
+    assert log.read_text().splitlines() == ["info --format {{.Host.Security.Rootless}}"]
+
+
+def test_rootless_falls_back_to_the_euid_when_podman_info_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, _log = fake_engine(tmp_path, "podman")
+    Path(engine.executable).write_text("#!/bin/sh\nexit 125\n")
+    monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    assert engine_mod.make_engine("podman", engine.executable).rootless is (os.geteuid() != 0)
+    assert engine_mod._ROOTLESS == {}  # a failure is not remembered
