@@ -47,23 +47,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("trial", range(count))
 
 
-def ssh_agents_of_ours() -> list[str]:
-    """ssh-agent processes bound to a socket in one of our runtime dirs."""
+def ssh_agents_of_ours() -> set[str]:
+    """ssh-agent processes (pid and argv) bound to a socket in a containerrunner runtime dir;
+    compare with a set taken before, as other processes' jobs may run agents too."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line]
+    return {line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line}
 
 
 @contextlib.contextmanager
 def nothing_left(engine: Engine | None) -> Iterator[None]:
     """After the block: no container, runtime dir or ssh-agent of this process is left."""
     before = set(our_containers(engine, os.getpid())) if engine else set()
+    agents_before = ssh_agents_of_ours()
     yield
     if engine is not None:
         left = set(our_containers(engine, os.getpid())) - before
         assert not left, f"containers left in {engine.name}: {sorted(left)}"
     mine = [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
     assert not mine, f"runtime dirs left: {mine}"
-    assert not ssh_agents_of_ours(), "an ssh-agent of ours is left"
+    assert not ssh_agents_of_ours() - agents_before, "an ssh-agent of this trial is left"
 
 
 @pytest.fixture
@@ -208,6 +210,7 @@ def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
     (pdd / "project" / "slow.yml").write_text(SLOW)
     key = tmp_path / "key-text"
     key.write_text(make_ssh_key(tmp_path))
+    agents_before = ssh_agents_of_ours()
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, repr(where), str(pdd), str(key)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
@@ -216,10 +219,10 @@ def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
     assert owner.stdout.readline().startswith("up"), "the owner's job did not start"
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    assert ssh_agents_of_ours(), "the killed owner's ssh-agent is gone already?"
+    assert ssh_agents_of_ours() - agents_before, "the killed owner's ssh-agent is gone already?"
     containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
     assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == owner.pid]
-    assert not ssh_agents_of_ours()
+    assert not ssh_agents_of_ours() - agents_before
     if engine is not None:
         assert our_containers(engine, owner.pid) == []
     else:  # the local `sleep 600` outlived its owner: it leads its own process group
