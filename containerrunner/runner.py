@@ -34,7 +34,7 @@ from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
 from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
-from containerrunner.process.controls import TimeoutNotice, seconds
+from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
 from containerrunner.progress import Progress, ProgressTracker
 from containerrunner.results import Collector, Summary, write_summary
@@ -138,7 +138,6 @@ class Runner:
         self.errored = False
         self.canceled = False
         self.timed_out = False
-        self._cancel = threading.Event()
         self._log: EventLog | None = None
         self._job_output: JobOutput | None = None
         self._results = Collector()
@@ -264,7 +263,6 @@ class Runner:
         """Stop the job (status `canceled`): SIGTERM, then SIGKILL after `grace` seconds
         (default: the job's termination_grace; a container gets `<engine> stop --time`)."""
         checked = None if grace is None else as_grace(grace, "grace")
-        self._cancel.set()
         self.steering.stop(StopRequest("canceled", "canceled", checked))
 
     def kill(self) -> None:
@@ -345,7 +343,10 @@ class Runner:
         except BaseException as exc:
             failing = exc
             self.errored = True
-            self.canceled = self._cancel.is_set() or isinstance(exc, KeyboardInterrupt)
+            request = self.steering.stop_request
+            self.canceled = isinstance(exc, KeyboardInterrupt) or (
+                request is not None and request.outcome == "canceled"
+            )
             self.status = "canceled" if self.canceled else "failed"
             self.rc = STOPPED_RC if self.canceled or self.rc is None else self.rc
             raise
@@ -375,15 +376,11 @@ class Runner:
         except EngineTimeoutError as exc:
             if start_timeout is None:
                 raise
-            raise _StartTimeout(
-                f"start timeout after {seconds(start_timeout)} (start phase: image): {exc}"
-            ) from exc
+            raise _StartTimeout(start_timeout_reason(start_timeout, "image", str(exc))) from exc
         spent = time.monotonic() - began
         if engine is not None and start_timeout is not None and spent >= start_timeout:
-            raise _StartTimeout(
-                f"start timeout after {seconds(start_timeout)} (start phase: image): "
-                f"{job.execution.container_image} was not ready in time"
-            )
+            detail = f"{job.execution.container_image} was not ready in time"
+            raise _StartTimeout(start_timeout_reason(start_timeout, "image", detail))
         return engine, image_id, spent
 
     def _write_outcome(self, job: Job, artifacts: ArtifactDir, log: EventLog) -> None:
@@ -465,7 +462,6 @@ class Runner:
             job_timeout=job.execution.job_timeout,
             idle_timeout=job.execution.idle_timeout,
             cancel_callback=self.cancel_callback,
-            cancel_event=self._cancel,
             steering=self.steering,
             on_timeout=self.timeout_handler,
             termination_grace=job.execution.termination_grace,

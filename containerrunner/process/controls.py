@@ -164,6 +164,11 @@ def seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+def start_timeout_reason(limit: float, phase: str, detail: str) -> str:
+    """Why a job's start phase timed out, naming the phase (`image`, `container start`)."""
+    return f"start timeout after {seconds(limit)} (start phase: {phase}): {detail}"
+
+
 class Watch:
     """The deadlines of one job: start timeout, job timeout, idle timeout, cancel polls.
 
@@ -262,9 +267,8 @@ class Watch:
                 return request.outcome, request.reason
         if self._start_deadline is not None and now >= self._start_deadline:
             assert controls.start_timeout is not None
-            return "timeout", (
-                f"start timeout after {seconds(controls.start_timeout)}: "
-                "the container did not start (start phase: container start)"
+            return "timeout", start_timeout_reason(
+                controls.start_timeout, "container start", "the container did not start"
             )
         if self._pending is None and (notice := self._passed(now)) is not None:
             if controls.on_timeout is None or not controls.on_timeout(notice):

@@ -17,6 +17,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from containerrunner.errors import ContainerRunnerError, describe_returncode
 from containerrunner.isolation.reaper import remove_container, stop_container
@@ -153,11 +154,11 @@ def _stop(
     backend.stopping = True
     late: BaseException | None = None
     client_grace = grace
-    engine = inv.engine
-    if inv.container_name and engine is not None:
+    engine, name = inv.engine, inv.container_name
+    if name and engine is not None:
         if grace > 0:
-            late = _engine_call(lambda: stop_container(engine, inv.container_name or "", grace))
-        late = late or _engine_call(lambda: remove_container(engine, inv.container_name or ""))
+            late = _engine_call(stop_container, engine, name, grace)
+        late = late or _engine_call(remove_container, engine, name)
         client_grace = min(grace, CLIENT_GRACE)
     if client_grace > 0:
         backend.signal_group(signal.SIGTERM)
@@ -168,17 +169,17 @@ def _stop(
     for done in (lambda: backend.exited, lambda: backend.finished):
         while (raised := _pump_until(backend, done, None)) is not None:
             late = late or raised
-    if late_create and inv.container_name and engine is not None:
+    if late_create and name and engine is not None:
         # stopped while starting: the engine may have made the container after the first rm
-        late = late or _engine_call(lambda: remove_container(engine, inv.container_name or ""))
+        late = late or _engine_call(remove_container, engine, name)
     return late
 
 
-def _engine_call(call: Callable[[], None]) -> BaseException | None:
+def _engine_call(call: Callable[..., None], *args: Any) -> BaseException | None:
     """Run a cleanup call of the engine; an exception other than the engine's own failure
     (which is logged) is returned, to be raised after cleanup (e.g. a second Ctrl-C)."""
     try:
-        call()
+        call(*args)
     except ContainerRunnerError as exc:  # the engine cannot be run: still kill the client
         log.warning("%s", exc)
     except BaseException as exc:

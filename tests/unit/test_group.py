@@ -234,7 +234,8 @@ def test_cancel_a_running_job_cancels_its_runner(containerrunner_fake: FakeRuns)
     assert gate.running.wait(LIMIT)
     group.cancel(0)
     runner = group.runners[0]
-    assert runner is not None and runner._cancel.is_set()
+    assert runner is not None and runner.steering.stop_request is not None
+    assert runner.steering.stop_request.outcome == "canceled"
     gate.release()
     group.wait()
 
