@@ -26,9 +26,10 @@ from containerrunner.artifacts import FACT_CACHE, ArtifactDir, rotate
 from containerrunner.errors import ArtifactWriteError, ConfigurationError, EngineTimeoutError
 from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
-from containerrunner.isolation.engine import Engine, detect_engine
+from containerrunner.isolation.engine import Engine, detect_engine, login_name
 from containerrunner.isolation.images import engine_version, ensure_image
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
+from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
@@ -41,7 +42,7 @@ from containerrunner.results import Collector, Summary, write_summary
 from containerrunner.tempdirs import make_dir, remove_dir
 from containerrunner.validate import as_grace
 from containerrunner.version import __version__
-from containerrunner.workspace import Workspace
+from containerrunner.workspace import PASSWD_FILE, Workspace
 
 CALLBACK_DIR = str(Path(__file__).resolve().parent / "callback")
 # ansible-runner's rc for a job it stopped (canceled, timed out)
@@ -54,13 +55,15 @@ ProcessRunner = Callable[[Invocation, ProcessControls], ProcessResult]
 
 def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
     """The job's engine with its image present (pull policy applied) and the image's ID, or
-    (None, None) on the host.
+    (None, None) on the host. A job on rootless podman's default network where that network
+    cannot be made is refused here, before anything starts (`check_default_network`).
 
     With a start_timeout each engine call is bounded by it (EngineTimeoutError after it).
     """
     if not job.execution.process_isolation:
         return None, None
     engine = detect_engine(job.execution.engine)
+    check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
         engine, job.execution.container_image, job.execution.pull, job.execution.start_timeout
     )
@@ -406,6 +409,8 @@ class Runner:
     ) -> ProcessResult:
         env = {**job.execution.envvars, **job.env}
         mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
+        if engine is not None:
+            mounts += self._passwd_mount(engine, workspace)
         if engine is not None and job.private_data_dir is not None:  # ansible-runner's /runner
             mounts += runner_layout_mounts(
                 job.private_data_dir,
@@ -477,6 +482,17 @@ class Runner:
             return self.process_runner(inv, controls)
         finally:
             output.finish()
+
+    @staticmethod
+    def _passwd_mount(engine: Engine, workspace: Workspace) -> list[Mount]:
+        """/etc/passwd with an entry for the caller, where the engine gives none (docker as a
+        non-root uid: OpenSSH's client needs one); generated in the runtime dir."""
+        uid = os.getuid()
+        passwd = engine.passwd_file(uid, os.getgid(), login_name(uid))
+        if passwd is None:
+            return []
+        path = workspace.write(PASSWD_FILE, passwd, 0o644)
+        return [Mount(source=path, target="/etc/passwd", read_only=True)]
 
     def _deliver_event_files(self, artifacts: ArtifactDir, output: JobOutput) -> None:
         """Deliver the events the plugin wrote as files instead of FIFO lines (a write to the

@@ -1,9 +1,10 @@
 """A job's workspace: its private runtime dir and everything that lives in it while it runs.
 
 The runtime dir (see `tempdirs`) holds the files the job builder generated (inventory,
-extravars, inline plays), the event FIFO and the ssh-agent socket; it is mounted into the
-container at the same path. Everything the workspace starts or makes is registered on one
-`ExitStack`, so `close()` undoes it all, in reverse order, on every path:
+extravars, inline plays), an /etc/passwd for docker as a non-root caller, the event FIFO and
+the ssh-agent socket; it is mounted into the container at the same path. Everything the
+workspace starts or makes is registered on one `ExitStack`, so `close()` undoes it all, in
+reverse order, on every path:
 
     with Workspace.open(job, engine) as ws:
         stream = ws.event_stream(on_event)   # the FIFO and its reader
@@ -28,6 +29,7 @@ from containerrunner.tempdirs import Owner, make_dir, reap_stale, remove_dir
 
 EVENT_FIFO = "events.fifo"
 AGENT_SOCKET = "agent.sock"
+PASSWD_FILE = "passwd"  # /etc/passwd for a caller the engine gives no entry (docker, non-root)
 
 
 class Workspace:
@@ -54,7 +56,7 @@ class Workspace:
         workspace._stack.callback(remove_dir, job.runtime_dir)
         try:
             for generated in job.files:
-                write_text_atomic(workspace.file(generated.name), generated.content, 0o600)
+                workspace.write(generated.name, generated.content)
         except BaseException:
             workspace.close()
             raise
@@ -62,6 +64,12 @@ class Workspace:
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def write(self, name: str, content: str, mode: int = 0o600) -> str:
+        """Write the generated file `name` (atomically, with `mode`); returns its path."""
+        path = self.file(name)
+        write_text_atomic(path, content, mode)
+        return path
 
     def event_stream(
         self,

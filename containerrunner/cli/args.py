@@ -108,6 +108,7 @@ examples:
   containerrunner exec -e ANSIBLE_FORCE_COLOR=1 -e HOME -- ansible-config dump
   containerrunner exec --passwords-file env/passwords -- ansible-playbook -k site.yml
   echo 'print(1)' | containerrunner exec -- python3 -
+  containerrunner exec --container-network none -- ansible-doc -l   # rootless podman, no tun
 """
 
 SHELL_EPILOG = """\
@@ -345,6 +346,12 @@ def _add_exec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto", help="default: auto")
     parser.add_argument(
         "--pull", choices=PULL_POLICIES, help="image pull policy (default: missing)"
+    )
+    parser.add_argument(
+        "--container-network",
+        metavar="NETWORK",
+        help="the container's network: host, none, a named network (default: the engine's; "
+        "rootless podman without /dev/net/tun needs none or host, see docs/nonroot.md)",
     )
     parser.add_argument(
         "-e",

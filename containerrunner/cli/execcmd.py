@@ -123,6 +123,7 @@ def run_in_ee(
             "process_isolation_executable": args.engine,
             "container_image": args.image,
             "pull": args.pull,
+            "container_network": args.container_network,
             "container_volume_mounts": args.container_volume_mounts,
             "container_options": args.container_options,
             "envvars": parse_env_options(args.env) or None,

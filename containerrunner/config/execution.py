@@ -163,6 +163,11 @@ class ExecutionOptions:
         )
 
 
+def network_options(options: tuple[str, ...]) -> list[str]:
+    """The engine `run` options among `options` that set the container's network."""
+    return [o for o in options if o in NETWORK_FLAGS or o.startswith(("--network=", "--net="))]
+
+
 def _container_network(value: Any, options: tuple[str, ...]) -> str | None:
     """The validated container_network (None: the engine's default network)."""
     if value is None:
@@ -172,7 +177,7 @@ def _container_network(value: Any, options: tuple[str, ...]) -> str | None:
             f"container_network must be host, none, bridge, a network name, container:NAME or "
             f"(podman) ns:/path/to/netns; got {value!r}"
         )
-    given = [o for o in options if o in NETWORK_FLAGS or o.startswith(("--network=", "--net="))]
+    given = network_options(options)
     if given:
         raise ConfigurationError(
             f"container_network={value!r} and container_options {given} both set the container's "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -68,6 +69,23 @@ class Engine:
             return ["--userns=keep-id", passwd, *home] if self.rootless else []
         return ["--user", f"{uid}:{gid}", *(home if uid != 0 else [])]
 
+    def passwd_file(self, uid: int, gid: int, user: str) -> str | None:
+        """The /etc/passwd to mount in the container for the caller (uid, gid, login `user`),
+        or None when the engine gives the caller an entry itself.
+
+        docker's `--user UID:GID` runs a uid the image does not know, without a passwd entry,
+        and OpenSSH's client refuses to start without one (`No user exists for uid N`), so
+        ssh connections fail. Rootless podman adds an entry (`--passwd-entry`); root is in
+        every image. The file holds root, the caller (home CONTAINER_HOME) and nobody.
+        """
+        if self.name != "docker" or uid == 0:
+            return None
+        return (
+            "root:x:0:0:root:/root:/bin/sh\n"
+            f"{user}:x:{uid}:{gid}:{user}:{CONTAINER_HOME}:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+
     def mount_arg(self, source: str, target: str, read_only: bool) -> list[str]:
         """`-v src:dst[:opts]`, with an SELinux label only where SELinux is on."""
         opts: list[str] = []
@@ -124,6 +142,14 @@ class Engine:
 
     def command(self, *args: str) -> list[str]:
         return [self.executable, *args]
+
+
+def login_name(uid: int) -> str:
+    """The login name of `uid` on the host (`containerrunner` when it has none)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "containerrunner"
 
 
 def run_engine(engine: Engine, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

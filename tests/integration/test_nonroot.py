@@ -3,11 +3,13 @@
 These tests only mean something as a non-root user, so they skip as root. scripts/test-nonroot
 (as root) prepares a user (scripts/setup-engine --user NAME) and runs this module as that user;
 see docs/nonroot.md. Rootless podman here cannot use its default network (slirp4netns has no
-/dev/net/tun for the user), so podman jobs run with container_network="none".
+/dev/net/tun for the user), so podman jobs run with container_network="none", ssh jobs with
+"host" (the ssh server, tests/sshserver.py, listens on the host's 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,16 +20,20 @@ from typing import Any
 import pytest
 
 import containerrunner
+from containerrunner.errors import EngineError
 from containerrunner.isolation.engine import (
     LABEL,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
     LABEL_OWNER_UID,
     Engine,
+    login_name,
 )
+from containerrunner.isolation.network import tun_problem
 from containerrunner.isolation.reaper import list_ours, reap_orphans
-from tests.conftest import EE_IMAGE
-from tests.integration.support import Watcher, container_kwargs
+from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
+from tests.integration.support import Watcher, container_kwargs, make_ssh_key
+from tests.sshserver import SshServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,6 +53,24 @@ PLAYBOOK = """\
     - ansible.builtin.copy:
         content: "made by {{ lookup('env', 'USER') | default('?', true) }}\\n"
         dest: "{{ playbook_dir }}/made.txt"
+"""
+
+
+# what scripts/setup-engine --user loads into the user's podman storage (docker: root's)
+NETWORK_EE_IMAGE = "localhost/network-ee:latest"
+
+SSH_PLAYBOOK = """\
+- hosts: target
+  gather_facts: false
+  tasks:
+    - ansible.builtin.ping:
+    - ansible.builtin.command: id -u
+      register: remote
+      changed_when: false
+    - ansible.builtin.copy:
+        content: "{{ remote.stdout }}\\n"
+        dest: "{{ playbook_dir }}/remote-uid.txt"
+      delegate_to: localhost
 """
 
 
@@ -145,6 +169,104 @@ def test_cli_run(no_leftover_containers: Engine, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (pdd / "project" / "made.txt").is_file()
     assert not not_mine(tmp_path)
+
+
+def test_ssh_with_the_jobs_agent(no_leftover_containers: Engine, tmp_path: Path) -> None:
+    """A play over ssh, the key only in the job's ssh-agent (its socket mounted across the
+    user namespace): docker's --user uid needs the passwd entry containerrunner mounts, or
+    OpenSSH's client stops with `No user exists for uid`."""
+    engine = no_leftover_containers
+    key = make_ssh_key(tmp_path)
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "inventory").mkdir()
+    (pdd / "project" / "ssh.yml").write_text(SSH_PLAYBOOK)
+    with SshServer(key) as server:
+        (pdd / "inventory" / "hosts").write_text(
+            f"target ansible_host=127.0.0.1 ansible_port={server.port} "
+            f"ansible_user={login_name(os.getuid())} ansible_python_interpreter={sys.executable} "
+            "ansible_ssh_pipelining=true ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'"
+            "\n"
+        )
+        r = containerrunner.run(
+            private_data_dir=str(pdd), playbook="ssh.yml", ssh_key=key,
+            container_network="host", envvars={"ANSIBLE_HOST_KEY_CHECKING": "False"},
+            **container_kwargs(engine),
+        )  # fmt: skip
+        logins = list(server.logins)
+    assert (r.status, r.rc) == ("successful", 0), r.stdout.read()
+    assert logins and set(logins) == {login_name(os.getuid())}
+    assert (pdd / "project" / "remote-uid.txt").read_text() == f"{os.getuid()}\n"
+    assert not not_mine(tmp_path)
+
+
+def test_exec_as_the_caller(no_leftover_containers: Engine, tmp_path: Path) -> None:
+    """`containerrunner exec`: the caller's uid and name, stdin passed through, files owned."""
+    engine = no_leftover_containers
+    network = ["--container-network", "none"] if engine.name == "podman" else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
+         "--image", EE_IMAGE, *network, "--",
+         "sh", "-c", 'id -u; id -un; echo "home=$HOME"; cat >from-stdin'],
+        input="typed\n", capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        str(os.getuid()),
+        login_name(os.getuid()),
+        "home=/tmp/containerrunner-home",
+    ]
+    assert (tmp_path / "from-stdin").read_text() == "typed\n"
+    assert not not_mine(tmp_path)
+
+
+def test_network_ee_as_the_caller(
+    no_leftover_containers: Engine,
+    request: pytest.FixtureRequest,
+    engine_probes: dict[str, EngineProbe],
+    tmp_path: Path,
+) -> None:
+    engine = no_leftover_containers
+    require_engine(request, engine_probes, engine.name, NETWORK_EE_IMAGE)
+    kwargs = {**job_kwargs(engine), "container_image": NETWORK_EE_IMAGE}
+    out, err, rc = containerrunner.run_command(
+        "ansible-galaxy", ["collection", "list", "--format", "json"], host_cwd=str(tmp_path),
+        **kwargs,
+    )  # fmt: skip
+    assert rc == 0, err
+    listed = json.loads(out[out.index("{") :])
+    names = {name for collections in listed.values() for name in collections}
+    assert {"cisco.ios", "arista.eos", "ansible.netcommon"} <= names
+    assert not not_mine(tmp_path)
+
+
+@pytest.mark.podman
+def test_default_network_without_tun_says_what_to_do(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe], tmp_path: Path
+) -> None:
+    """Rootless podman's default network needs /dev/net/tun: without it the job is refused
+    before a container starts, with what is missing and what works instead; the CLI says
+    the same and exits 1 without a traceback."""
+    engine = require_engine(request, engine_probes, "podman")
+    problem = tun_problem()
+    if problem is None:
+        pytest.skip("this user can open /dev/net/tun: podman's default network works here")
+    with pytest.raises(EngineError) as raised:
+        containerrunner.run_command("true", [], host_cwd=str(tmp_path), **container_kwargs(engine))
+    message = str(raised.value)
+    for part in ("rootless podman", "/dev/net/tun", problem, "container_network='none'",
+                 "container_network='host'"):  # fmt: skip
+        assert part in message
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", "podman", "--image",
+         EE_IMAGE, "--", "true"],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "/dev/net/tun" in proc.stderr and "--container-network none" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert our_containers(engine) == []
 
 
 def test_cleanup_leaves_another_users_containers(engine: Engine) -> None:

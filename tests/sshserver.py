@@ -1,0 +1,132 @@
+"""A small SSH server for the tests (paramiko, test extra): public-key login, exec requests.
+
+`SshServer(client_key)` listens on 127.0.0.1 (a free port), in threads of the test process,
+and runs each exec request as `sh -c COMMAND` as the user running the tests, with stdin,
+stdout and stderr on the channel and the exit status sent back. That is all Ansible's `ssh`
+connection needs with pipelining (modules go to the remote python on stdin: no sftp, no scp).
+Only `client_key` (the text of a private key; its public half is taken) logs in, so a job
+that connects proves that key reached its ssh client, e.g. through the job's ssh-agent.
+The host has no sshd: this keeps the ssh tests free of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import socket
+import subprocess
+import threading
+from types import TracebackType
+from typing import IO
+
+import paramiko
+
+READ_SIZE = 65536
+
+
+def _pump(src: IO[bytes], send: object) -> None:
+    """Copy `src` to the channel through `send` (sendall or sendall_stderr) until EOF."""
+    with contextlib.suppress(OSError, EOFError):
+        while data := os.read(src.fileno(), READ_SIZE):
+            send(data)  # type: ignore[operator]
+
+
+def _feed(channel: paramiko.Channel, proc: subprocess.Popen[bytes]) -> None:
+    """Copy the channel's data to the command's stdin until the client's EOF."""
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError, EOFError):
+        while data := channel.recv(READ_SIZE):
+            proc.stdin.write(data)
+            proc.stdin.flush()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+
+
+def _serve_exec(channel: paramiko.Channel, command: str) -> None:
+    proc = subprocess.Popen(
+        ["sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    threads = [
+        threading.Thread(target=_feed, args=(channel, proc), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, channel.sendall_stderr), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    _pump(proc.stdout, channel.sendall)
+    rc = proc.wait()
+    threads[1].join()
+    with contextlib.suppress(OSError, EOFError):
+        channel.send_exit_status(rc)
+        channel.shutdown_write()
+        channel.close()
+
+
+class _Interface(paramiko.ServerInterface):
+    def __init__(self, server: SshServer) -> None:
+        self.server = server
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        if key.asbytes() == self.server.client_key.asbytes():
+            self.server.logins.append(username)
+            return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return paramiko.OPEN_SUCCEEDED
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED_OPEN_FAILED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        threading.Thread(target=_serve_exec, args=(channel, command.decode()), daemon=True).start()
+        return True
+
+
+class SshServer:
+    """See the module docstring; a context manager (stops listening and closes sessions)."""
+
+    def __init__(self, client_key: str) -> None:
+        self.client_key = paramiko.Ed25519Key(file_obj=io.StringIO(client_key))
+        self.host_key = paramiko.ECDSAKey.generate()
+        self.logins: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._transports: list[paramiko.Transport] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _addr = self._listener.accept()
+            except OSError:
+                return
+            transport = paramiko.Transport(conn)
+            transport.add_server_key(self.host_key)
+            self._transports.append(transport)
+            with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+                transport.start_server(server=_Interface(self))
+
+    def __enter__(self) -> SshServer:
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(10)
+        for transport in self._transports:
+            transport.close()
