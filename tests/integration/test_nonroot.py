@@ -31,7 +31,13 @@ from containerrunner.isolation.engine import (
 )
 from containerrunner.isolation.network import tun_problem
 from containerrunner.isolation.reaper import list_ours, reap_orphans
-from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
+from tests.conftest import (
+    EE_IMAGE,
+    EngineProbe,
+    image_present,
+    our_containers,
+    require_engine,
+)
 from tests.integration.support import Watcher, container_kwargs, make_ssh_key
 from tests.sshserver import SshServer
 
@@ -58,6 +64,7 @@ PLAYBOOK = """\
 
 # what scripts/setup-engine --user loads into the user's podman storage (docker: root's)
 NETWORK_EE_IMAGE = "localhost/network-ee:latest"
+PROBE_IMAGE = "localhost/containerrunner-probe:latest"  # scripts/setup-engine's probe
 
 SSH_PLAYBOOK = """\
 - hosts: target
@@ -200,43 +207,38 @@ def test_ssh_with_the_jobs_agent(no_leftover_containers: Engine, tmp_path: Path)
     assert not not_mine(tmp_path)
 
 
-def test_exec_as_the_caller(no_leftover_containers: Engine, tmp_path: Path) -> None:
-    """`containerrunner exec`: the caller's uid and name, stdin passed through, files owned."""
-    engine = no_leftover_containers
-    network = ["--container-network", "none"] if engine.name == "podman" else []
-    proc = subprocess.run(
-        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
-         "--image", EE_IMAGE, *network, "--",
-         "sh", "-c", 'id -u; id -un; echo "home=$HOME"; cat >from-stdin'],
-        input="typed\n", capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines() == [
-        str(os.getuid()),
-        login_name(os.getuid()),
-        "home=/tmp/containerrunner-home",
-    ]
-    assert (tmp_path / "from-stdin").read_text() == "typed\n"
-    assert not not_mine(tmp_path)
-
-
-def test_network_ee_as_the_caller(
+def test_exec_in_the_network_ee_as_the_caller(
     no_leftover_containers: Engine,
     request: pytest.FixtureRequest,
     engine_probes: dict[str, EngineProbe],
     tmp_path: Path,
 ) -> None:
+    """`containerrunner exec` in the network EE (from the user's own podman storage): the
+    caller's uid and name, the collections listed, stdin passed through, files owned. One
+    container per engine for both (rootless podman starts are slow)."""
     engine = no_leftover_containers
     require_engine(request, engine_probes, engine.name, NETWORK_EE_IMAGE)
-    kwargs = {**job_kwargs(engine), "container_image": NETWORK_EE_IMAGE}
-    out, err, rc = containerrunner.run_command(
-        "ansible-galaxy", ["collection", "list", "--format", "json"], host_cwd=str(tmp_path),
-        **kwargs,
+    network = ["--container-network", "none"] if engine.name == "podman" else []
+    script = (
+        'id -u; id -un; echo "home=$HOME"; cat >from-stdin; '
+        "ansible-galaxy collection list --format json 2>/dev/null"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
+         "--image", NETWORK_EE_IMAGE, *network, "--", "sh", "-c", script],
+        input="typed\n", capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )  # fmt: skip
-    assert rc == 0, err
-    listed = json.loads(out[out.index("{") :])
-    names = {name for collections in listed.values() for name in collections}
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    uid, name, home, listing = proc.stdout.split("\n", 3)
+    assert [uid, name, home] == [
+        str(os.getuid()),
+        login_name(os.getuid()),
+        "home=/tmp/containerrunner-home",
+    ]
+    listed = json.loads(listing)
+    names = {collection for found in listed.values() for collection in found}
     assert {"cisco.ios", "arista.eos", "ansible.netcommon"} <= names
+    assert (tmp_path / "from-stdin").read_text() == "typed\n"
     assert not not_mine(tmp_path)
 
 
@@ -275,13 +277,16 @@ def test_cleanup_leaves_another_users_containers(engine: Engine) -> None:
     dead_pid = 2**22 + 17  # above the usual pid_max: no such process
     host = socket.gethostname()
     made = []
+    # never started: the setup's 2 MB busybox image where present (a rootless podman on vfs
+    # copies the whole image for each container it creates)
+    image = PROBE_IMAGE if image_present(engine, PROBE_IMAGE) else EE_IMAGE
     for who, uid in (("theirs", os.getuid() + 1), ("mine", os.getuid())):
         name = f"containerrunner_nonroot_{who}_{os.getpid()}"
         labels = {LABEL: "1", LABEL_OWNER_PID: str(dead_pid), LABEL_OWNER_HOST: host}
         labels[LABEL_OWNER_UID] = str(uid)
         flags = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
         subprocess.run(
-            engine.command("create", "--name", name, *flags, EE_IMAGE, "true"),
+            engine.command("create", "--name", name, *flags, image, "true"),
             check=True, capture_output=True,
         )  # fmt: skip
         made.append(name)
