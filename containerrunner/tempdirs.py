@@ -10,8 +10,9 @@ Two kinds live in the temp dir (`tempfile.gettempdir()`, so `TMPDIR` moves them)
 
 Each holds `OWNER_FILE`, a JSON record of the process that made it (pid, its start time, the
 host) and, for a runtime dir, the container of its job. A process killed with SIGKILL cannot
-clean up; the next job of any containerrunner process on the host calls `reap_stale()`, which
-removes every dir whose owner is gone, and that owner's container with it. A dir without a
+clean up; the next job of any containerrunner process on the host calls `reap_stale()` (in a
+thread of its own that the job's start does not wait for and its end joins), which removes
+every dir whose owner is gone, and that owner's container with it. A dir without a
 readable owner record (made by something else, or still being made) is never touched.
 """
 
@@ -29,6 +30,7 @@ import signal
 import socket
 import stat
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
@@ -177,6 +179,22 @@ def reap_stale(tmp: str | None = None) -> list[str]:
         removed.append(path)
         log.info("removed %s, left by process %d", path, owner.pid)
     return removed
+
+
+def reap_stale_meanwhile() -> threading.Thread:
+    """`reap_stale()` in a thread of its own, returned started: a job starts without waiting
+    for it and joins it when it ends, so "the next job removes what a dead owner left" still
+    holds once that job has ended. A failure is logged, never raised."""
+
+    def reap() -> None:
+        try:
+            reap_stale()
+        except Exception:
+            log.warning("removing what dead owners left failed", exc_info=True)
+
+    thread = threading.Thread(target=reap, name="containerrunner-reaper", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop_agents(path: str) -> None:
