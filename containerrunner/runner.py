@@ -60,6 +60,8 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
     """
     if not job.execution.process_isolation:
         return None, None
+    if job.execution.session is not None:  # checked and started when the session started
+        return job.execution.session.engine, job.execution.session.image_id
     engine = detect_engine(job.execution.engine)
     image_id = ensure_image(
         engine, job.execution.container_image, job.execution.pull, job.execution.start_timeout
@@ -323,7 +325,10 @@ class Runner:
             claimed = True
             if job.rotate_artifacts:
                 rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
-            workspace = Workspace.open(job, engine, container_name(job.ident) if engine else None)
+            own_container = engine is not None and job.execution.session is None
+            workspace = Workspace.open(
+                job, engine, container_name(job.ident) if own_container else None
+            )
         except _StartTimeout as exc:
             self._abort(job, artifacts if claimed else None, None, timeout=str(exc))
             return self.status, self.rc
@@ -406,7 +411,9 @@ class Runner:
     ) -> ProcessResult:
         env = {**job.execution.envvars, **job.env}
         mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
-        if engine is not None and job.private_data_dir is not None:  # ansible-runner's /runner
+        session = job.execution.session
+        # ansible-runner's /runner (not in a session: its mounts are fixed at its start)
+        if engine is not None and session is None and job.private_data_dir is not None:
             mounts += runner_layout_mounts(
                 job.private_data_dir,
                 job.artifact_base,
@@ -453,6 +460,7 @@ class Runner:
             tty=tty,
             interactive=interactive or job.mode == "pexpect",
             engine=engine,
+            runtime_dir=workspace.path,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
         self._write_provenance(artifacts, inv, engine, image_id)
@@ -590,6 +598,8 @@ class Runner:
                 image_id=image_id,
                 container_name=inv.container_name,
             )
+            if inv.exec_spec is not None:
+                record.update(container_name=inv.exec_spec.container, session=True)
         artifacts.write_provenance(record)
         self._provenance = record
 

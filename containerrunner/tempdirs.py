@@ -68,23 +68,24 @@ class Owner:
         return self.host == socket.gethostname() and not process_alive(self.pid, self.started)
 
 
-def fresh_path(label: str) -> str:
-    """A new path `<tempdir>/containerrunner-<label>-<random>`, not made yet (`make_dir` does).
+def fresh_path(label: str, parent: str | None = None) -> str:
+    """A new path `<tempdir>/containerrunner-<label>-<random>`, not made yet (`make_dir` does);
+    under `parent` instead of the temp dir when given (a warm session's runtime dir).
 
     The random part makes it unguessable; `make_dir` refuses a path that exists.
     """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return os.path.join(tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
+    return os.path.join(parent or tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
 
 
-def runtime_dir_path(ident: str) -> str:
+def runtime_dir_path(ident: str, parent: str | None = None) -> str:
     """A fresh path for the runtime dir of job `ident`."""
-    return fresh_path(ident[:8])
+    return fresh_path(ident[:8], parent)
 
 
-def temporary_data_dir_path() -> str:
+def temporary_data_dir_path(parent: str | None = None) -> str:
     """A fresh path for a temporary private data dir (the caller gave none)."""
-    return fresh_path("data")
+    return fresh_path("data", parent)
 
 
 def make_dir(path: str, owner: Owner | None = None) -> str:
