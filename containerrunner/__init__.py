@@ -38,6 +38,7 @@ from containerrunner.progress import Progress
 from containerrunner.results import Summary, TaskResult
 from containerrunner.runner import Runner
 from containerrunner.runner_config import RunnerConfig
+from containerrunner.session import Session
 from containerrunner.streams import (
     Event,
     Exited,
@@ -68,6 +69,7 @@ __all__ = [
     "Progress",
     "Runner",
     "RunnerConfig",
+    "Session",
     "Status",
     "Summary",
     "TaskResult",

@@ -35,18 +35,19 @@ EVENT_PROGRAMS = ("ansible", "ansible-playbook")
 
 
 def artifact_location(
-    private_data_dir: str | None, artifact_dir: str | None
+    private_data_dir: str | None, artifact_dir: str | None, parent: str | None = None
 ) -> tuple[str, str | None]:
     """(artifact base, temporary dir or None).
 
     `artifact_dir`, else `<private_data_dir>/artifacts`, else `<a temporary private data
-    dir>/artifacts` (made when the job starts, removed when it ends).
+    dir>/artifacts` (made when the job starts, removed when it ends; under `parent`, a warm
+    session's runtime dir, when given).
     """
     if artifact_dir:
         return os.path.abspath(artifact_dir), None
     if private_data_dir:
         return os.path.join(os.path.abspath(private_data_dir), "artifacts"), None
-    temporary = temporary_data_dir_path()
+    temporary = temporary_data_dir_path(parent)
     return os.path.join(temporary, "artifacts"), temporary
 
 
@@ -61,8 +62,9 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
     execution = execution_options(given, private, settings)
     passwords = merged_passwords(given, private)
     ident = job_ident(given.get("ident"))
+    parent = execution.session.runtime_dir if execution.session else None
     artifact_base, temporary = artifact_location(
-        private.path if private else None, given.get("artifact_dir")
+        private.path if private else None, given.get("artifact_dir"), parent
     )
     input_fd = given.get("input_fd")
     mode = _runner_mode(given.get("runner_mode"), passwords, input_fd)
@@ -73,7 +75,7 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
         execution=execution,
         ident=ident,
         artifact_base=artifact_base,
-        runtime_dir=runtime_dir_path(ident),
+        runtime_dir=runtime_dir_path(ident, parent),
         temporary_dir=temporary,
         private_data_dir=private.path if private else None,
         mode=mode,
@@ -107,7 +109,8 @@ def _runner_mode(requested: Any, passwords: Mapping[str, str], input_fd: Any) ->
 
 def build_run_job(spec: RunSpec) -> Job:
     """The Job for a run() request: argv, env, generated input files, execution options."""
-    runtime_dir = runtime_dir_path(spec.ident)
+    parent = spec.execution.session.runtime_dir if spec.execution.session else None
+    runtime_dir = runtime_dir_path(spec.ident, parent)
     files: list[JobFile] = []
 
     def generated(name: str, content: str) -> str:
@@ -153,7 +156,9 @@ def build_run_job(spec: RunSpec) -> Job:
         cwd = cwd or spec.private_data_dir
         if cwd:
             execution = dataclasses.replace(execution, host_cwd=os.path.abspath(cwd))
-    artifact_base, temporary_dir = artifact_location(spec.private_data_dir, spec.artifact_dir)
+    artifact_base, temporary_dir = artifact_location(
+        spec.private_data_dir, spec.artifact_dir, parent
+    )
     return Job(
         temporary_dir=temporary_dir,
         private_data_dir=spec.private_data_dir,

@@ -62,6 +62,8 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
     """
     if not job.execution.process_isolation:
         return None, None
+    if job.execution.session is not None:  # checked and started when the session started
+        return job.execution.session.engine, job.execution.session.image_id
     engine = detect_engine(job.execution.engine)
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
@@ -326,7 +328,10 @@ class Runner:
             claimed = True
             if job.rotate_artifacts:
                 rotate(job.artifact_base, job.rotate_artifacts, protect=job.ident)
-            workspace = Workspace.open(job, engine, container_name(job.ident) if engine else None)
+            own_container = engine is not None and job.execution.session is None
+            workspace = Workspace.open(
+                job, engine, container_name(job.ident) if own_container else None
+            )
         except _StartTimeout as exc:
             self._abort(job, artifacts if claimed else None, None, timeout=str(exc))
             return self.status, self.rc
@@ -409,9 +414,11 @@ class Runner:
     ) -> ProcessResult:
         env = {**job.execution.envvars, **job.env}
         mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
-        if engine is not None:
+        session = job.execution.session
+        if engine is not None and session is None:  # a session's mounts are fixed at its start
             mounts += self._passwd_mount(engine, workspace)
-        if engine is not None and job.private_data_dir is not None:  # ansible-runner's /runner
+        # ansible-runner's /runner (not in a session: its mounts are fixed at its start)
+        if engine is not None and session is None and job.private_data_dir is not None:
             mounts += runner_layout_mounts(
                 job.private_data_dir,
                 job.artifact_base,
@@ -458,6 +465,7 @@ class Runner:
             tty=tty,
             interactive=interactive or job.mode == "pexpect",
             engine=engine,
+            runtime_dir=workspace.path,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
         self._write_provenance(artifacts, inv, engine, image_id)
@@ -606,6 +614,8 @@ class Runner:
                 image_id=image_id,
                 container_name=inv.container_name,
             )
+            if inv.exec_spec is not None:
+                record.update(container_name=inv.exec_spec.container, session=True)
         artifacts.write_provenance(record)
         self._provenance = record
 

@@ -10,8 +10,9 @@ Two kinds live in the temp dir (`tempfile.gettempdir()`, so `TMPDIR` moves them)
 
 Each holds `OWNER_FILE`, a JSON record of the process that made it (pid, its start time, the
 host) and, for a runtime dir, the container of its job. A process killed with SIGKILL cannot
-clean up; the next job of any containerrunner process on the host calls `reap_stale()`, which
-removes every dir whose owner is gone, and that owner's container with it. A dir without a
+clean up; the next job of any containerrunner process on the host calls `reap_stale()` (in a
+thread of its own that the job's start does not wait for and its end joins), which removes
+every dir whose owner is gone, and that owner's container with it. A dir without a
 readable owner record (made by something else, or still being made) is never touched.
 """
 
@@ -29,6 +30,7 @@ import signal
 import socket
 import stat
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
@@ -66,23 +68,24 @@ class Owner:
         return self.host == socket.gethostname() and not process_alive(self.pid, self.started)
 
 
-def fresh_path(label: str) -> str:
-    """A new path `<tempdir>/containerrunner-<label>-<random>`, not made yet (`make_dir` does).
+def fresh_path(label: str, parent: str | None = None) -> str:
+    """A new path `<tempdir>/containerrunner-<label>-<random>`, not made yet (`make_dir` does);
+    under `parent` instead of the temp dir when given (a warm session's runtime dir).
 
     The random part makes it unguessable; `make_dir` refuses a path that exists.
     """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return os.path.join(tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
+    return os.path.join(parent or tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
 
 
-def runtime_dir_path(ident: str) -> str:
+def runtime_dir_path(ident: str, parent: str | None = None) -> str:
     """A fresh path for the runtime dir of job `ident`."""
-    return fresh_path(ident[:8])
+    return fresh_path(ident[:8], parent)
 
 
-def temporary_data_dir_path() -> str:
+def temporary_data_dir_path(parent: str | None = None) -> str:
     """A fresh path for a temporary private data dir (the caller gave none)."""
-    return fresh_path("data")
+    return fresh_path("data", parent)
 
 
 def make_dir(path: str, owner: Owner | None = None) -> str:
@@ -177,6 +180,22 @@ def reap_stale(tmp: str | None = None) -> list[str]:
         removed.append(path)
         log.info("removed %s, left by process %d", path, owner.pid)
     return removed
+
+
+def reap_stale_meanwhile() -> threading.Thread:
+    """`reap_stale()` in a thread of its own, returned started: a job starts without waiting
+    for it and joins it when it ends, so "the next job removes what a dead owner left" still
+    holds once that job has ended. A failure is logged, never raised."""
+
+    def reap() -> None:
+        try:
+            reap_stale()
+        except Exception:
+            log.warning("removing what dead owners left failed", exc_info=True)
+
+    thread = threading.Thread(target=reap, name="containerrunner-reaper", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop_agents(path: str) -> None:

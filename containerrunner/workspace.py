@@ -25,7 +25,7 @@ from containerrunner.events import EventStream
 from containerrunner.isolation.engine import Engine
 from containerrunner.job import Job
 from containerrunner.sshagent import SshAgent
-from containerrunner.tempdirs import Owner, make_dir, reap_stale, remove_dir
+from containerrunner.tempdirs import Owner, make_dir, reap_stale_meanwhile, remove_dir
 
 EVENT_FIFO = "events.fifo"
 AGENT_SOCKET = "agent.sock"
@@ -43,15 +43,17 @@ class Workspace:
     def open(cls, job: Job, engine: Engine | None, container: str | None) -> Workspace:
         """Make the job's runtime dir (owned by this process) and write its generated files.
 
-        What dead processes left in the temp dir is removed first (`tempdirs.reap_stale`).
+        What dead processes left in the temp dir is removed meanwhile
+        (`tempdirs.reap_stale_meanwhile`: off the start's path, joined when the job ends).
         """
-        reap_stale()
+        reaping = reap_stale_meanwhile()
         owner = Owner.current(
             container=container,
             engine=engine.name if engine else None,
             executable=engine.executable if engine else None,
         )
         workspace = cls(job.runtime_dir)
+        workspace._stack.callback(reaping.join)  # last of all on close
         make_dir(job.runtime_dir, owner=owner)
         workspace._stack.callback(remove_dir, job.runtime_dir)
         try:

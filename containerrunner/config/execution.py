@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from containerrunner.errors import ConfigurationError
 from containerrunner.validate import (
@@ -21,6 +21,9 @@ from containerrunner.validate import (
     as_str_tuple,
     as_timeout,
 )
+
+if TYPE_CHECKING:
+    from containerrunner.session import Session
 
 EngineChoice = Literal["auto", "podman", "docker"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
@@ -53,6 +56,7 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "start_timeout",
     "termination_grace",
     "pull",
+    "session",
 )
 
 
@@ -78,6 +82,8 @@ class ExecutionOptions:
     start_timeout: float | None = None
     termination_grace: float = DEFAULT_TERMINATION_GRACE  # SIGTERM .. SIGKILL on a stop
     pull: PullPolicy = "missing"
+    # a running warm EE session (containerrunner.Session): the job is exec'd in its container
+    session: Session | None = field(default=None, compare=False)
 
     @property
     def cwd(self) -> str:
@@ -104,8 +110,22 @@ class ExecutionOptions:
         start_timeout: Any = None,
         termination_grace: Any = None,
         pull: Any = "missing",
+        session: Any = None,
     ) -> ExecutionOptions:
         """Validate the public execution keyword arguments; errors name the offending option."""
+        if session is not None:
+            from containerrunner.session import check_session_options
+
+            check_session_options(
+                session,
+                engine=process_isolation_executable,
+                image=container_image,
+                container_options=container_options,
+                container_network=container_network,
+            )
+            process_isolation = True
+            process_isolation_executable = session.engine_name
+            container_image = session.image
         if not isinstance(process_isolation, bool):
             raise ConfigurationError(
                 f"process_isolation must be True or False, not {process_isolation!r}"
@@ -160,6 +180,7 @@ class ExecutionOptions:
             start_timeout=as_timeout(start_timeout, "start_timeout"),
             termination_grace=as_grace(termination_grace),
             pull=cast(PullPolicy, pull),
+            session=session,
         )
 
 

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Mapping, Sequence
 
 from containerrunner.config.execution import ExecutionOptions
-from containerrunner.isolation.argv import build_run_argv
+from containerrunner.isolation.argv import build_exec_argv, build_run_argv
 from containerrunner.isolation.engine import (
     LABEL,
     LABEL_IDENT,
@@ -25,9 +25,10 @@ from containerrunner.isolation.mounts import (
     normalise_mounts,
     parse_volume_mount,
 )
-from containerrunner.isolation.types import ContainerSpec, Invocation, Mount
+from containerrunner.isolation.types import ContainerSpec, ExecSpec, Invocation, Mount
 
 CONTAINER_NAME_PREFIX = "containerrunner_"
+EXEC_PIDFILE = "exec.pid"  # in a session job's runtime dir: its pid inside the container
 
 
 def container_name(ident: str) -> str:
@@ -56,6 +57,7 @@ def containerize(
     tty: bool = False,
     interactive: bool = False,
     engine: Engine | None = None,
+    runtime_dir: str | None = None,
 ) -> Invocation:
     """What to execute for `command`: itself on the host, or `<engine> run ... IMAGE command`.
 
@@ -64,6 +66,11 @@ def containerize(
     on the command line). Mounts: cwd (read-write; skipped when it is a system directory such
     as `/` or `/tmp`), the paths the command line and `env` name, `extra_mounts`, and the
     validated `options.container_volume_mounts`, normalised by `normalise_mounts`.
+
+    With `options.session` (a running warm session) it is `<engine> exec ...` in the session's
+    container instead, once the session is found to mount all of those (ConfigurationError
+    naming the first path it lacks); the exec'd process writes its pid to
+    `<runtime_dir>/exec.pid`.
     """
     cwd = options.cwd
     child_env = {**os.environ, **env}
@@ -71,7 +78,11 @@ def containerize(
         return Invocation(
             argv=tuple(command), cwd=cwd, env=child_env, container_name=None, engine=None
         )
-    eng = engine if engine is not None else detect_engine(options.engine)
+    session = options.session
+    if session is not None:
+        eng = session.engine
+    else:
+        eng = engine if engine is not None else detect_engine(options.engine)
     mounts: list[Mount] = []
     if not is_system_dir(cwd):
         mounts.append(Mount.same_path(cwd))
@@ -79,6 +90,28 @@ def containerize(
     mounts += mounts_from_env(env, cwd)
     mounts += extra_mounts
     mounts += [parse_volume_mount(v, cwd) for v in options.container_volume_mounts]
+    if session is not None:
+        if runtime_dir is None:
+            raise ValueError("a job exec'd in a session needs its runtime dir (pidfile)")
+        needed = normalise_mounts(mounts)
+        session.check_mounts(needed)
+        exec_spec = ExecSpec(
+            engine=eng,
+            container=session.container,
+            workdir=options.container_workdir or cwd,
+            pidfile=os.path.join(runtime_dir, EXEC_PIDFILE),
+            env_names=tuple(sorted(env)),
+            tty=tty,
+            interactive=interactive,
+        )
+        return Invocation(
+            argv=tuple(build_exec_argv(exec_spec, command)),
+            cwd=cwd,
+            env=child_env,
+            container_name=None,
+            engine=eng,
+            exec_spec=exec_spec,
+        )
     name = container_name(ident)
     spec = ContainerSpec(
         engine=eng,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import os
 import pwd
+import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -222,22 +224,42 @@ def podman_rootless(executable: str, timeout: float = 20.0) -> bool:
 # Engines that answered once in this process: detect_engine() does not probe them again (a
 # probe costs a `version` round trip per job). Failures are not remembered.
 _ANSWERED: set[str] = set()
+# The client version each answering engine gave in that probe (`engine_version` uses it).
+_VERSIONS: dict[str, str] = {}
+
+
+def parse_version(text: str) -> str:
+    """`4.3.1` out of `podman version 4.3.1` or `Docker version 28.2.2, build e6534b4`."""
+    match = re.search(r"\d+\.\d+[\w.+~-]*", text)
+    return match.group(0).rstrip(".,") if match else text.strip()
 
 
 def engine_answers(executable: str, timeout: float = 20.0) -> bool:
-    """True when `<engine> version` answers (client and server), not just when it is on PATH."""
+    """True when `<engine> version` answers (client and server), not just when it is on PATH.
+
+    The client version it prints is kept for `known_version` (no `--version` round trip).
+    """
     try:
         proc = subprocess.run(
-            [executable, "version"],
+            [executable, "version", "--format", "{{.Client.Version}}"],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
             timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return proc.returncode == 0
+    if proc.returncode != 0:
+        return False
+    if proc.stdout.strip():
+        _VERSIONS[executable] = parse_version(proc.stdout)
+    return True
+
+
+def known_version(executable: str) -> str | None:
+    """The client version `engine_answers` saw for `executable` in this process, if any."""
+    return _VERSIONS.get(executable)
 
 
 def project_containers_conf() -> str | None:
@@ -273,7 +295,8 @@ def detect_engine(choice: str = "auto") -> Engine:
     """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker.
 
     An engine counts only when it answers (`<engine> version` succeeds), so a docker client
-    without a daemon is passed over.
+    without a daemon is passed over. The first time in a process, podman's `info` (rootless)
+    runs alongside that probe, and the probe's client version is kept for provenance.
     """
     if choice not in ("auto", *ENGINE_NAMES):
         raise ConfigurationError(
@@ -286,9 +309,19 @@ def detect_engine(choice: str = "auto") -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
-        if exe not in _ANSWERED and not engine_answers(exe):
-            problems.append(f"{name}: `{exe} version` failed (is the daemon/service running?)")
-            continue
+        if exe not in _ANSWERED:
+            # podman's `info` (rootless or not) is its slowest question: asked meanwhile.
+            rootless = None
+            if name == "podman" and exe not in _ROOTLESS:
+                use_project_containers_conf()
+                rootless = threading.Thread(target=podman_rootless, args=(exe,), daemon=True)
+                rootless.start()
+            answered = engine_answers(exe)
+            if rootless is not None:
+                rootless.join()
+            if not answered:
+                problems.append(f"{name}: `{exe} version` failed (is the daemon/service running?)")
+                continue
         _ANSWERED.add(exe)
         return make_engine(name, exe)
     raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 
 from containerrunner.errors import CommandError, ImageNotFoundError
-from containerrunner.isolation.engine import Engine, run_engine
+from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
@@ -83,12 +82,15 @@ def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> 
 
 @functools.cache
 def engine_version(engine: Engine) -> str:
-    """The engine's version, e.g. `4.3.1` (from `<engine> --version`, no daemon needed).
+    """The engine's version, e.g. `4.3.1`: the client version `detect_engine`'s probe saw,
+    else from `<engine> --version` (no daemon needed).
 
     Asked once per engine and process: every job records it in its provenance.
     """
+    known = known_version(engine.executable)
+    if known is not None:
+        return known
     proc = run_engine(engine, ["--version"], QUERY_TIMEOUT)
     if proc.returncode != 0:
         raise CommandError(engine.command("--version"), proc.returncode, proc.stderr[-2000:])
-    match = re.search(r"\d+\.\d+[\w.+~-]*", proc.stdout)
-    return match.group(0).rstrip(".,") if match else proc.stdout.strip()
+    return parse_version(proc.stdout)

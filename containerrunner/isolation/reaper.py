@@ -85,6 +85,23 @@ def stop_container(engine: Engine, name: str, grace: float) -> None:
         log.warning("`%s %s` failed (rc %d): %s", engine.name, command, proc.returncode, stderr)
 
 
+def signal_exec(engine: Engine, container: str, pidfile: str, signame: str) -> None:
+    """Send `signame` (TERM, KILL) to the process group of a job exec'd in a session container
+    (its leader's pid, inside the container, is in `pidfile`); the session's container and its
+    other jobs are left alone. A job not started yet or gone already is fine; failures are
+    logged, never raised, except EngineError when the engine itself cannot be run."""
+    script = 'pid=$(cat "$0" 2>/dev/null) && [ -n "$pid" ] && kill -s "$1" -- "-$pid" 2>/dev/null'
+    args = ["exec", container, "sh", "-c", script, pidfile, signame]
+    try:
+        proc = run_engine(engine, args, REMOVE_TIMEOUT)
+    except EngineTimeoutError as exc:
+        log.warning("%s", exc)
+        return
+    stderr = proc.stderr.strip()
+    if proc.returncode not in (0, 1) and stderr:
+        log.warning("`%s exec %s` (kill -%s) failed: %s", engine.name, container, signame, stderr)
+
+
 def _parse_pid(text: str) -> int | None:
     try:
         pid = int(text)

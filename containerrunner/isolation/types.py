@@ -46,6 +46,25 @@ class ContainerSpec:
     options: tuple[str, ...] = ()
     pull: str | None = None
     network: str | None = None  # --network=...; None: the engine's default
+    detach: bool = False  # `run -d`: a warm session's container, which outlives the client
+
+
+@dataclass(frozen=True)
+class ExecSpec:
+    """A command exec'd in a running session container (`<engine> exec ...`), validated.
+
+    `pidfile` (in the job's runtime dir, which the session mounts) receives the pid, inside
+    the container, of the exec'd process, which leads its own session there: the job is
+    stopped by signalling that group inside the container (`reaper.signal_exec`).
+    """
+
+    engine: Engine
+    container: str
+    workdir: str
+    pidfile: str
+    env_names: tuple[str, ...] = ()
+    tty: bool = False
+    interactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,3 +76,6 @@ class Invocation:
     env: Mapping[str, str]  # the COMPLETE child environment (container env goes in by name)
     container_name: str | None  # set when argv starts a container
     engine: Engine | None  # the engine that starts it (to stop/remove it by name)
+    # set when argv execs in a warm session's container (`<engine> exec`): stopped by signals
+    # to its process inside that container, never by stopping the container
+    exec_spec: ExecSpec | None = None

@@ -6,7 +6,9 @@ output, by the child's exit, by the steering's wake-up fd (cancel, terminate, ki
 waiting) and, in a container's start phase, by the engine's start event. When the job must stop
 (a timeout, a cancel, or any exception in this thread, Ctrl-C included) it escalates within the
 termination grace: a container gets `<engine> stop --time grace` (SIGTERM, then SIGKILL), is
-removed (`rm --force`), and then its engine client; a host process group gets SIGTERM and,
+removed (`rm --force`), and then its engine client; a job exec'd in a warm session's
+container gets SIGTERM and, after the grace, SIGKILL inside that container (its process group,
+`reaper.signal_exec`; the session's container stays); a host process group gets SIGTERM and,
 after the grace, SIGKILL. The child is reaped and every thread and fd released in `finally`.
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from containerrunner.errors import ContainerRunnerError, describe_returncode
-from containerrunner.isolation.reaper import remove_container, stop_container
+from containerrunner.isolation.reaper import remove_container, signal_exec, stop_container
 from containerrunner.isolation.started import StartWatcher
 from containerrunner.isolation.types import Invocation
 from containerrunner.process.base import Backend
@@ -67,8 +69,9 @@ def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> Proces
     except BaseException:
         backend.close()
         raise
-    in_container = inv.container_name is not None and inv.engine is not None
-    watch = Watch(controls, time.monotonic(), starting=in_container)
+    starts_container = inv.container_name is not None and inv.engine is not None
+    in_container = starts_container or inv.exec_spec is not None
+    watch = Watch(controls, time.monotonic(), starting=starts_container)
     stop: tuple[Outcome, str] | None = None
     error: BaseException | None = None
     try:
@@ -159,6 +162,15 @@ def _stop(
         if grace > 0:
             late = _engine_call(stop_container, engine, name, grace)
         late = late or _engine_call(remove_container, engine, name)
+        client_grace = min(grace, CLIENT_GRACE)
+    elif (spec := inv.exec_spec) is not None:  # in a session: its process, not its container
+        if grace > 0:
+            late = _engine_call(signal_exec, spec.engine, spec.container, spec.pidfile, "TERM")
+            late = late or _pump_until(backend, lambda: backend.exited, grace)
+        if not backend.exited:
+            late = late or _engine_call(
+                signal_exec, spec.engine, spec.container, spec.pidfile, "KILL"
+            )
         client_grace = min(grace, CLIENT_GRACE)
     if client_grace > 0:
         backend.signal_group(signal.SIGTERM)

@@ -75,3 +75,29 @@ def test_rootless_falls_back_to_the_euid_when_podman_info_fails(
     monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
     assert engine_mod.make_engine("podman", engine.executable).rootless is (os.geteuid() != 0)
     assert engine_mod._ROOTLESS == {}  # a failure is not remembered
+
+
+def test_detect_engine_asks_version_once_and_info_alongside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from containerrunner.isolation.images import engine_version
+
+    log = tmp_path / "calls"
+    podman = tmp_path / "podman"
+    podman.write_text(
+        f'#!/bin/sh\necho "$*" >> "{log}"\n'
+        'case "$1" in version) echo 9.8.7;; info) echo false;; *) exit 3;; esac\n'
+    )
+    podman.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    monkeypatch.setattr(engine_mod, "_ANSWERED", set())
+    monkeypatch.setattr(engine_mod, "_VERSIONS", {})
+    engine = engine_mod.detect_engine("podman")
+    assert engine_mod.detect_engine("podman") == engine
+    assert engine_version(engine) == "9.8.7"  # the probe's answer: no `--version`
+    assert not engine.rootless
+    assert sorted(log.read_text().splitlines()) == [
+        "info --format {{.Host.Security.Rootless}}",
+        "version --format {{.Client.Version}}",
+    ]
