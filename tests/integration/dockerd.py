@@ -1,8 +1,9 @@
 """A private docker daemon for the fault trial that restarts one (not a test module).
 
 The machine's dockerd runs everybody's jobs, so the trial never touches it: it starts a dockerd
-of its own on a temp dir (its own data root, exec root, pid file and socket; no bridge, no
-iptables, so nothing of the machine's network changes) with the ulimits scripts/setup-engine
+of its own on a temp dir (its own data root, exec root, pid file and socket), in a network
+namespace of its own (`unshare --net`; no bridge, no iptables: nothing of the machine's
+network changes, and the shared `docker0` stays) with the ulimits scripts/setup-engine
 gives the shared one, and loads the EE image into it from the shared daemon
 (`docker save | docker -H ... load`). `kill()` SIGKILLs it as a crash would; `start()` starts it
 again on the same roots. `close()` stops it and everything it started (containerd, shims), and
@@ -90,9 +91,13 @@ class PrivateDockerd:
         assert self.proc is None or self.proc.poll() is not None, "dockerd runs already"
         self._forget_dead_containerd()
         argv = [
-            "dockerd", "--data-root", str(self.data), "--exec-root", str(self.exec_root),
-            "--pidfile", str(self.pidfile), "-H", self.host, "--bridge=none",
-            "--iptables=false", "--ip6tables=false", *_ulimit_args(),
+            # its own network namespace: a dockerd started with --bridge=none deletes the
+            # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
+            # machine's namespace is the shared daemon's bridge
+            "unshare", "--net", "dockerd",
+            "--data-root", str(self.data), "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.pidfile), "-H", self.host,
+            "--bridge=none", "--iptables=false", "--ip6tables=false", *_ulimit_args(),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
