@@ -5,7 +5,8 @@ ssh-agent. `--fault-trials N` (or CONTAINERRUNNER_FAULT_TRIALS) sets the repetit
 fault and place (CI: 2; the issue's long trial: 20).
 
 Every fault waits for the slow task to have started (an event handler or the CLI's JSON line
-says so), never on a sleep.
+says so), never on a sleep. The docker daemon trials kill and restart a private dockerd of the
+session's own (tests/integration/dockerd.py), never the machine's.
 """
 
 from __future__ import annotations
