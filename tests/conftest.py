@@ -39,6 +39,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="jobs the load test runs at once (default 50; CONTAINERRUNNER_LOAD_JOBS)",
     )
     parser.addoption(
+        "--big-stdout-mib",
+        type=int,
+        default=int(os.environ.get("CONTAINERRUNNER_BIG_STDOUT_MIB", "256")),
+        help="MiB the in-engine bounded-stdout test writes (default 256; the issue's 1024; "
+        "CONTAINERRUNNER_BIG_STDOUT_MIB)",
+    )
+    parser.addoption(
         "--fault-trials",
         type=int,
         default=int(os.environ.get("CONTAINERRUNNER_FAULT_TRIALS", "2")),

@@ -21,6 +21,10 @@ from containerrunner.errors import ConfigurationError, EngineError, EngineTimeou
 EngineName = Literal["podman", "docker"]
 ENGINE_NAMES: tuple[EngineName, ...] = ("podman", "docker")
 
+# The exit code of `podman run` and `docker run` when the engine itself failed (not the
+# command in the container): no daemon, a lost connection, a bad option.
+ENGINE_FAILURE_RC = 125
+
 # The label every container we start carries; the reaper and the tests look for it.
 LABEL = "containerrunner"
 LABEL_IDENT = "containerrunner.ident"
@@ -221,10 +225,18 @@ def podman_rootless(executable: str, timeout: float = 20.0) -> bool:
     return _ROOTLESS[executable]
 
 
-# Engines that answered once in this process: detect_engine() does not probe them again (a
-# probe costs a `version` round trip per job). Failures are not remembered.
-_ANSWERED: set[str] = set()
-# The client version each answering engine gave in that probe (`engine_version` uses it).
+# The variables that point an engine's client at another daemon or service.
+ENDPOINT_VARIABLES: dict[EngineName, str] = {"podman": "CONTAINER_HOST", "docker": "DOCKER_HOST"}
+DEFAULT_ENDPOINTS: dict[EngineName, str] = {
+    "podman": "the local podman service",
+    "docker": "unix:///var/run/docker.sock",
+}
+
+# Engines that answered once in this process, with the endpoint they answered at:
+# detect_engine() does not probe them again (a probe costs a `version` round trip per job).
+# Failures are not remembered.
+_ANSWERED: set[tuple[str, str]] = set()
+# The client version each answering engine gave in that probe (`known_version` uses it).
 _VERSIONS: dict[str, str] = {}
 
 
@@ -232,6 +244,37 @@ def parse_version(text: str) -> str:
     """`4.3.1` out of `podman version 4.3.1` or `Docker version 28.2.2, build e6534b4`."""
     match = re.search(r"\d+\.\d+[\w.+~-]*", text)
     return match.group(0).rstrip(".,") if match else text.strip()
+
+
+def engine_endpoint(name: EngineName) -> str:
+    """Where `name`'s client connects, as this process's environment says (DOCKER_HOST,
+    CONTAINER_HOST; the engine's default otherwise); the child processes inherit it."""
+    return os.environ.get(ENDPOINT_VARIABLES[name]) or DEFAULT_ENDPOINTS[name]
+
+
+def require_answering(engine: Engine) -> None:
+    """Raise EngineError naming the engine and where its client connects when
+    `<engine> version` fails (a daemon that is down), so that a failed query is not taken
+    for a missing image or container."""
+    if not engine_answers(engine.executable, timeout=10.0):
+        raise EngineError(
+            f"{engine.name} does not answer at {engine_endpoint(engine.name)} "
+            f"(`{engine.executable} version` fails): start its daemon or service, or point "
+            f"{ENDPOINT_VARIABLES[engine.name]} at one that runs"
+        )
+
+
+def unreachable_reason(engine: Engine, rc: int) -> str | None:
+    """Why a container job whose engine client exited `rc` failed, when the engine itself
+    stopped answering (a daemon that died or restarted mid-run): names the engine and where
+    its client connects. None when the engine still answers or `rc` is not the client's own
+    failure (125)."""
+    if rc != ENGINE_FAILURE_RC or engine_answers(engine.executable, timeout=10.0):
+        return None
+    return (
+        f"{engine.name} stopped answering at {engine_endpoint(engine.name)} during the job "
+        f"(the {engine.name} client exited {rc}; `{engine.executable} version` fails)"
+    )
 
 
 def engine_answers(executable: str, timeout: float = 20.0) -> bool:
@@ -309,7 +352,8 @@ def detect_engine(choice: str = "auto") -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
-        if exe not in _ANSWERED:
+        where = engine_endpoint(name)
+        if (exe, where) not in _ANSWERED:
             # podman's `info` (rootless or not) is its slowest question: asked meanwhile.
             rootless = None
             if name == "podman" and exe not in _ROOTLESS:
@@ -320,8 +364,10 @@ def detect_engine(choice: str = "auto") -> Engine:
             if rootless is not None:
                 rootless.join()
             if not answered:
-                problems.append(f"{name}: `{exe} version` failed (is the daemon/service running?)")
+                problems.append(
+                    f"{name}: `{exe} version` failed at {where} (is the daemon/service running?)"
+                )
                 continue
-        _ANSWERED.add(exe)
+        _ANSWERED.add((exe, where))
         return make_engine(name, exe)
     raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

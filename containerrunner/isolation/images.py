@@ -5,7 +5,13 @@ from __future__ import annotations
 import functools
 
 from containerrunner.errors import CommandError, ImageNotFoundError
-from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
+from containerrunner.isolation.engine import (
+    Engine,
+    known_version,
+    parse_version,
+    require_answering,
+    run_engine,
+)
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
@@ -43,13 +49,16 @@ def ensure_image(
       that is present (its content cannot change).
     - `newer`: pulled unless it is a present digest-pinned ref; a failed pull is ignored when
       a local copy exists (podman's semantics).
-    Raises ImageNotFoundError when the image is absent and cannot be pulled.
+    Raises ImageNotFoundError when the image is absent and cannot be pulled, EngineError
+    when the engine does not answer.
     """
     if policy not in ("always", "missing", "never", "newer"):
         raise ValueError(f"unknown pull policy {policy!r}")
     query_timeout = min(QUERY_TIMEOUT, timeout or QUERY_TIMEOUT)
     present_id = image_digest(engine, image, query_timeout)
     present = present_id is not None
+    if not present:  # absent, or a daemon that does not answer: say which
+        require_answering(engine)
     if present and (policy in ("missing", "never") or is_pinned(image)):
         return present_id
     if not present and policy == "never":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from containerrunner.errors import ContainerRunnerError, describe_returncode
+from containerrunner.isolation.engine import unreachable_reason
 from containerrunner.isolation.reaper import remove_container, signal_exec, stop_container
 from containerrunner.isolation.started import StartWatcher
 from containerrunner.isolation.types import Invocation
@@ -113,8 +114,13 @@ def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> Proces
         return ProcessResult(
             rc=rc, outcome=stop[0], reason=stop[1], stopped="killed" if killed else "terminated"
         )
+    reason = None
+    if in_container and inv.engine is not None:  # a daemon that died mid-run is named
+        reason = unreachable_reason(inv.engine, rc)
     return ProcessResult(
-        rc=rc, outcome="successful" if rc == 0 else "failed", reason=describe_returncode(rc)
+        rc=rc,
+        outcome="successful" if rc == 0 else "failed",
+        reason=reason or describe_returncode(rc),
     )
 
 

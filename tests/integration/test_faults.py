@@ -5,7 +5,8 @@ ssh-agent. `--fault-trials N` (or CONTAINERRUNNER_FAULT_TRIALS) sets the repetit
 fault and place (CI: 2; the issue's long trial: 20).
 
 Every fault waits for the slow task to have started (an event handler or the CLI's JSON line
-says so), never on a sleep.
+says so), never on a sleep. The docker daemon trials kill and restart a private dockerd of the
+session's own (tests/integration/dockerd.py), never the machine's.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any
 import pytest
 
 import containerrunner
-from containerrunner.errors import ArtifactWriteError
+from containerrunner.errors import ArtifactWriteError, EngineError
 from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
-from tests.conftest import our_containers
+from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
+from tests.integration.dockerd import PrivateDockerd
 from tests.integration.support import REPO, container_kwargs, copy_examples, make_ssh_key
 
 pytestmark = pytest.mark.integration
@@ -253,3 +255,70 @@ def test_artifacts_disk_full(tmp_path: Path) -> None:
         assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+@pytest.fixture(scope="session")
+def private_dockerd(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
+) -> Iterator[PrivateDockerd]:
+    """A dockerd of this session's own (tests/integration/dockerd.py), with the EE image."""
+    require_engine(request, engine_probes, "docker")
+    daemon = PrivateDockerd(EE_IMAGE)
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+    assert not daemon.processes(), "the private dockerd left processes"
+
+
+@pytest.fixture
+def on_private_dockerd(
+    private_dockerd: PrivateDockerd, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[dict[str, Any], Engine, PrivateDockerd]]:
+    """Jobs of this test go to the private dockerd (DOCKER_HOST); nothing of ours is left on
+    it afterwards (a test that kills it starts it again before it ends)."""
+    monkeypatch.setenv("DOCKER_HOST", private_dockerd.host)
+    engine = make_engine("docker")
+    with nothing_left(engine):
+        yield container_kwargs(engine), engine, private_dockerd
+
+
+@pytest.mark.docker
+def test_docker_daemon_restarted_mid_run(
+    trial: int, on_private_dockerd: tuple[dict[str, Any], Engine, PrivateDockerd], tmp_path: Path
+) -> None:
+    """dockerd SIGKILLed mid-task and started again on the same roots: the docker client
+    loses its daemon, so the job fails with the client's own rc (125); the restarted daemon
+    removes the `--rm` container."""
+    where, _engine, daemon = on_private_dockerd
+    pdd = copy_examples(tmp_path)
+    thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path))
+    daemon.restart()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    assert (runner.status, runner.rc) == ("failed", 125), runner.reason
+    assert_readable(Path(runner.artifact_dir), "failed", 125)
+    assert "runner_on_start" in [e["event"] for e in runner.events]  # the events so far
+
+
+@pytest.mark.docker
+def test_docker_daemon_gone_mid_run_names_the_engine_and_its_socket(
+    on_private_dockerd: tuple[dict[str, Any], Engine, PrivateDockerd], tmp_path: Path
+) -> None:
+    """dockerd SIGKILLed mid-task and not started again: the job fails with a reason naming
+    docker and the socket, and the next job with an EngineError naming them; once the daemon
+    is back, nothing of ours is left on it."""
+    where, _engine, daemon = on_private_dockerd
+    pdd = copy_examples(tmp_path)
+    thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path))
+    try:
+        daemon.kill()
+        thread.join(LIMIT)
+        assert not thread.is_alive()
+        assert (runner.status, runner.rc) == ("failed", 125)
+        assert f"docker stopped answering at {daemon.host}" in runner.reason
+        assert_readable(Path(runner.artifact_dir), "failed", 125)
+        with pytest.raises(EngineError, match=f"docker does not answer at {daemon.host}"):
+            containerrunner.run(private_data_dir=str(pdd), playbook="slow.yml", **where)
+    finally:
+        daemon.start()
