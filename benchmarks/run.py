@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -456,6 +457,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="engine(s) for the container rows (default both; B4 uses the first)",
     )  # fmt: skip
     p.add_argument("--rows", default=",".join(ROWS), help="rows to run (default B1,...,B5)")
+    p.add_argument(
+        "--b3-size", metavar="HOSTSxITEMS", help="B3's size instead of 10x10000 (e.g. 10x1000)"
+    )
     p.add_argument("--json", metavar="FILE", help="also write every sample as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the tables")
     args = p.parse_args(argv)
@@ -492,7 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadavg_before": os.getloadavg(),
         "argv": sys.argv[1:] if argv is None else list(argv),
     }
-    rows = build_rows(SMOKE if args.smoke else FULL, args.benches, engines)
+    sizes = SMOKE if args.smoke else FULL
+    if args.b3_size:
+        hosts, _, items = args.b3_size.partition("x")
+        sizes = dataclasses.replace(sizes, b3=(int(hosts), int(items)))
+    rows = build_rows(sizes, args.benches, engines)
     t0 = time.monotonic()
     end = t0 + args.budget
     for index, row in enumerate(rows):
