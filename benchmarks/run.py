@@ -1,30 +1,30 @@
-"""Wall-clock benchmark: containerrunner vs ansible-runner vs bare Ansible, in one run.
+"""Benchmarks at scale: containerrunner vs bare Ansible / bare engine run vs ansible-runner.
 
-    .venv/bin/python benchmarks/run.py [--repeat N] [--engine podman|docker|both] [--json FILE]
+    .venv/bin/python benchmarks/run.py [--smoke] [--rounds N] [--budget S] [--engine E]
+                                       [--rows B1,B2,...] [--json FILE]
 
-Every method runs the same playbook (a fresh copy of examples/demo per run: 5 tasks over 3
-local hosts). Methods are interleaved round-robin (the order rotates every round) so machine
-noise hits all of them alike; round 0 is a warm-up and is not counted. Times are printed as
-median and min, and as ratios: host rows against bare `ansible-playbook`, container rows
-against a bare `<engine> run ... ansible-playbook`, and containerrunner against ansible-runner.
+Rows (see benchmarks/README.md for exactly what each runs):
+  B1  run() on the host: 20 hosts x 25 tasks, 50 hosts x 100 tasks
+  B2  in a container, per engine: run_command(ansible --version) and run() of examples/demo
+  B3  events: a debug loop over local hosts making >= 100,000 events; latency, RSS, loss
+  B4  16 run_async container jobs at once vs one after another
+  B5  helpers in a container (get_plugin_docs, get_inventory, get_ansible_config): cold,
+      warm (containerrunner.Session, when it exists) and ansible-runner
 
-A second, smaller benchmark measures event delivery: a 300-item `debug` loop on localhost,
-run on the host, counting the events each runner hands to `event_handler`.
-
-This is a measurement, not a test: nothing here asserts a timing. See benchmarks/README.md.
+Every sample runs in a fresh process (benchmarks/sample.py) with a fresh private data dir;
+within a row the methods alternate (the order rotates every round) so a burst of load from
+elsewhere hits them alike. This is a measurement, not a test: nothing here asserts a timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
+import dataclasses
 import datetime
-import io
 import json
 import os
 import platform
-import pstats
 import shutil
 import statistics
 import subprocess
@@ -37,387 +37,307 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import ansible_runner  # type: ignore[import-untyped]  # noqa: E402
-
-import containerrunner  # noqa: E402
-
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 DEMO = REPO / "examples" / "demo"
+SAMPLE = HERE / "sample.py"
 IMAGE = "localhost/containerrunner-ee:latest"
 ENGINES = ("podman", "docker")
-EVENT_LOOP_ITEMS = 300
-EVENTS_PLAYBOOK = f"""\
-- name: Event throughput
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Debug loop
-      ansible.builtin.debug:
-        msg: "item {{{{ item }}}}"
-      loop: "{{{{ range({EVENT_LOOP_ITEMS}) | list }}}}"
-"""
-# Bare ansible-playbook arguments, relative to the private data dir (its cwd).
-DEMO_ARGS = ("-i", "inventory", "-e", "@env/extravars", "project/site.yml")
-EVENTS_ARGS = ("-i", "inventory", "project/events.yml")
-
-
-class MethodError(Exception):
-    """A method did not run the playbook successfully; the message says why."""
-
-
-@dataclass
-class Counter:
-    """An event_handler that counts events and notes when the first and last arrived."""
-
-    count: int = 0
-    first: float | None = None
-    last: float | None = None
-
-    def __call__(self, event: dict[str, Any]) -> bool:
-        now = time.perf_counter()
-        if self.first is None:
-            self.first = now
-        self.last = now
-        self.count += 1
-        return True
+HELPERS = ("get_plugin_docs", "get_inventory", "get_ansible_config")
+ROWS = ("B1", "B2", "B3", "B4", "B5")
+LOCAL_VARS = (
+    "[all:vars]\nansible_connection=local\n"
+    'ansible_python_interpreter="{{ ansible_playbook_python }}"\n'
+)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    seconds: float
-    events: int | None  # events delivered to event_handler; None for bare runs
-    window: float | None  # seconds from the first to the last event delivered
-    warning: str | None = None  # e.g. events written but not delivered
+class Sizes:
+    b1: tuple[tuple[int, int], ...]  # (hosts, tasks)
+    b3: tuple[int, int]  # (hosts, loop items per host)
+    b4_jobs: int
+    helpers: tuple[str, ...]
 
 
-RunFn = Callable[[Path, str], Outcome]
+FULL = Sizes(b1=((20, 25), (50, 100)), b3=(10, 10_000), b4_jobs=16, helpers=HELPERS)
+SMOKE = Sizes(b1=((2, 2),), b3=(2, 20), b4_jobs=2, helpers=HELPERS[:1])
+
+
+# ---------------------------------------------------------------------- workloads
+def _inventory(hosts: int) -> str:
+    names = "\n".join(f"h{i}" for i in range(hosts))
+    return f"[bench]\n{names}\n\n{LOCAL_VARS}"
+
+
+def hosts_workload(hosts: int, tasks: int) -> Callable[[Path], None]:
+    def make(pdd: Path) -> None:
+        (pdd / "inventory").write_text(_inventory(hosts), encoding="utf-8")
+        steps = "".join(
+            f"    - name: Task {t}\n      ansible.builtin.debug:\n"
+            f'        msg: "task {t} on {{{{ inventory_hostname }}}}"\n'
+            for t in range(tasks)
+        )
+        play = f"- name: Bench\n  hosts: all\n  gather_facts: false\n  tasks:\n{steps}"
+        (pdd / "project").mkdir()
+        (pdd / "project" / "bench.yml").write_text(play, encoding="utf-8")
+
+    return make
+
+
+def loop_workload(hosts: int, items: int) -> Callable[[Path], None]:
+    def make(pdd: Path) -> None:
+        (pdd / "inventory").write_text(_inventory(hosts), encoding="utf-8")
+        play = (
+            "- name: Events\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+            "    - name: Loop\n      ansible.builtin.debug:\n"
+            '        msg: "{{ item }}"\n'
+            f'      loop: "{{{{ range({items}) | list }}}}"\n'
+        )
+        (pdd / "project").mkdir()
+        (pdd / "project" / "bench.yml").write_text(play, encoding="utf-8")
+
+    return make
+
+
+def demo_workload(pdd: Path) -> None:
+    shutil.copytree(DEMO, pdd, ignore=shutil.ignore_patterns("artifacts"), dirs_exist_ok=True)
+    (pdd / "project" / "bench.yml").write_text(
+        (DEMO / "project" / "site.yml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+
+
+# ---------------------------------------------------------------------- rows
+@dataclass
+class Method:
+    key: str  # "bare", "cr", "ar", "cr-warm", "cr-serial", ...
+    label: str
+    spec: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: str | None = None
+
+    def times(self) -> list[float]:
+        return [float(s["seconds"]) for s in self.samples]
+
+    def median(self) -> float | None:
+        return statistics.median(self.times()) if self.samples else None
 
 
 @dataclass
-class Method:
-    key: str
-    group: str  # "host", "podman" or "docker"
-    label: str
-    fn: RunFn
-    floor: bool = False  # the bare run the group's ratios are taken against
-    counterpart: str | None = None  # key of the ansible-runner row to compare with
-    samples: list[Outcome] = field(default_factory=list)
+class Row:
+    bench: str  # B1..B5
+    title: str
+    make: Callable[[Path], None]
+    methods: list[Method]
+    floor: str = "bare"  # the method the ratios are taken against
     unavailable: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def times(self) -> list[float]:
-        return [s.seconds for s in self.samples]
 
 
-# ---------------------------------------------------------------------- environment
-def prepare_environment() -> None:
-    """PATH with this venv's bin first (ansible-runner looks up ansible-playbook on PATH), and
-    podman's CONTAINERS_CONF as scripts/lib/common.sh exports it."""
-    bindir = os.path.dirname(sys.executable)
-    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", os.defpath)
-    conf_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    conf = os.path.join(conf_home, "containerrunner", "containers.conf")
-    if "CONTAINERS_CONF" not in os.environ and os.path.isfile(conf):
-        os.environ["CONTAINERS_CONF"] = conf
+def _triple(spec: dict[str, Any], bare: str, cr: str, ar: str) -> list[Method]:
+    return [
+        Method("bare", bare, {**spec, "method": "bare"}),
+        Method("cr", cr, {**spec, "method": "cr"}),
+        Method("ar", ar, {**spec, "method": "ar"}),
+    ]
 
 
-def engine_problem(engine: str) -> str | None:
-    """None when `engine` answers and holds IMAGE, else why not."""
-    exe = shutil.which(engine)
-    if exe is None:
-        return f"{engine} not found on PATH"
-    try:
-        subprocess.run(
-            [exe, "version"], capture_output=True, check=True, timeout=30, stdin=subprocess.DEVNULL
-        )
-        subprocess.run(
-            [exe, "image", "inspect", IMAGE],
-            capture_output=True,
-            check=True,
-            timeout=30,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.CalledProcessError as exc:
-        return f"`{' '.join(exc.cmd)}` failed (image not built? run scripts/build-images)"
-    except subprocess.TimeoutExpired:
-        return f"{engine} did not answer within 30 s"
-    return None
+def build_rows(sizes: Sizes, benches: Sequence[str], engines: Sequence[str]) -> list[Row]:
+    play = {"kind": "playbook", "playbook": "bench.yml"}
+    rows: list[Row] = []
+    if "B1" in benches:
+        for hosts, tasks in sizes.b1:
+            rows.append(
+                Row(
+                    "B1", f"run() {hosts} hosts x {tasks} tasks, host",
+                    hosts_workload(hosts, tasks),
+                    _triple(play, "ansible-playbook", "containerrunner.run", "ansible_runner.run"),
+                )
+            )  # fmt: skip
+    if "B2" in benches:
+        for engine in engines:
+            cmd = {"kind": "command", "engine": engine}
+            rows.append(
+                Row(
+                    "B2", f"run_command(ansible --version), {engine}", demo_workload,
+                    _triple(cmd, f"{engine} run", "containerrunner", "ansible-runner"),
+                )
+            )  # fmt: skip
+            rows.append(
+                Row(
+                    "B2", f"run() examples/demo, {engine}", demo_workload,
+                    _triple({**play, "engine": engine}, f"{engine} run", "containerrunner",
+                            "ansible-runner"),
+                )
+            )  # fmt: skip
+    if "B3" in benches:
+        hosts, items = sizes.b3
+        rows.append(
+            Row(
+                "B3", f"events: {hosts} hosts x {items}-item loop, host",
+                loop_workload(hosts, items),
+                _triple(play, "ansible-playbook", "containerrunner.run", "ansible_runner.run"),
+            )
+        )  # fmt: skip
+    if "B4" in benches:
+        for engine in engines[:1]:
+            jobs = {**play, "kind": "jobs", "jobs": sizes.b4_jobs, "engine": engine}
+            rows.append(
+                Row(
+                    "B4", f"{sizes.b4_jobs} run_async jobs of examples/demo, {engine}",
+                    demo_workload,
+                    [
+                        Method("cr-serial", "containerrunner serial",
+                               {**jobs, "method": "cr", "parallel": False}),
+                        Method("cr-parallel", "containerrunner parallel",
+                               {**jobs, "method": "cr", "parallel": True}),
+                        Method("ar-serial", "ansible-runner serial",
+                               {**jobs, "method": "ar", "parallel": False}),
+                        Method("ar-parallel", "ansible-runner parallel",
+                               {**jobs, "method": "ar", "parallel": True}),
+                    ],
+                    floor="cr-serial",
+                )
+            )  # fmt: skip
+    if "B5" in benches:
+        for engine in engines:
+            for helper in sizes.helpers:
+                spec = {"kind": "helper", "helper": helper, "engine": engine}
+                methods = _triple(spec, f"{engine} run", "containerrunner cold", "ansible-runner")
+                methods.insert(
+                    2,
+                    Method(
+                        "cr-warm",
+                        "containerrunner warm (Session)",
+                        {**spec, "kind": "warm-helper", "method": "cr"},
+                    ),
+                )
+                rows.append(Row("B5", f"{helper}, {engine}", demo_workload, methods))
+    return rows
 
 
-def engine_version(engine: str) -> str:
-    fmt = "{{.Client.Version}}" if engine == "podman" else "{{.Server.Version}}"
-    try:
-        out = subprocess.run(
-            [engine, "version", "--format", fmt], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    return out.stdout.strip() or "?"
-
-
+# ---------------------------------------------------------------------- sampling
 @contextlib.contextmanager
-def private_data_dir() -> Iterator[Path]:
-    """A fresh copy of examples/demo plus the events playbook, removed afterwards."""
+def private_data_dir(make: Callable[[Path], None]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="crbench-"))
     try:
         pdd = tmp / "pdd"
-        shutil.copytree(DEMO, pdd, ignore=shutil.ignore_patterns("artifacts"))
-        (pdd / "project" / "events.yml").write_text(EVENTS_PLAYBOOK, encoding="utf-8")
+        pdd.mkdir()
+        make(pdd)
         yield pdd
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def new_ident() -> str:
-    return f"bench-{uuid.uuid4().hex[:12]}"
+def child_env() -> dict[str, str]:
+    """This venv's bin first on PATH (ansible-runner looks up ansible-playbook there), and
+    podman's CONTAINERS_CONF as scripts/lib/common.sh exports it."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
+    conf_home = env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    conf = os.path.join(conf_home, "containerrunner", "containers.conf")
+    if "CONTAINERS_CONF" not in env and os.path.isfile(conf):
+        env["CONTAINERS_CONF"] = conf
+    return env
 
 
-# ---------------------------------------------------------------------- methods
-def _check_proc(proc: subprocess.CompletedProcess[bytes]) -> None:
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or b"").decode(errors="replace").strip()[-300:]
-        raise MethodError(f"rc={proc.returncode}: {tail}")
-
-
-def bare_host(args: Sequence[str]) -> RunFn:
-    playbook = shutil.which("ansible-playbook") or "ansible-playbook"
-
-    def fn(pdd: Path, ident: str) -> Outcome:
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [playbook, *args], cwd=pdd, capture_output=True, stdin=subprocess.DEVNULL
-        )
-        seconds = time.perf_counter() - start
-        _check_proc(proc)
-        return Outcome(seconds, None, None)
-
-    return fn
-
-
-def bare_engine(engine: str, args: Sequence[str]) -> RunFn:
-    def fn(pdd: Path, ident: str) -> Outcome:
-        name = f"crbench_{ident}"
-        argv = [
-            engine, "run", "--rm", "--name", name, "-v", f"{pdd}:{pdd}", "-w", str(pdd),
-            IMAGE, "ansible-playbook", *args,
-        ]  # fmt: skip
-        start = time.perf_counter()
+def sample(row: Row, method: Method, timeout: float) -> dict[str, Any]:
+    """One sample of `method` in a fresh process and a fresh private data dir."""
+    with private_data_dir(row.make) as pdd:
+        ident = f"bench-{uuid.uuid4().hex[:12]}"
+        spec = {**method.spec, "pdd": str(pdd), "ident": ident}
+        argv = [sys.executable, str(SAMPLE), json.dumps(spec)]
         try:
-            proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
-        except BaseException:
-            subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=60)
-            raise
-        seconds = time.perf_counter() - start
-        _check_proc(proc)
-        return Outcome(seconds, None, None)
-
-    return fn
-
-
-def _check_runner(
-    status: str | None, rc: int | None, counter: Counter, stdout: str, pdd: Path, ident: str
-) -> str | None:
-    """Raises MethodError when the run failed; returns a warning when event_handler saw fewer
-    events than the run wrote to artifacts/<ident>/job_events."""
-    if status != "successful" or rc != 0:
-        raise MethodError(f"status={status} rc={rc}: {stdout.strip()[-300:]}")
-    if counter.count == 0:
-        raise MethodError("the playbook ran but no event reached event_handler")
-    written = len(list((pdd / "artifacts" / ident / "job_events").glob("*.json")))
-    if written != counter.count:
-        return f"event_handler got {counter.count} of {written} events written"
-    return None
-
-
-def _window(counter: Counter) -> float | None:
-    if counter.first is None or counter.last is None:
-        return None
-    return counter.last - counter.first
-
-
-def containerrunner_run(playbook: str, engine: str | None) -> RunFn:
-    isolation: dict[str, Any] = {}
-    if engine is not None:
-        isolation = {
-            "process_isolation": True,
-            "process_isolation_executable": engine,
-            "container_image": IMAGE,
-        }
-
-    def fn(pdd: Path, ident: str) -> Outcome:
-        counter = Counter()
-        start = time.perf_counter()
-        r = containerrunner.run(
-            private_data_dir=str(pdd),
-            playbook=playbook,
-            ident=ident,
-            quiet=True,
-            event_handler=counter,
-            **isolation,
-        )
-        seconds = time.perf_counter() - start
-        with r.stdout as out, r.stderr as err:
-            warning = _check_runner(r.status, r.rc, counter, out.read(), pdd, ident)
-            if warning:
-                warning += f"; stderr: {err.read().strip()[-300:]!r}"
-        return Outcome(seconds, counter.count, _window(counter), warning)
-
-    return fn
-
-
-def ansible_runner_run(playbook: str, engine: str | None) -> RunFn:
-    isolation: dict[str, Any] = {}
-    if engine is not None:
-        isolation = {
-            "process_isolation": True,
-            "process_isolation_executable": engine,
-            "container_image": IMAGE,
-        }
-
-    def fn(pdd: Path, ident: str) -> Outcome:
-        counter = Counter()
-        start = time.perf_counter()
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, env=child_env(), timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            _remove_container(spec)
+            return {"error": f"no result within {timeout:.0f} s"}
+        lines = proc.stdout.strip().splitlines()
         try:
-            r = ansible_runner.run(
-                private_data_dir=str(pdd),
-                playbook=playbook,
-                ident=ident,
-                quiet=True,
-                event_handler=counter,
-                **isolation,
-            )
-        except Exception as exc:
-            raise MethodError(f"{type(exc).__name__}: {exc}") from exc
-        seconds = time.perf_counter() - start
-        warning = _check_runner(r.status, r.rc, counter, r.stdout.read(), pdd, ident)
-        return Outcome(seconds, counter.count, _window(counter), warning)
-
-    return fn
+            result: dict[str, Any] = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            tail = (proc.stderr or proc.stdout).strip()[-300:]
+            return {"error": f"sample process rc={proc.returncode}: {tail}"}
+        return result
 
 
-def demo_methods(engines: Sequence[str]) -> list[Method]:
-    methods = [
-        Method("host.bare", "host", "ansible-playbook (bare)", bare_host(DEMO_ARGS), floor=True),
-        Method(
-            "host.cr",
-            "host",
-            "containerrunner.run",
-            containerrunner_run("site.yml", None),
-            counterpart="host.ar",
-        ),
-        Method("host.ar", "host", "ansible_runner.run", ansible_runner_run("site.yml", None)),
-    ]
-    for engine in engines:
-        problem = engine_problem(engine)
-        group = [
-            Method(
-                f"{engine}.bare",
-                engine,
-                f"{engine} run ... ansible-playbook (bare)",
-                bare_engine(engine, DEMO_ARGS),
-                floor=True,
-            ),
-            Method(
-                f"{engine}.cr",
-                engine,
-                "containerrunner.run(process_isolation)",
-                containerrunner_run("site.yml", engine),
-                counterpart=f"{engine}.ar",
-            ),
-            Method(
-                f"{engine}.ar",
-                engine,
-                "ansible_runner.run(process_isolation)",
-                ansible_runner_run("site.yml", engine),
-            ),
-        ]
-        for m in group:
-            m.unavailable = problem
-        methods += group
-    return methods
+def _remove_container(spec: dict[str, Any]) -> None:
+    engine = spec.get("engine")
+    if engine and spec["method"] == "bare":
+        subprocess.run(
+            [engine, "rm", "-f", f"crbench_{spec['ident']}"], capture_output=True, timeout=60
+        )
 
 
-def event_methods() -> list[Method]:
-    return [
-        Method(
-            "events.bare", "host", "ansible-playbook (bare)", bare_host(EVENTS_ARGS), floor=True
-        ),
-        Method(
-            "events.cr",
-            "host",
-            "containerrunner.run",
-            containerrunner_run("events.yml", None),
-            counterpart="events.ar",
-        ),
-        Method("events.ar", "host", "ansible_runner.run", ansible_runner_run("events.yml", None)),
-    ]
-
-
-# ---------------------------------------------------------------------- measuring
-def measure(methods: list[Method], repeat: int, budget: float, log: Callable[[str], None]) -> int:
-    """Round 0 warms up (and finds methods that cannot run); rounds 1..repeat are measured.
-    Stops starting rounds once `budget` seconds have passed (after at least one measured
-    round). Returns the number of measured rounds."""
-    start = time.perf_counter()
-    rounds = 0
-    for rnd in range(repeat + 1):
-        if rnd > 1 and time.perf_counter() - start > budget:
-            log(f"  budget of {budget:.0f} s used up: stopping after {rounds} measured round(s)")
-            break
+def measure(
+    row: Row, rounds: int, warmup: int, deadline: float, log: Callable[[str], None]
+) -> None:
+    """Warm-up rounds (not counted), then up to `rounds` measured ones, alternating methods.
+    At least one round is measured; no further round starts past `deadline`."""
+    methods = row.methods
+    for rnd in range(warmup + rounds):
+        measured = rnd - warmup
+        if measured > 0 and time.monotonic() > deadline:
+            log(f"  budget: stopping {row.title} after {measured} round(s)")
+            return
+        if rnd < warmup and time.monotonic() > deadline:
+            continue  # no time for a warm-up
         shift = rnd % len(methods)
-        order = methods[shift:] + methods[:shift]
-        log(f"  round {rnd}{' (warm-up)' if rnd == 0 else ''}")
-        for m in order:
+        for m in methods[shift:] + methods[:shift]:
             if m.unavailable is not None:
                 continue
-            with private_data_dir() as pdd:
-                try:
-                    outcome = m.fn(pdd, new_ident())
-                except MethodError as exc:
-                    m.unavailable = str(exc).replace("\n", " ")
-                    m.samples.clear()
-                    log(f"    {m.key}: n/a ({m.unavailable})")
-                    continue
-            if rnd > 0:
-                m.samples.append(outcome)
-            if outcome.warning:
-                m.warnings.append(f"round {rnd}: {outcome.warning}")
-            log(f"    {m.key:<12} {outcome.seconds:7.3f} s  {outcome.warning or ''}")
-        if rnd > 0:
-            rounds += 1
-    return rounds
+            result = sample(row, m, timeout=max(120.0, deadline - time.monotonic() + 600))
+            if result.get("error"):
+                m.unavailable = str(result["error"])
+                m.samples.clear()
+                log(f"    {m.key}: n/a ({m.unavailable})")
+                continue
+            if rnd >= warmup:
+                m.samples.append(result)
+            log(f"    {row.bench} {m.key:<11} {result['seconds']:8.3f} s")
 
 
-def median(m: Method | None) -> float | None:
-    if m is None or not m.samples:
-        return None
-    return statistics.median(m.times())
-
-
-def event_counts(m: Method) -> str:
-    """The events delivered per run: one number, or min-max when runs differ."""
-    counts = [s.events for s in m.samples if s.events is not None]
-    if not counts:
-        return "-"
-    lo, hi = min(counts), max(counts)
-    return str(lo) if lo == hi else f"{lo}-{hi}"
-
-
-def warnings_text(methods: Sequence[Method]) -> str:
-    lines = [f"  WARNING {m.key} {w}" for m in methods for w in m.warnings]
-    return "\n" + "\n".join(lines) if lines else ""
+# ---------------------------------------------------------------------- reporting
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def ratio(a: float | None, b: float | None) -> str:
-    if a is None or b is None or b == 0:
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.3f}x"
+
+
+def _events(m: Method) -> str:
+    counts = sorted({int(s["events"]) for s in m.samples if s.get("events") is not None})
+    if not counts:
         return "-"
-    return f"{a / b:.2f}x"
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 
 
-def fmt_s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _rss(m: Method) -> str:
+    if m.key == "bare" or not m.samples:
+        return "-"
+    return f"{max(int(s['rss_kb']) for s in m.samples) / 1024:.0f}"
+
+
+def _latency(m: Method) -> str:
+    lat = [s["latency_ms"] for s in m.samples if s.get("latency_ms")]
+    if not lat:
+        return "-"
+    return f"{statistics.median(x[0] for x in lat):.0f}/{max(x[1] for x in lat):.0f}"
+
+
+def lost(m: Method) -> str:
+    """'none' when every sample delivered each event once: handler count = job_events files =
+    counter range; else the first mismatch."""
+    for s in m.samples:
+        if s.get("files") is None:
+            return "-"
+        lo, hi = s["counters"]
+        span = 0 if lo is None else hi - lo + 1
+        if not s["events"] == s["files"] == span:
+            return f"handler {s['events']}, files {s['files']}, counters {lo}..{hi}"
+    return "none" if m.samples else "-"
 
 
 def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -425,209 +345,91 @@ def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
+            c.ljust(w) if i < 1 else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def demo_table(methods: list[Method]) -> str:
-    by_key = {m.key: m for m in methods}
-    floors = {m.group: median(m) for m in methods if m.floor}
-    rows = []
-    for m in methods:
-        if m.unavailable is not None:
-            rows.append([m.group, m.label, f"n/a ({m.unavailable})", "", "", "", "", ""])
+HEADER = ["method", "n", "events", "min s", "median s", "max s", "vs floor", "cr/ar", "RSS MB"]
+
+
+def row_table(row: Row) -> str:
+    by_key = {m.key: m for m in row.methods}
+    floor = by_key[row.floor].median()
+    extra = row.bench == "B3"
+    header = [*HEADER, "lat p50/p99 ms", "lost"] if extra else HEADER
+    cells: list[list[str]] = []
+    notes: list[str] = []
+    for m in row.methods:
+        if m.unavailable is not None or not m.samples:
+            reason = m.unavailable or "no sample"
+            cells.append([m.label, "n/a", *["" for _ in header[2:]]])
+            notes.append(f"  {m.label}: n/a ({reason})")
             continue
-        med = median(m)
-        other = by_key.get(m.counterpart) if m.counterpart else None
-        events = event_counts(m)
-        rows.append(
-            [
-                m.group,
-                m.label,
-                str(len(m.samples)),
-                events,
-                fmt_s(med),
-                fmt_s(min(m.times())),
-                ratio(med, floors.get(m.group)),
-                ratio(med, median(other)) if other is not None else "",
-            ]
-        )
-    header = ["group", "method", "n", "events", "median s", "min s", "vs bare", "cr/ar"]
-    # Put long n/a reasons on one line of their own rather than widening the columns.
-    table_rows = [
-        r if not r[2].startswith("n/a") else [*r[:2], "", "", "", "", "", ""] for r in rows
-    ]
-    text = render(header, table_rows)
-    notes = [f"  {r[0]} / {r[1]}: {r[2]}" for r in rows if r[2].startswith("n/a")]
-    return text + ("\n" + "\n".join(notes) if notes else "") + warnings_text(methods)
+        times = m.times()
+        other = by_key.get("ar" + m.key[2:]) if m.key.startswith("cr") else None
+        line = [
+            m.label, str(len(times)), _events(m), fmt(min(times)), fmt(m.median()),
+            fmt(max(times)), ratio(m.median(), floor),
+            ratio(m.median(), other.median()) if other else "", _rss(m),
+        ]  # fmt: skip
+        if extra:
+            line += [_latency(m), lost(m)]
+        cells.append(line)
+    title = f"{row.bench} {row.title}"
+    return f"{title}\n{render(header, cells)}" + ("\n" + "\n".join(notes) if notes else "")
 
 
-def events_table(methods: list[Method]) -> str:
-    by_key = {m.key: m for m in methods}
-    floor = median(by_key["events.bare"])
-    rows = []
-    for m in methods:
-        if m.unavailable is not None:
-            rows.append([m.label, f"n/a ({m.unavailable})", "", "", "", "", ""])
-            continue
-        med = median(m)
-        counted = [s for s in m.samples if s.events]
-        events = statistics.median(s.events or 0 for s in counted) if counted else None
-        per_s = [(s.events or 0) / s.seconds for s in counted]
-        stream = [(s.events or 0) / s.window for s in counted if s.window]
-        overhead = (
-            f"{(med - floor) / events * 1000:.2f}"
-            if events and med is not None and floor is not None
-            else "-"
-        )
-        rows.append(
-            [m.label, str(len(m.samples)), event_counts(m), fmt_s(med),
-             f"{statistics.median(per_s):.0f}" if per_s else "-",
-             f"{statistics.median(stream):.0f}" if stream else "-", overhead]
-        )  # fmt: skip
-    header = ["method", "n", "events", "median s", "ev/s run", "ev/s stream", "ms/event vs bare"]
-    text = render(header, rows)
-    cr, ar = by_key["events.cr"], by_key["events.ar"]
-    if cr.samples and ar.samples:
-        text += (
-            f"\ncontainerrunner/ansible-runner wall time: {ratio(median(cr), median(ar))} "
-            "(lower is better for containerrunner)"
-        )
-    return text + warnings_text(methods)
-
-
-# ---------------------------------------------------------------------- profiling
-def profile(engines: Sequence[str], log: Callable[[str], None]) -> None:
-    """cProfile one containerrunner.run per mode (in this process: the parent's overhead only;
-    the Ansible child is a separate process) and print the top functions."""
-    modes: list[str | None] = [None, *engines]
-    for engine in modes:
-        fn = containerrunner_run("site.yml", engine)
-        with private_data_dir() as pdd:
-            fn(pdd, new_ident())  # warm
-        with private_data_dir() as pdd:
-            prof = cProfile.Profile()
-            prof.enable()
-            fn(pdd, new_ident())
-            prof.disable()
-        buf = io.StringIO()
-        stats = pstats.Stats(prof, stream=buf)
-        stats.sort_stats("cumulative").print_stats(r"containerrunner|subprocess", 25)
-        log(f"\n== cProfile of containerrunner.run ({engine or 'host'}), cumulative ==")
-        log(buf.getvalue())
-
-
-# ---------------------------------------------------------------------- main
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--repeat", type=int, default=5, help="measured rounds (default 5)")
-    p.add_argument(
-        "--engine", choices=("podman", "docker", "both"), default="podman",
-        help="engine(s) for the container rows (default podman)",
-    )  # fmt: skip
-    p.add_argument("--json", metavar="FILE", help="also write the samples as JSON to FILE")
-    p.add_argument(
-        "--budget", type=float, default=150.0,
-        help="stop starting demo rounds after this many seconds (default 150)",
-    )  # fmt: skip
-    p.add_argument(
-        "--event-repeat", type=int, default=3,
-        help="measured rounds of the event benchmark (default 3; 0 skips it)",
-    )  # fmt: skip
-    p.add_argument(
-        "--profile", action="store_true",
-        help="afterwards, cProfile one containerrunner.run per mode",
-    )  # fmt: skip
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the tables")
-    args = p.parse_args(argv)
-    if args.repeat < 1:
-        p.error("--repeat must be at least 1")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    prepare_environment()
-
-    def log(text: str) -> None:
-        if not args.quiet:
-            print(text, file=sys.stderr, flush=True)
-
-    engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    started = datetime.datetime.now().astimezone()
-    machine: dict[str, Any] = {
-        "date": started.isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "ansible_runner": getattr(ansible_runner, "__version__", None) or _dist("ansible-runner"),
-        "ansible_core": _dist("ansible-core"),
-        "containerrunner": containerrunner.__version__,
-        "engines": {e: engine_version(e) for e in engines},
-        "loadavg_before": os.getloadavg(),
-    }
-    log(f"demo playbook: host + {', '.join(engines)}")
-    demo = demo_methods(engines)
-    rounds = measure(demo, args.repeat, args.budget, log)
-    ev: list[Method] = []
-    if args.event_repeat > 0:
-        log(f"event benchmark: {EVENT_LOOP_ITEMS}-item debug loop on localhost")
-        ev = event_methods()
-        measure(ev, args.event_repeat, args.budget, log)
-    machine["loadavg_after"] = os.getloadavg()
-
-    engines_text = ", ".join(f"{e} {v}" for e, v in machine["engines"].items())
-    print(
-        f"\ncontainerrunner {machine['containerrunner']} vs ansible-runner "
-        f"{machine['ansible_runner']}, ansible-core {machine['ansible_core']}; {engines_text}"
-    )
-    print(
-        f"{machine['date']}, {machine['cpus']} CPUs, load avg "
-        f"{machine['loadavg_before'][0]:.2f} -> {machine['loadavg_after'][0]:.2f}; "
-        f"{rounds} measured round(s) after 1 warm-up, round-robin\n"
-    )
-    print("examples/demo (5 tasks x 3 local hosts), wall-clock seconds per run:")
-    print(demo_table(demo))
-    print(
-        "vs bare: median / median of the group's bare run (host: ansible-playbook; "
-        "container: <engine> run ... ansible-playbook)\ncr/ar: containerrunner median / "
-        "ansible-runner median in the same group (<1 means containerrunner is faster)"
-    )
-    if ev:
-        print(f"\nEvent delivery, {EVENT_LOOP_ITEMS}-item debug loop on localhost (host):")
-        print(events_table(ev))
-        print(
-            "ev/s run: events / wall time; ev/s stream: events / (last - first event delivered)"
-            " (medians over runs);"
-            "\nms/event vs bare: (median - bare ansible-playbook median) / events"
-        )
-    if args.json:
-        data = {
-            "machine": machine,
-            "demo": [_method_json(m) for m in demo],
-            "events": [_method_json(m) for m in ev],
-        }
-        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    if args.profile:
-        profile(engines, lambda text: print(text))
-    return 0
-
-
-def _method_json(m: Method) -> dict[str, Any]:
+def row_json(row: Row) -> dict[str, Any]:
     return {
-        "key": m.key,
-        "group": m.group,
-        "label": m.label,
-        "unavailable": m.unavailable,
-        "warnings": m.warnings,
-        "seconds": m.times(),
-        "events": [s.events for s in m.samples],
-        "event_window_seconds": [s.window for s in m.samples],
-        "median": median(m),
-        "min": min(m.times()) if m.samples else None,
+        "bench": row.bench,
+        "title": row.title,
+        "floor": row.floor,
+        "unavailable": row.unavailable,
+        "methods": [
+            {
+                "key": m.key,
+                "label": m.label,
+                "unavailable": m.unavailable,
+                "median": m.median(),
+                "lost": lost(m),
+                "samples": m.samples,
+            }
+            for m in row.methods
+        ],
     }
+
+
+# ---------------------------------------------------------------------- environment
+def engine_problem(engine: str) -> str | None:
+    """None when `engine` answers and holds IMAGE, else why not."""
+    exe = shutil.which(engine)
+    if exe is None:
+        return f"{engine} not found on PATH"
+    try:
+        subprocess.run(
+            [exe, "image", "inspect", IMAGE], capture_output=True, check=True, timeout=60,
+            stdin=subprocess.DEVNULL, env=child_env(),
+        )  # fmt: skip
+    except subprocess.CalledProcessError:
+        return f"{engine} has no {IMAGE} (run scripts/build-images)"
+    except subprocess.TimeoutExpired:
+        return f"{engine} did not answer within 60 s"
+    return None
+
+
+def engine_version(engine: str) -> str:
+    fmt_ = "{{.Client.Version}}" if engine == "podman" else "{{.Server.Version}}"
+    try:
+        out = subprocess.run(
+            [engine, "version", "--format", fmt_], capture_output=True, text=True, timeout=60,
+            env=child_env(),
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return out.stdout.strip() or "?"
 
 
 def _dist(name: str) -> str | None:
@@ -637,6 +439,112 @@ def _dist(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+# ---------------------------------------------------------------------- main
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, 1 round, no warm-up")
+    p.add_argument("--rounds", type=int, default=5, help="measured rounds per row (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up rounds per row (default 1)")
+    p.add_argument(
+        "--budget", type=float, default=1800.0,
+        help="seconds for the whole run (default 1800): each row gets an equal share of what "
+        "is left; a row measures at least one round, later rows are skipped once it is spent",
+    )  # fmt: skip
+    p.add_argument(
+        "--engine", choices=("podman", "docker", "both"), default="both",
+        help="engine(s) for the container rows (default both; B4 uses the first)",
+    )  # fmt: skip
+    p.add_argument("--rows", default=",".join(ROWS), help="rows to run (default B1,...,B5)")
+    p.add_argument(
+        "--b3-size", metavar="HOSTSxITEMS", help="B3's size instead of 10x10000 (e.g. 10x1000)"
+    )
+    p.add_argument("--json", metavar="FILE", help="also write every sample as JSON to FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the tables")
+    args = p.parse_args(argv)
+    args.benches = [b.strip().upper() for b in args.rows.split(",") if b.strip()]
+    unknown = sorted(set(args.benches) - set(ROWS))
+    if unknown:
+        p.error(f"--rows: unknown row(s) {', '.join(unknown)} (known: {', '.join(ROWS)})")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    if args.smoke:
+        args.rounds, args.warmup = 1, 0
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def log(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    container_rows = {"B2", "B4", "B5"} & set(args.benches)
+    problems = {e: engine_problem(e) for e in engines} if container_rows else {}
+    started = datetime.datetime.now().astimezone()
+    machine: dict[str, Any] = {
+        "date": started.isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "ansible_runner": _dist("ansible-runner"),
+        "ansible_core": _dist("ansible-core"),
+        "containerrunner": _dist("containerrunner"),
+        "engines": {e: engine_version(e) for e in engines if container_rows},
+        "loadavg_before": os.getloadavg(),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+    }
+    sizes = SMOKE if args.smoke else FULL
+    if args.b3_size:
+        hosts, _, items = args.b3_size.partition("x")
+        sizes = dataclasses.replace(sizes, b3=(int(hosts), int(items)))
+    rows = build_rows(sizes, args.benches, engines)
+    t0 = time.monotonic()
+    end = t0 + args.budget
+    for index, row in enumerate(rows):
+        engine = next((m.spec.get("engine") for m in row.methods if m.spec.get("engine")), None)
+        if engine and problems.get(engine):
+            row.unavailable = problems[engine]
+            continue
+        now = time.monotonic()
+        if now > end:
+            row.unavailable = "budget used up"
+            continue
+        share = (end - now) / (len(rows) - index)
+        log(f"{row.bench} {row.title}")
+        measure(row, args.rounds, args.warmup, now + share, log)
+    machine["loadavg_after"] = os.getloadavg()
+    machine["seconds"] = round(time.monotonic() - t0, 1)
+
+    engines_text = ", ".join(f"{e} {v}" for e, v in machine["engines"].items())
+    print(
+        f"\ncontainerrunner {machine['containerrunner']} vs ansible-runner "
+        f"{machine['ansible_runner']}, ansible-core {machine['ansible_core']}, "
+        f"Python {machine['python']}{'; ' + engines_text if engines_text else ''}"
+    )
+    load = f"{machine['loadavg_before'][0]:.2f} -> {machine['loadavg_after'][0]:.2f}"
+    print(
+        f"{machine['date']}, {machine['cpus']} CPUs, load avg {load}, {machine['seconds']} s; "
+        f"up to {args.rounds} round(s) after {args.warmup} warm-up, alternating, "
+        "a fresh process per sample\n"
+    )
+    for row in rows:
+        if row.unavailable is not None:
+            print(f"{row.bench} {row.title}: n/a ({row.unavailable})\n")
+        else:
+            print(row_table(row) + "\n")
+    print(
+        "vs floor: median / the floor's median (bare run; B4: containerrunner serial); "
+        "cr/ar: containerrunner / ansible-runner medians;\nRSS MB: peak RSS of the calling "
+        "process (max over samples); lat: callback write -> event_handler, median p50 / "
+        "max p99;\nlost: none when handler count = job_events files = counter range"
+    )
+    if args.json:
+        data = {"machine": machine, "rows": [row_json(r) for r in rows]}
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
