@@ -9,7 +9,7 @@ Rows (see benchmarks/README.md for exactly what each runs):
   B3  events: a debug loop over local hosts making >= 100,000 events; latency, RSS, loss
   B4  16 run_async container jobs at once vs one after another
   B5  helpers in a container (get_plugin_docs, get_inventory, get_ansible_config): cold,
-      warm (containerrunner.Session, when it exists) and ansible-runner
+      warm (a containerrunner.Session, session=) and ansible-runner
 
 Every sample runs in a fresh process (benchmarks/sample.py) with a fresh private data dir;
 within a row the methods alternate (the order rotates every round) so a burst of load from

@@ -214,16 +214,10 @@ def _run_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_warm_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """The helper in a warm containerrunner.Session: one call to warm it, then the timed call."""
-    session_type = getattr(module, "Session", None)
-    if session_type is None:
-        raise SampleError("no Session")
-    with session_type(image=IMAGE, engine=spec["engine"], mounts=[spec["pdd"]]) as session:
-        method = getattr(session, spec["helper"], None)
-        if method is not None:
-            call = _helper_call(session, spec)
-        else:
-            call = _helper_call(module, spec, session=session)
+    """The helper in a warm `containerrunner.Session` (the `session=` execution option): one
+    call to warm it, then the timed call."""
+    with module.Session(image=IMAGE, engine=spec["engine"], mounts=[spec["pdd"]]) as session:
+        call = _helper_call(module, spec, session=session)
         call()
         start = time.perf_counter()
         out, err = call()
