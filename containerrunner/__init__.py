@@ -15,6 +15,7 @@ from containerrunner.errors import (
     ImageNotFoundError,
     OutputParseError,
 )
+from containerrunner.failures import Failure
 from containerrunner.group import Group, GroupProgress, GroupResult, run_group, run_group_async
 from containerrunner.interface import (
     get_ansible_config,
@@ -58,6 +59,7 @@ __all__ = [
     "EngineError",
     "Event",
     "Exited",
+    "Failure",
     "Group",
     "GroupProgress",
     "GroupResult",

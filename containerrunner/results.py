@@ -13,6 +13,11 @@ yet, the host went on in its play after this task). A host that became unreachab
 unreachable for every later task of its play that ran (Ansible stops reporting it). `res` is
 trimmed of Ansible's internal `_ansible_*` keys; what `no_log` hid stays hidden (the callback
 plugin censors before any event is written).
+
+Each failed, ignored, rescued or unreachable result is also classified (`failures`, host ->
+`Failure`: kind `connection` or `task`, its `cause` and `reason`; see failures.py), and each
+host's summary carries its first failure that counts (`failure`): a network device that refused
+the login stays `failed`, as Ansible reports it, with kind `connection`, cause `authentication`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from containerrunner.artifacts import write_text_atomic
 from containerrunner.events import RESULT_EVENTS as _RESULTS
 from containerrunner.events import TASK_START_EVENTS as _TASK_STARTS
 from containerrunner.events import load_events
+from containerrunner.failures import Failure, classify
 
 __all__ = ["BUCKETS", "Collector", "HostSummary", "Summary", "TaskResult", "load", "summarize"]
 
@@ -57,6 +63,7 @@ class TaskResult:
     ignored: dict[str, Any] = field(default_factory=dict)
     rescued: dict[str, Any] = field(default_factory=dict)
     duration: dict[str, float] = field(default_factory=dict)  # host -> seconds, when known
+    failures: dict[str, Failure] = field(default_factory=dict)  # host -> why it failed
 
     def bucket_of(self, host: str) -> Bucket | None:
         for bucket in BUCKETS:
@@ -70,11 +77,13 @@ class TaskResult:
 
 @dataclass
 class HostSummary:
-    """A host's final state (`unreachable`, `failed`, `changed`, `ok` or `skipped`) and the
-    names of the tasks that failed on it (not ignored, not rescued)."""
+    """A host's final state (`unreachable`, `failed`, `changed`, `ok` or `skipped`), the
+    names of the tasks that failed on it (not ignored, not rescued), and the first failure that
+    counted (failed or unreachable; None when there was none)."""
 
     state: str
     failed_tasks: list[str] = field(default_factory=list)
+    failure: Failure | None = None
 
 
 @dataclass
@@ -191,6 +200,10 @@ class Collector:
             if bucket == "unreachable" and not went_on:
                 gone[(task.play_uuid, result.host)] = task.name
             getattr(task, bucket)[result.host] = trim(result.res)
+            if bucket in _FAILED:
+                task.failures[result.host] = classify(
+                    result.res, unreachable=bucket == "unreachable"
+                )
             if result.duration is not None:
                 task.duration[result.host] = result.duration
         for index, task in enumerate(tasks):  # carried forward: later tasks that ran
@@ -198,17 +211,18 @@ class Collector:
                 reported = task.bucket_of(host) is not None
                 later = index > last_in_play[(play, host)]
                 if task.play_uuid == play and later and not reported and task.hosts():
-                    task.unreachable[host] = {
+                    task.unreachable[host] = carried = {
                         "unreachable": True,
                         "msg": f"unreachable since task {where!r}",
                         "carried_forward": True,
                     }
+                    task.failures[host] = classify(carried, unreachable=True)
         return Summary(tasks=tasks, hosts=_host_summaries(tasks))
 
 
 def _fresh(task: TaskResult) -> TaskResult:
     """A copy of `task` with empty buckets (a summary never shares state with the collector)."""
-    empty: dict[str, Any] = {bucket: {} for bucket in (*BUCKETS, "duration")}
+    empty: dict[str, Any] = {bucket: {} for bucket in (*BUCKETS, "duration", "failures")}
     return TaskResult(**{**asdict(task), **empty})
 
 
@@ -239,6 +253,7 @@ def _bucket(name: str, data: Mapping[str, Any]) -> Bucket:
 
 
 _STATE_ORDER = ("unreachable", "failed", "changed", "ok", "skipped")
+_FAILED: tuple[Bucket, ...] = ("failed", "unreachable", "ignored", "rescued")  # classified
 
 
 def _host_summaries(tasks: list[TaskResult]) -> dict[str, HostSummary]:
@@ -252,6 +267,8 @@ def _host_summaries(tasks: list[TaskResult]) -> dict[str, HostSummary]:
                 summary.state = state
             if bucket == "failed":
                 summary.failed_tasks.append(task.name)
+            if bucket in ("failed", "unreachable") and summary.failure is None:
+                summary.failure = task.failures.get(host)
     return dict(sorted(hosts.items()))
 
 

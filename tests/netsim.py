@@ -1,18 +1,20 @@
 """Simulated network devices for the network tests and examples/network (fakenos, test extra).
 
 `SimulatedDevices` starts fakenos SSH servers on 127.0.0.1 (free ports) for Cisco IOS, Arista
-EOS and Juniper Junos devices, plus two misbehaving IOS devices: `refuser` (its password is not
-the one the inventory gives: it refuses every login) and `hanger` (stops answering in the middle
-of `show tech-support`, until the devices are stopped). The Ansible inventory for them comes from
-`inventory()`.
+EOS and Juniper Junos devices, plus three misbehaving IOS devices: `refuser` (its password is
+not the one the inventory gives: it refuses every login), `hanger` (stops answering in the middle
+of `show tech-support`, until the devices are stopped) and `mute` (no fakenos: a TCP listener
+that accepts and never sends the SSH banner, so the login never completes). The Ansible
+inventory for them comes from `inventory()`.
 
 fakenos answers a fixed command set per platform. Where that set differs from what the Ansible
 collections send (terminal setup, `show version` in user mode, `show privilege`, `enable` with a
 secret, the running config for ios_config), the commands below give the answers the real
 platforms give. containerrunner itself knows nothing of the simulator.
 
-`python -m tests.netsim ios1:PORT eos1:PORT junos1:PORT` serves those devices until stdin
-closes or SIGTERM/SIGINT comes (examples/network/run uses it).
+`python -m tests.netsim [--address ADDR] ios1:PORT eos1:PORT junos1:PORT` serves those devices
+(on 127.0.0.1 or ADDR) until stdin closes or SIGTERM/SIGINT comes (examples/network/run uses it,
+and tests/integration/test_network_netns.py inside a network namespace).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ USER, ENABLE = "{base_prompt}>", "{base_prompt}#"
 BOTH = [USER, ENABLE]
 SECRET_PROMPT = "Password: "
 HANG_TIMEOUT = 5  # hanger's ansible_command_timeout (seconds)
+MUTE_TIMEOUT = 3  # mute's ansible_command_timeout and ansible_connect_timeout (seconds)
+LOOPBACK = "127.0.0.1"
 
 NETWORK_OS = {
     "cisco_ios": "cisco.ios.ios",
@@ -169,12 +173,14 @@ def junos_commands() -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Device:
-    """One simulated device: its inventory name, fakenos platform and port on 127.0.0.1."""
+    """One simulated device: its inventory name, fakenos platform, address and port."""
 
     name: str
     platform: str
     port: int
     password: str = PASSWORD  # what the device accepts
+    address: str = LOOPBACK
+    mute: bool = False  # a listener that never speaks SSH instead of a fakenos device
 
     @property
     def network_os(self) -> str:
@@ -183,8 +189,42 @@ class Device:
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass
+class MuteListener:
+    """Accepts TCP connections on (address, port) and never sends a byte: an SSH login to it
+    waits for the banner until the client's timeout."""
+
+    address: str
+    port: int
+    _sock: socket.socket | None = None
+    _held: list[socket.socket] = field(default_factory=list)
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.address, self.port))
+        sock.listen(16)
+        self._sock = sock
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                self._held.append(sock.accept()[0])
+            except OSError:  # closed by stop()
+                return
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        while self._held:
+            self._held.pop().close()
 
 
 @dataclass
@@ -195,6 +235,7 @@ class SimulatedDevices:
     release: threading.Event = field(default_factory=threading.Event)  # ends `hanger`'s hang
     hung: threading.Event = field(default_factory=threading.Event)  # `hanger` got its command
     _net: Any = None
+    _mute: list[MuteListener] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.devices:
@@ -208,6 +249,7 @@ class SimulatedDevices:
             self.devices["refuser"] = Device(
                 "refuser", "cisco_ios", free_port(), password="not-the-inventory-password"
             )
+            self.devices["mute"] = Device("mute", "cisco_ios", free_port(), mute=True)
 
     def _commands(self, device: Device) -> Mapping[str, Any]:
         if device.platform == "arista_eos":
@@ -229,6 +271,8 @@ class SimulatedDevices:
     def fakenos_inventory(self) -> dict[str, Any]:
         hosts: dict[str, Any] = {}
         for device in self.devices.values():
+            if device.mute:
+                continue
             prompt = f"{USERNAME}@{device.name}" if device.platform == "juniper_junos" else None
             hosts[device.name] = {
                 "username": USERNAME,
@@ -237,7 +281,7 @@ class SimulatedDevices:
                 "platform": device.platform,
                 "server": {
                     "plugin": "ParamikoSshServer",
-                    "configuration": {"address": "127.0.0.1", "ssh_banner": device.name},
+                    "configuration": {"address": device.address, "ssh_banner": device.name},
                 },
                 "shell": {
                     "plugin": "CMDShell",
@@ -255,8 +299,12 @@ class SimulatedDevices:
 
         logging.getLogger("fakenos").setLevel(logging.CRITICAL)
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-        self._net = FakeNOS(inventory=self.fakenos_inventory())
         try:
+            for device in self.devices.values():
+                if device.mute:
+                    self._mute.append(MuteListener(device.address, device.port))
+                    self._mute[-1].start()
+            self._net = FakeNOS(inventory=self.fakenos_inventory())
             self._net.start()
         except BaseException:
             self.stop()
@@ -264,6 +312,8 @@ class SimulatedDevices:
 
     def stop(self) -> None:
         self.release.set()
+        while self._mute:
+            self._mute.pop().stop()
         if self._net is not None:
             net, self._net = self._net, None
             net.stop()
@@ -281,7 +331,7 @@ class SimulatedDevices:
         up = []
         for device in self.devices.values():
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex(("127.0.0.1", device.port)) == 0:
+                if sock.connect_ex((device.address, device.port)) == 0:
                     up.append(device.name)
         return up
 
@@ -293,9 +343,13 @@ class SimulatedDevices:
         groups: dict[str, list[str]] = {}
         for name in chosen:
             device = self.devices[name]
+            timeouts = {"hanger": f" ansible_command_timeout={HANG_TIMEOUT}"}.get(name, "")
+            if device.mute:  # libssh's connect gives up after the command timeout
+                timeouts = f" ansible_command_timeout={MUTE_TIMEOUT} " + (
+                    f"ansible_connect_timeout={MUTE_TIMEOUT}"
+                )
             groups.setdefault(device.platform, []).append(
-                f"{name} ansible_host=127.0.0.1 ansible_port={device.port}"
-                + (f" ansible_command_timeout={HANG_TIMEOUT}" if name == "hanger" else "")
+                f"{name} ansible_host={device.address} ansible_port={device.port}{timeouts}"
             )
         lines = [
             "[all:vars]",
@@ -313,16 +367,19 @@ PLATFORMS = {"ios1": "cisco_ios", "eos1": "arista_eos", "junos1": "juniper_junos
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tests.netsim NAME:PORT ...`: serve those devices (ios1, eos1, junos1) on
-    127.0.0.1 until stdin closes or SIGTERM/SIGINT comes."""
+    """`python -m tests.netsim [--address ADDR] NAME:PORT ...`: serve those devices (ios1,
+    eos1, junos1) on 127.0.0.1 (or ADDR) until stdin closes or SIGTERM/SIGINT comes."""
+    address = LOOPBACK
+    if argv[:1] == ["--address"] and len(argv) > 1:
+        address, argv = argv[1], argv[2:]
     try:
         chosen = {name: int(port) for name, _, port in (arg.partition(":") for arg in argv)}
-        devices = {n: Device(n, PLATFORMS[n], port) for n, port in chosen.items()}
+        devices = {n: Device(n, PLATFORMS[n], port, address=address) for n, port in chosen.items()}
     except (KeyError, ValueError):
         devices = {}
     if not devices:
-        print(f"usage: python -m tests.netsim NAME:PORT ... (NAME: {', '.join(PLATFORMS)})",
-              file=sys.stderr)  # fmt: skip
+        print("usage: python -m tests.netsim [--address ADDR] NAME:PORT ..."
+              f" (NAME: {', '.join(PLATFORMS)})", file=sys.stderr)  # fmt: skip
         return 2
     done = threading.Event()
 
@@ -333,7 +390,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     with SimulatedDevices(devices):
-        listening = ", ".join(f"{d.name} ({d.platform}) on 127.0.0.1:{d.port}"
+        listening = ", ".join(f"{d.name} ({d.platform}) on {d.address}:{d.port}"
                               for d in devices.values())  # fmt: skip
         print(f"simulated devices listening: {listening}", flush=True)
         done.wait()

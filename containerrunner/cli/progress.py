@@ -9,6 +9,9 @@
   `command`, `shell`, the network `*_command` and `cli_command` modules: per device, per
   command) under its result line; after the recap, each host's failed and unreachable tasks
   with their message (a network device that refused the login, a command that timed out).
+- Both, and the group run's lines: a failure that came from the connection layer
+  (containerrunner.failures: a refused login, a connect timeout, ...) says so, with its cause:
+  `failed: [sw1] => show: connection failure (authentication): Failed to authenticate ...`.
 - `JsonDisplay` (--json): each event as one line of JSON on stdout, nothing else.
 - `NullDisplay` (a daemonised job): nothing; the artifacts hold everything.
 
@@ -32,6 +35,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from containerrunner.failures import Failure, classify
 from containerrunner.progress import Progress
 
 Event = Mapping[str, Any]
@@ -93,12 +97,23 @@ class Result:
     task: str
     message: str = ""
     output: tuple[str, ...] = ()  # the result's stdout lines (see output_lines)
+    failure: Failure | None = None  # of a failed, ignored or unreachable result
 
-    def line(self) -> str:
-        """`ok: [web1] => Say hello`, with the message of a failure after a colon."""
-        text = f"{_LABELS[self.outcome]}: [{self.host}] => {self.task}"
+    def problem(self) -> str:
+        """`task: message` of a failure, `connection failure (cause): ` before the message of
+        one that came from the connection layer (an unreachable one without a known cause says
+        nothing more than `unreachable`)."""
+        text = self.task
+        failure = self.failure
+        if failure is not None and failure.kind == "connection" and failure.cause != "unreachable":
+            text += f": {failure.label()}"
         if self.message:
             text += f": {self.message}"
+        return text
+
+    def line(self) -> str:
+        """`ok: [web1] => Say hello`, with the failure (problem()) after the task's name."""
+        text = f"{_LABELS[self.outcome]}: [{self.host}] => {self.problem()}"
         if self.outcome == "ignored":
             text += " (ignored)"
         return text
@@ -114,14 +129,14 @@ def result_of(event: Event) -> Result | None:
     assert isinstance(res, Mapping)
     host = str(data.get("host") or data.get("remote_addr") or "?")
     task = str(data.get("task") or data.get("task_action") or "?")
-    message = ""
     if kind == "ok" and res.get("changed"):
         kind = "changed"
     if kind == "failed" and data.get("ignore_errors"):
         kind = "ignored"
-    if kind in ("failed", "ignored", "unreachable"):
-        message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "")
-    return Result(kind, host, task, message, _output(res))
+    if kind not in ("failed", "ignored", "unreachable"):
+        return Result(kind, host, task, output=_output(res))
+    failure = classify(res, unreachable=kind == "unreachable")
+    return Result(kind, host, task, _one_line(failure.reason), _output(res), failure)
 
 
 def _output(res: Mapping[str, Any]) -> tuple[str, ...]:
@@ -198,7 +213,7 @@ class Tally:
             self.task_hosts.add(result.host)
             self.task_done.add(result.host)
             if result.outcome in ("failed", "unreachable"):
-                problem = f"{result.task}: {result.message}" if result.message else result.task
+                problem = result.problem()
                 if result.outcome == "unreachable":
                     problem += " (unreachable)"
                 self.problems.setdefault(result.host, []).append(problem)

@@ -2,14 +2,16 @@
 fakenos on 127.0.0.1, reached with container_network="host"), on podman and docker.
 
 One playbook per engine covers the three platforms' command modules and cli_command, `enable`
-with a vaulted secret, ios_config in check mode with a diff, a device that refuses the login
-and one that stops answering in the middle of a command; the tests below read its results.
+with a vaulted secret, ios_config in check mode with a diff, a command the device rejects, a
+device that refuses the login, one that never completes the SSH login (connect timeout) and one
+that stops answering in the middle of a command; the tests below read its results.
 The SSH library matrix (paramiko, libssh) runs as ad-hoc `ansible` through run_command.
 Credentials reach Ansible through the vault (run) or `passwords` (ad-hoc), never a file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from containerrunner.isolation.engine import ENGINE_NAMES, Engine
 from containerrunner.results import Summary
 from tests.conftest import EngineProbe, image_present, our_containers, require_engine
 from tests.integration.support import assert_secret_nowhere, make_vault
-from tests.netsim import ENABLE_SECRET, HANG_TIMEOUT, PASSWORD, SimulatedDevices
+from tests.netsim import ENABLE_SECRET, HANG_TIMEOUT, MUTE_TIMEOUT, PASSWORD, SimulatedDevices
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,8 +74,17 @@ PLAYBOOK = """\
       diff: true
       when: ansible_network_os == 'cisco.ios.ios'
 
+- name: A command the device rejects
+  hosts: ios1
+  gather_facts: false
+  tasks:
+    - name: invalid show
+      cisco.ios.ios_command:
+        commands: [show vlan]
+
+# last: every host of this play fails, which ends the playbook
 - name: Misbehaving devices
-  hosts: refuser:hanger
+  hosts: refuser:hanger:mute
   gather_facts: false
   tasks:
     - name: tech support
@@ -138,7 +149,7 @@ def network_run(
         private_data_dir=str(pdd), playbook="site.yml", cmdline="--ask-vault-pass",
         passwords={r"Vault password.*:": VAULT_PASSWORD}, quiet=True,
         process_isolation=True, process_isolation_executable=engine.name,
-        container_image=NETWORK_EE, timeout=600,
+        container_image=NETWORK_EE, timeout=300,  # a hang fails the tests (status timeout)
     )  # fmt: skip
     left = sorted(set(our_containers(engine, os.getpid())) - before)
     return NetworkRun(engine, runner, runner.task_results(), pdd, left)
@@ -160,7 +171,8 @@ def test_every_platform_answers_its_command_module(network_run: NetworkRun) -> N
     assert sorted(cli) == sorted(PLATFORM_DEVICES)
     assert "Hostname: junos1" in cli["junos1"]["stdout"]
     for host in PLATFORM_DEVICES:
-        assert summary.hosts[host].failed_tasks == [], host
+        expected = ["invalid show"] if host == "ios1" else []  # the last play's rejected command
+        assert summary.hosts[host].failed_tasks == expected, host
 
 
 def test_enable_with_the_vaulted_secret(network_run: NetworkRun) -> None:
@@ -178,14 +190,44 @@ def test_ios_config_in_check_mode_reports_a_diff(network_run: NetworkRun) -> Non
     assert "ntp server 192.0.2.124" in after and "ntp server 192.0.2.124" not in before
 
 
-def test_refused_login_reason_in_the_summary(network_run: NetworkRun) -> None:
+def test_refused_login_is_a_connection_failure_in_the_summary(network_run: NetworkRun) -> None:
     """Ansible (netcommon's network_cli) reports a refused login as the task's failure, not as
-    unreachable: the summary keeps that, with the SSH library's reason."""
+    unreachable: the summary keeps that status, and classifies the failure as the connection's,
+    with the SSH library's reason; summary.json says the same."""
     summary = network_run.summary
     res = summary.task("tech support").failed["refuser"]
     assert "authenticat" in res["msg"].lower(), res
-    assert summary.hosts["refuser"].state == "failed"
-    assert summary.hosts["refuser"].failed_tasks == ["tech support"]
+    refuser = summary.hosts["refuser"]
+    assert refuser.state == "failed" and refuser.failed_tasks == ["tech support"]
+    assert refuser.failure is not None
+    assert (refuser.failure.kind, refuser.failure.cause) == ("connection", "authentication")
+    assert refuser.failure.reason == res["msg"]
+    assert summary.task("tech support").failures["refuser"] == refuser.failure
+    stats = network_run.runner.stats
+    assert stats is not None and stats["failures"].get("refuser") == 1 and not stats["dark"]
+    written = json.loads((Path(network_run.runner.artifact_dir) / "summary.json").read_text())
+    assert written["hosts"]["refuser"]["failure"] == {
+        "kind": "connection", "cause": "authentication", "reason": res["msg"],
+    }  # fmt: skip
+
+
+def test_rejected_command_stays_a_task_failure(network_run: NetworkRun) -> None:
+    res = network_run.summary.task("invalid show").failed["ios1"]
+    assert "% Invalid input detected" in res["msg"]
+    failure = network_run.summary.hosts["ios1"].failure
+    assert failure is not None and (failure.kind, failure.cause) == ("task", None)
+
+
+def test_device_that_never_completes_the_login_hits_the_connect_timeout(
+    network_run: NetworkRun,
+) -> None:
+    """mute accepts TCP and never sends the SSH banner: libssh (the EE's default) gives up
+    after the command timeout (MUTE_TIMEOUT) with a connect timeout, classified as such."""
+    task = network_run.summary.task("tech support")
+    failure = task.failures["mute"]
+    assert (failure.kind, failure.cause) == ("connection", "timeout"), failure
+    assert "Timeout connecting to 127.0.0.1" in task.failed["mute"]["msg"]
+    assert task.duration["mute"] < MUTE_TIMEOUT + 20  # within bounds: no wait for defaults (30s)
 
 
 def test_device_that_stops_answering_hits_the_command_timeout(
@@ -194,6 +236,7 @@ def test_device_that_stops_answering_hits_the_command_timeout(
     assert devices.hung.is_set()  # hanger got the command and never answered
     res = network_run.summary.task("tech support").failed["hanger"]
     assert f"command timeout triggered, timeout value is {HANG_TIMEOUT} secs" in res["msg"]
+    assert network_run.summary.task("tech support").failures["hanger"].kind == "task"
     assert network_run.runner.status == "failed"  # the job ended by itself, not by our timeout
     assert network_run.runner.rc == 2
 

@@ -229,8 +229,13 @@ def test_plain_display_shows_output_per_device_and_failures_after_the_recap() ->
     recap = lines.index(recap_line("refuser", {"failed": 1}))
     assert lines[recap + 1 : recap + 3] == [
         "gone: show: no route (unreachable)",
-        "refuser: show: ssh connection failed: Failed to authenticate",
+        "refuser: show: connection failure (authentication): ssh connection failed: Failed to"
+        " authenticate",
     ]
+    assert (
+        "failed: [refuser] => show: connection failure (authentication): ssh connection failed:"
+        " Failed to authenticate"
+    ) in lines
     assert lines[-1] == "failed (rc 2); artifacts: /x"
 
 
@@ -252,4 +257,7 @@ def test_live_display_shows_output_and_failures() -> None:
     display.finish(Outcome("failed", 2, "/x"))
     text = out.getvalue()
     assert "ok: [ios1] => show" in text and "    Version 15.9" in text
-    assert "refuser: show: ssh connection failed: Failed to authenticate" in text
+    reason = "connection failure (authentication): ssh connection failed: Failed to authenticate"
+    # above the live view, as it came (wrapped at the console's width)
+    assert "failed: [refuser] => show: connection failure (authentication)" in text
+    assert f"refuser: show: {reason}" in text  # after the recap

@@ -68,3 +68,35 @@ def test_unreachable_is_carried_only_while_the_host_is_gone_and_only_in_its_play
 def test_events_without_data_give_no_tasks() -> None:
     """omit_event_data: nothing to say per task, but no error."""
     assert summarize([{"event": "runner_on_ok", "event_data": {}}]).tasks == []
+
+
+def test_failures_are_classified_per_task_and_per_host() -> None:
+    refused = {"msg": "Failed to authenticate: Authentication failed.", "changed": False}
+    events = [
+        task_start("t1", "show"),
+        result("runner_on_failed", "t1", "sw1", res=refused),
+        result("runner_on_failed", "t1", "sw2", res={"msg": "% Invalid input detected"}),
+        result("runner_on_ok", "t1", "sw3"),
+        result("runner_on_unreachable", "t1", "sw4", res={"unreachable": True, "msg": "gone"}),
+        task_start("t2", "again"),
+        result("runner_on_ok", "t2", "sw3"),
+    ]
+    summary = summarize(events)
+    show = summary.task("show")
+    assert {h: (f.kind, f.cause) for h, f in show.failures.items()} == {
+        "sw1": ("connection", "authentication"),
+        "sw2": ("task", None),
+        "sw4": ("connection", "unreachable"),
+    }
+    assert summary.task("again").failures["sw4"].reason == "unreachable since task 'show'"
+    sw1 = summary.hosts["sw1"]
+    assert sw1.state == "failed" and sw1.failed_tasks == ["show"]  # Ansible's status stays
+    assert sw1.failure is not None and sw1.failure.reason == refused["msg"]
+    assert summary.hosts["sw3"].failure is None
+    written = summary.to_dict()
+    assert written["hosts"]["sw1"]["failure"] == {
+        "kind": "connection", "reason": refused["msg"], "cause": "authentication",
+    }  # fmt: skip
+    assert written["tasks"][0]["failures"]["sw2"] == {
+        "kind": "task", "reason": "% Invalid input detected", "cause": None,
+    }  # fmt: skip
