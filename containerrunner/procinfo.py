@@ -33,6 +33,29 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of this user's live processes (not this one) whose environment holds `text`;
+    empty without /proc."""
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    needle, me = text.encode(), os.getpid()
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read() and _proc_state(int(entry)) != "Z":
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def pid_alive(pid: int) -> bool:
     """True when process `pid` exists (it may belong to another user) and is not a zombie."""
     try:

@@ -31,10 +31,16 @@ import socket
 import stat
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
-from containerrunner.procinfo import process_alive, processes_using, start_time
+from containerrunner.procinfo import (
+    process_alive,
+    processes_mentioning,
+    processes_using,
+    start_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +168,8 @@ def ours_in_tempdir(tmp: str | None = None) -> list[str]:
     return sorted(found)
 
 
-# How long reap_stale waits for a dead owner's ssh-agent to exit after SIGTERM.
+# How long reap_stale waits for a dead owner's ssh-agent (or job processes) to exit after
+# SIGTERM.
 AGENT_EXIT_TIMEOUT = 5.0
 
 
@@ -175,6 +182,7 @@ def reap_stale(tmp: str | None = None) -> list[str]:
             continue
         if owner.container and owner.engine:
             _remove_container(owner)
+        _stop_job_processes(path)
         _stop_agents(path)
         remove_dir(path)
         removed.append(path)
@@ -196,6 +204,35 @@ def reap_stale_meanwhile() -> threading.Thread:
     thread = threading.Thread(target=reap, name="containerrunner-reaper", daemon=True)
     thread.start()
     return thread
+
+
+def _stop_job_processes(path: str) -> None:
+    """The processes of a dead owner's host job that still run: every process of this user
+    whose environment names the runtime dir (the job's event FIFO is there, and its children
+    inherit that). A host job's ansible-playbook and its workers outlive a SIGKILLed owner
+    (they run in sessions of their own). SIGTERM, up to AGENT_EXIT_TIMEOUT for them to end,
+    then SIGKILL to what is left."""
+    needle = path.rstrip("/") + "/"
+    pids = processes_mentioning(needle)
+    if not pids:
+        return
+    log.info("stopping processes %s, left by a dead owner in %s", pids, path)
+    pidfds = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            pidfds.append(os.pidfd_open(pid))
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + AGENT_EXIT_TIMEOUT
+        for pidfd in pidfds:  # each one's exit (readable pidfd), not polling
+            select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        for pid in processes_mentioning(needle):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
 
 
 def _stop_agents(path: str) -> None:

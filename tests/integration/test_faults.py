@@ -227,8 +227,9 @@ def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
     assert not ssh_agents_of_ours() - agents_before
     if engine is not None:
         assert our_containers(engine, owner.pid) == []
-    else:  # the local `sleep 600` outlived its owner: it leads its own process group
-        subprocess.run(["pkill", "-KILL", "-f", "sleep 600"], check=False)
+    else:  # the host job's ansible-playbook leads its own process group: the reap stopped it
+        left = subprocess.run(["pgrep", "-f", str(pdd / "project" / "slow.yml")], check=False)
+        assert left.returncode == 1, "the dead owner's ansible-playbook still runs"
 
 
 def test_artifacts_disk_full(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -74,6 +75,36 @@ def test_reap_removes_only_what_dead_owners_left(tmpdir_root: Path) -> None:
     assert not os.path.exists(left)
     for kept in (mine, unknown, remote, other_prefix):
         assert os.path.isdir(kept), kept
+
+
+def test_reap_stops_a_dead_owners_host_job_processes(tmpdir_root: Path) -> None:
+    """A host job's processes (ansible-playbook, its workers, their children, in sessions of
+    their own) outlive a SIGKILLed owner: the reap stops every process whose environment names
+    the dead owner's runtime dir, and leaves a live owner's job alone."""
+    left = tempdirs.make_dir(tempdirs.runtime_dir_path("dead"), owner=dead_owner())
+    mine = tempdirs.make_dir(tempdirs.runtime_dir_path("live"))
+    script = "import subprocess, sys; print(subprocess.Popen(['sleep', '600']).pid, flush=True); "
+    script += "subprocess.run(['sleep', '600'])"
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env={**os.environ, "CONTAINERRUNNER_EVENT_FIFO": f"{where}/events.fifo"},
+            stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        for where in (left, mine)
+    ]  # fmt: skip
+    try:
+        assert jobs[0].stdout is not None
+        child = int(jobs[0].stdout.readline())  # a child in the job's own session
+        assert tempdirs.reap_stale() == [left]
+        assert jobs[0].wait(timeout=30) < 0  # ended by a signal, not by itself
+        assert not process_alive(child, None), "the dead owner's job's child still runs"
+        assert jobs[1].poll() is None and os.path.isdir(mine)
+    finally:
+        for job in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.pid, 9)
+            job.wait()
 
 
 def test_owner_record_that_is_not_a_regular_file_is_never_opened(tmpdir_root: Path) -> None:
