@@ -203,8 +203,8 @@ def _helper_call(module: Any, spec: dict[str, Any], **extra: Any) -> Callable[[]
     return lambda: helper(quiet=True, **kwargs)
 
 
-def _run_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    call = _helper_call(module, spec, **_isolation(spec))
+def _timed_helper(call: Callable[[], Any]) -> dict[str, Any]:
+    """One timed helper call; a call without output is a failed sample."""
     start = time.perf_counter()
     out, err = call()
     seconds = time.perf_counter() - start
@@ -213,18 +213,17 @@ def _run_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def _run_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    return _timed_helper(_helper_call(module, spec, **_isolation(spec)))
+
+
 def _run_warm_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """The helper in a warm `containerrunner.Session` (the `session=` execution option): one
     call to warm it, then the timed call."""
     with module.Session(image=IMAGE, engine=spec["engine"], mounts=[spec["pdd"]]) as session:
         call = _helper_call(module, spec, session=session)
         call()
-        start = time.perf_counter()
-        out, err = call()
-        seconds = time.perf_counter() - start
-    if not out:
-        raise SampleError(f"no output: {str(err)[-300:]}")
-    return {"seconds": seconds}
+        return _timed_helper(call)
 
 
 def _pct(values: Any, pct: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 
 def _proc_stat_fields(pid: int) -> list[str] | None:
@@ -33,29 +34,6 @@ def start_time(pid: int) -> int | None:
         return None
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of this user's live processes (not this one) whose environment holds `text`;
-    empty without /proc."""
-    found: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    needle, me = text.encode(), os.getpid()
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read() and _proc_state(int(entry)) != "Z":
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
 def pid_alive(pid: int) -> bool:
     """True when process `pid` exists (it may belong to another user) and is not a zombie."""
     try:
@@ -77,27 +55,45 @@ def process_alive(pid: int, started: int | None) -> bool:
     return started is None or start_time(pid) in (None, started)
 
 
-def processes_using(path: str, program: str) -> list[int]:
-    """Pids of this user's `program` processes (by argv[0]'s name) with an argument under
-    `path` (a dir); empty without /proc."""
-    prefix = path.rstrip("/") + "/"
-    found: list[int] = []
+def _own_proc_file(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, contents of /proc/<pid>/<name>) for each process of this user that can be read;
+    nothing without /proc."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
+        return
     for entry in entries:
         if not entry.isdigit():
             continue
         try:
             if os.stat(f"/proc/{entry}").st_uid != os.getuid():
                 continue
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                argv = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/{name}", "rb") as fh:
+                yield int(entry), fh.read()
         except OSError:
             continue
+
+
+def processes_using(path: str, program: str) -> list[int]:
+    """Pids of this user's `program` processes (by argv[0]'s name) with an argument under
+    `path` (a dir); empty without /proc."""
+    prefix = path.rstrip("/") + "/"
+    found: list[int] = []
+    for pid, cmdline in _own_proc_file("cmdline"):
+        argv = cmdline.split(b"\0")
         if not argv or os.path.basename(argv[0].decode(errors="replace")) != program:
             continue
         if any(arg.decode(errors="replace").startswith(prefix) for arg in argv[1:]):
-            found.append(int(entry))
+            found.append(pid)
     return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of this user's live processes (not this one) whose environment holds `text`;
+    empty without /proc."""
+    needle, me = text.encode(), os.getpid()
+    return [
+        pid
+        for pid, environ in _own_proc_file("environ")
+        if pid != me and needle in environ and _proc_state(pid) != "Z"
+    ]
