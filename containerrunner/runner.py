@@ -67,7 +67,12 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
     engine = detect_engine(job.execution.engine)
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
-        engine, job.execution.container_image, job.execution.pull, job.execution.start_timeout
+        engine,
+        job.execution.container_image,
+        job.execution.pull,
+        job.execution.start_timeout,
+        auth=job.execution.container_auth,
+        auth_dir=os.path.dirname(job.runtime_dir),
     )
     return engine, image_id
 

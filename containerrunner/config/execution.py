@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import ConfigurationError
 from containerrunner.validate import (
     DEFAULT_TERMINATION_GRACE,
@@ -56,6 +57,7 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "start_timeout",
     "termination_grace",
     "pull",
+    "container_auth_data",
     "session",
 )
 
@@ -82,6 +84,8 @@ class ExecutionOptions:
     start_timeout: float | None = None
     termination_grace: float = DEFAULT_TERMINATION_GRACE  # SIGTERM .. SIGKILL on a stop
     pull: PullPolicy = "missing"
+    # registry credentials for the pull (ansible-runner's container_auth_data)
+    container_auth: RegistryAuth | None = None
     # a running warm EE session (containerrunner.Session): the job is exec'd in its container
     session: Session | None = field(default=None, compare=False)
 
@@ -110,6 +114,7 @@ class ExecutionOptions:
         start_timeout: Any = None,
         termination_grace: Any = None,
         pull: Any = "missing",
+        container_auth_data: Any = None,
         session: Any = None,
     ) -> ExecutionOptions:
         """Validate the public execution keyword arguments; errors name the offending option."""
@@ -180,6 +185,7 @@ class ExecutionOptions:
             start_timeout=as_timeout(start_timeout, "start_timeout"),
             termination_grace=as_grace(termination_grace),
             pull=cast(PullPolicy, pull),
+            container_auth=RegistryAuth.from_value(container_auth_data),
             session=session,
         )
 

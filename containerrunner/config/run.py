@@ -103,7 +103,6 @@ UNSUPPORTED_KWARGS: Mapping[str, str] = {
         "the bubblewrap sandbox is not supported; use process_isolation=True with "
         "process_isolation_executable='podman' or 'docker' to run in a container",
     ),
-    "container_auth_data": "log in to the registry with `podman login` / `docker login` instead",
     "streamer": "remote execution lives in containerrunner.streaming",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
 from containerrunner.isolation.engine import (
     Engine,
@@ -12,6 +13,7 @@ from containerrunner.isolation.engine import (
     require_answering,
     run_engine,
 )
+from containerrunner.isolation.registry_auth import PullLogin, logged_in
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
@@ -27,16 +29,25 @@ def image_exists(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> 
     return image_digest(engine, image, timeout) is not None
 
 
-def pull_image(engine: Engine, image: str, timeout: float = PULL_TIMEOUT) -> None:
-    """`<engine> pull IMAGE`; raises CommandError (with stderr) when it fails."""
-    args = ["pull", image]
+def pull_image(
+    engine: Engine, image: str, timeout: float = PULL_TIMEOUT, login: PullLogin | None = None
+) -> None:
+    """`<engine> pull IMAGE` (through `login`'s auth store when given); raises CommandError
+    (with stderr) when it fails."""
+    login = login or PullLogin()
+    args = [*login.global_args, "pull", *login.pull_args, image]
     proc = run_engine(engine, args, timeout)
     if proc.returncode != 0:
         raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
 
 
 def ensure_image(
-    engine: Engine, image: str, policy: str, timeout: float | None = None
+    engine: Engine,
+    image: str,
+    policy: str,
+    timeout: float | None = None,
+    auth: RegistryAuth | None = None,
+    auth_dir: str | None = None,
 ) -> str | None:
     """Make `image` available according to the pull policy, each engine call within
     `timeout` s when given (EngineTimeoutError after it); returns its image ID (see
@@ -49,8 +60,10 @@ def ensure_image(
       that is present (its content cannot change).
     - `newer`: pulled unless it is a present digest-pinned ref; a failed pull is ignored when
       a local copy exists (podman's semantics).
+    With `auth` (container_auth_data) a pull first logs in to that registry into a private
+    auth store under `auth_dir` (the runtime dirs' parent), removed after the pull.
     Raises ImageNotFoundError when the image is absent and cannot be pulled, EngineError
-    when the engine does not answer.
+    when the engine does not answer, RegistryLoginError when the registry refuses the login.
     """
     if policy not in ("always", "missing", "never", "newer"):
         raise ValueError(f"unknown pull policy {policy!r}")
@@ -63,8 +76,13 @@ def ensure_image(
         return present_id
     if not present and policy == "never":
         raise ImageNotFoundError(image, engine.name)
+    pull_timeout = min(PULL_TIMEOUT, timeout or PULL_TIMEOUT)
     try:
-        pull_image(engine, image, min(PULL_TIMEOUT, timeout or PULL_TIMEOUT))
+        if auth is None:
+            pull_image(engine, image, pull_timeout)
+        else:
+            with logged_in(engine, auth, auth_dir) as login:
+                pull_image(engine, image, pull_timeout, login)
     except CommandError as exc:
         if not present:
             raise ImageNotFoundError(image, engine.name) from exc

@@ -4,16 +4,21 @@ htpasswd auth and a self-signed certificate), on podman and docker."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import containerrunner
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
 from containerrunner.isolation.engine import Engine
 from containerrunner.isolation.images import ensure_image, image_digest
+from containerrunner.isolation.registry_auth import RegistryLoginError
 from tests import registry as reg
 from tests.conftest import image_present
 
@@ -35,14 +40,15 @@ def registry() -> Iterator[tuple[reg.Registry, subprocess.Popen[str]]]:
 
 
 @pytest.fixture
-def pushed(
+def published(
     engine: Engine,
     registry: tuple[reg.Registry, subprocess.Popen[str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[str]:
-    """A small image pushed to the registry under a unique name, absent locally, with the
-    engine logged in through an auth store of this test's own (environment variable)."""
+    """A small image pushed to the registry under a unique name, absent locally; the
+    engine's default auth store is pointed (environment variable) at an empty dir of this
+    test's own, so nothing is logged in."""
     server, _ = registry
     source = f"localhost/cr-eng12b-src:{uuid.uuid4().hex[:12]}"
     target = server.ref(f"cr-test/tiny:{uuid.uuid4().hex[:12]}")
@@ -56,6 +62,19 @@ def pushed(
     auth.mkdir(mode=0o700)
     for key, value in reg.login_env(engine.name, auth).items():
         monkeypatch.setenv(key, value)
+    assert not image_present(engine, target)
+    try:
+        yield target
+    finally:
+        subprocess.run(engine.command("rmi", "-f", target), capture_output=True, check=False)
+
+
+@pytest.fixture
+def pushed(
+    engine: Engine, published: str, registry: tuple[reg.Registry, subprocess.Popen[str]]
+) -> str:
+    """`published`, with the engine logged in through the test's own auth store."""
+    server, _ = registry
     login_opts = ["--username", server.username, "--password-stdin", server.host]
     subprocess.run(
         engine.command("login", *login_opts),
@@ -64,11 +83,7 @@ def pushed(
         text=True,
         check=True,
     )
-    assert not image_present(engine, target)
-    try:
-        yield target
-    finally:
-        subprocess.run(engine.command("rmi", "-f", target), capture_output=True, check=False)
+    return published
 
 
 def test_missing_pulls_an_absent_image(engine: Engine, pushed: str) -> None:
@@ -115,13 +130,76 @@ def test_registry_down(
         ensure_image(engine, down, "missing")
 
 
-def test_wrong_credentials_fail_the_pull(
-    engine: Engine, pushed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The registry really enforces its htpasswd: without the login the pull is refused."""
-    empty = tmp_path / "no-auth"
-    empty.mkdir()
-    for key, value in reg.login_env(engine.name, empty).items():
-        monkeypatch.setenv(key, value)
+def test_no_login_fails_the_pull(engine: Engine, published: str) -> None:
+    """The registry really enforces its htpasswd: without a login the pull is refused."""
     with pytest.raises(ImageNotFoundError):
-        ensure_image(engine, pushed, "missing")
+        ensure_image(engine, published, "missing")
+
+
+def _auth_data(server: reg.Registry, password: str) -> dict[str, object]:
+    return {"host": server.host, "username": server.username, "password": password}
+
+
+def _files_holding(marker: str, *roots: Path) -> list[str]:
+    found = []
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                try:
+                    if not stat.S_ISREG(os.lstat(path).st_mode):  # FIFOs, sockets: never open
+                        continue
+                    with open(path, "rb") as fh:
+                        if marker.encode() in fh.read():
+                            found.append(path)
+                except OSError:
+                    continue
+    return found
+
+
+def test_container_auth_data_logs_in_for_the_pull(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    """container_auth_data pulls from the auth-only registry with no prior login; the auth
+    store is gone afterwards and the engine's default store was never written."""
+    server, _ = registry
+    runtime_parent = tmp_path / "runtime"
+    runtime_parent.mkdir()
+    auth = RegistryAuth.from_value(_auth_data(server, server.password))
+    assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
+    assert image_present(engine, published)
+    assert list(runtime_parent.iterdir()) == []
+    assert list((tmp_path / "auth").iterdir()) == []  # the default store (login_env)
+
+
+def test_wrong_password_names_the_registry_and_leaks_nothing(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    """run() with a wrong container_auth_data password: a clear error naming the registry,
+    the image not pulled, and the (marker) password in no file under the private data dir,
+    the runtime dirs or the temp dir."""
+    server, _ = registry
+    marker = f"wrong-{uuid.uuid4().hex}"
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    with pytest.raises(RegistryLoginError) as info:
+        containerrunner.run_command(
+            executable_cmd="/bin/busybox",
+            cmdline_args=["true"],
+            private_data_dir=str(pdd),
+            process_isolation=True,
+            process_isolation_executable=engine.name,
+            container_image=published,
+            container_auth_data=_auth_data(server, marker),
+            quiet=True,
+        )
+    assert server.host in str(info.value)
+    assert marker not in str(info.value)
+    assert not image_present(engine, published)
+    assert _files_holding(marker, pdd, Path(tempfile.gettempdir())) == []
