@@ -6,8 +6,7 @@ runtime dirs or anything that appeared in the temp dir during the test holds a m
 does the CLI's output. While the job runs, the generated extravars file is 0600 and, in a container,
 the vault password file is mounted read-only; both are gone at the end.
 
-(Registry credentials: containerrunner takes none — ansible-runner's `container_auth_data` is
-refused with a hint to `podman login`/`docker login` — so there is no such path to test.)
+(Registry credentials, `container_auth_data`: tests/integration/test_registry.py.)
 """
 
 from __future__ import annotations

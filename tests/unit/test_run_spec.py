@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from containerrunner.config.execution import DEFAULT_IMAGE
+from containerrunner.config.execution import DEFAULT_IMAGE, ExecutionOptions
 from containerrunner.config.run import RunSpec
 from containerrunner.errors import ConfigurationError
 from containerrunner.jobs import build_command_job, build_run_job
@@ -553,3 +553,29 @@ def test_settings_file_gives_container_network(pdd: Path) -> None:
     env_file(pdd, "settings", "process_isolation: true\ncontainer_network: host\n")
     assert spec(pdd).execution.container_network == "host"
     assert spec(pdd, container_network="none").execution.container_network == "none"
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("user:pw", "container_auth_data must be a mapping"),
+        ({"host": "r.example", "username": "u", "password": "p", "token": 1}, "token"),
+        ({"host": "", "username": "u", "password": "p"}, "'host'"),
+        ({"host": "r.example", "username": "u"}, "'password'"),
+        ({"host": "r.example", "username": "u", "password": "p", "verify_ssl": "no"}, "verify_ssl"),
+    ],
+)
+def test_bad_container_auth_data_named(value: object, named: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ExecutionOptions.from_kwargs(container_auth_data=value)
+    assert named in str(info.value)
+    assert "'p'" not in str(info.value)
+
+
+def test_container_auth_data_password_not_in_repr() -> None:
+    options = ExecutionOptions.from_kwargs(
+        container_auth_data={"host": "r.example", "username": "u", "password": "s3cr3t-mark"}
+    )
+    assert options.container_auth is not None
+    assert options.container_auth.verify_ssl is True
+    assert "s3cr3t-mark" not in repr(options)
