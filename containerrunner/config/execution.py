@@ -204,6 +204,11 @@ def _container_network(value: Any, options: tuple[str, ...]) -> str | None:
             f"container_network must be host, none, bridge, a network name, container:NAME or "
             f"(podman) ns:/path/to/netns; got {value!r}"
         )
+    if value.startswith("ns:") and not os.path.exists(value[3:]):
+        raise ConfigurationError(
+            f"container_network {value!r}: no network namespace at {value[3:]} (create it first, "
+            f"e.g. `ip netns add NAME` makes /run/netns/NAME)"
+        )
     given = network_options(options)
     if given:
         raise ConfigurationError(

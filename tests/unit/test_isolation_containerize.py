@@ -305,3 +305,15 @@ def test_bad_container_network_named(proj: Path, bad: object) -> None:
 @pytest.mark.parametrize("good", ["host", "none", "bridge", "lab_net.1", "container:ee1"])
 def test_container_network_values_kept(proj: Path, good: str) -> None:
     assert opts(proj, container_network=good).container_network == good
+
+
+def test_missing_network_namespace_named(proj: Path) -> None:
+    missing = proj / "no-such-netns"
+    with pytest.raises(ConfigurationError, match=f"no network namespace at {missing}"):
+        opts(proj, container_network=f"ns:{missing}")
+
+
+def test_existing_network_namespace_path_kept(proj: Path) -> None:
+    netns = proj / "netns-file"
+    netns.touch()
+    assert opts(proj, container_network=f"ns:{netns}").container_network == f"ns:{netns}"
