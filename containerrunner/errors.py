@@ -79,3 +79,8 @@ class CommandError(ContainerRunnerError):
         self.stderr_tail = stderr_tail
         detail = f": {stderr_tail.strip()}" if stderr_tail.strip() else ""
         super().__init__(f"`{' '.join(self.argv)}` failed ({describe_returncode(rc)}){detail}")
+
+
+class StreamError(ContainerRunnerError):
+    """A transmit/worker/process job stream is truncated, corrupt or too large; the message
+    says which line or payload and what was wrong with it."""
