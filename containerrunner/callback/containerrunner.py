@@ -435,11 +435,7 @@ class _Recorder:
             record[STATS_KEY] = event_data
         if not keep:
             event_data = {}
-        elif "res" in event_data and event not in FULL_RES_EVENTS:
-            size = len(json.dumps(event_data["res"], default=_fallback_text))
-            if size > self.max_res:
-                event_data["res"] = _truncated_res(event_data["res"], size, self.max_res)
-        record["event_data"] = event_data
+        record["event_data"] = event_data  # an oversized res is cut in finish (_fit)
         return record
 
     def finish(self, record, text):
@@ -462,6 +458,8 @@ class _Recorder:
             event[ANSIBLE_VERSION_KEY] = _ansible_version()
         try:
             payload = json.dumps(event, default=_fallback_text)
+            if len(payload) > self.max_res and self._fit(event):
+                payload = json.dumps(event, default=_fallback_text)
         except Exception as exc:  # e.g. NaN keys, recursion: keep the event, lose its data
             _report(f"event {event['event']} #{event['counter']} not serialisable: {exc}")
             event["event_data"] = {}
@@ -475,6 +473,22 @@ class _Recorder:
         if any(value is not None for value in side):
             payload = json.dumps(event, default=_fallback_text)
         self._write_file(event, payload)
+
+    def _fit(self, event):
+        """Cut event_data.res to its truncation marker when its JSON exceeds max_res.
+
+        Called only when the whole event's JSON exceeds max_res: res's JSON is a part of it,
+        so a smaller event cannot hold an oversized res and pays one serialisation, not two.
+        True when res was cut (the event must be serialised again).
+        """
+        data = event.get("event_data")
+        if not isinstance(data, dict) or "res" not in data or event["event"] in FULL_RES_EVENTS:
+            return False
+        size = len(json.dumps(data["res"], default=_fallback_text))
+        if size <= self.max_res:
+            return False
+        data["res"] = _truncated_res(data["res"], size, self.max_res)
+        return True
 
     def _write_file(self, event, payload):
         name = f"{event['counter']}-{event['uuid']}.json"
