@@ -27,7 +27,7 @@ from containerrunner.errors import ArtifactWriteError, ConfigurationError, Engin
 from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine, login_name
-from containerrunner.isolation.images import engine_version, ensure_image
+from containerrunner.isolation.images import engine_version, ensure_image, is_pinned, pin_matches
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.types import Invocation, Mount
@@ -617,6 +617,8 @@ class Runner:
                 engine_version=engine_version(engine),
                 image=image,
                 image_id=image_id,
+                image_pinned=is_pinned(image),
+                image_pin_matched=pin_matches(image, image_id),
                 container_name=inv.container_name,
             )
             if inv.exec_spec is not None:

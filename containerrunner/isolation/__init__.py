@@ -11,6 +11,7 @@ from containerrunner.isolation.images import (
     image_digest,
     image_exists,
     is_pinned,
+    pin_matches,
 )
 from containerrunner.isolation.mounts import (
     is_system_dir,
@@ -51,6 +52,7 @@ __all__ = [
     "mounts_from_env",
     "normalise_mounts",
     "parse_volume_mount",
+    "pin_matches",
     "reap_orphans",
     "remove_container",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
@@ -19,9 +20,30 @@ QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
 
 
+_IMAGE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{12,64}")
+
+
+def is_image_id(image: str) -> bool:
+    """True for a bare image ID (`sha256:<hex>`, or 12 to 64 hex digits as the engines print)."""
+    return _IMAGE_ID.fullmatch(image) is not None
+
+
 def is_pinned(image: str) -> bool:
-    """True for a reference pinned by digest (`name@sha256:...`)."""
-    return "@sha256:" in image
+    """True for a reference pinned to content: `name@sha256:<digest>` or a bare image ID."""
+    return "@sha256:" in image or is_image_id(image)
+
+
+def pin_matches(image: str, image_id: str | None) -> bool | None:
+    """Whether the local image ID `image_id` (see `image_digest`) is the content `image` pins:
+    None for an unpinned reference. A bare ID must be a prefix of the ID; a digest reference
+    only resolves locally to an image carrying that digest, so any ID found matches."""
+    if not is_pinned(image):
+        return None
+    if image_id is None:
+        return False
+    if is_image_id(image):
+        return _normalise_id(image_id).startswith(_normalise_id(image))
+    return True
 
 
 def image_exists(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> bool:

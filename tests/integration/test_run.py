@@ -13,6 +13,7 @@ import pytest
 
 import containerrunner
 from containerrunner.isolation.engine import Engine
+from tests.conftest import EE_IMAGE, our_containers
 from tests.integration.support import (
     assert_secret_nowhere,
     container_kwargs,
@@ -325,3 +326,31 @@ def test_same_events_as_ansible_runner(tmp_path: Path, monkeypatch: pytest.Monke
     assert theirs.status == ours.status == "successful"
     assert event_shape(ours.events) == event_shape(theirs.events)
     assert ours.stats == theirs.stats
+
+
+def test_run_pinned_to_the_image_id(engine: Engine, tmp_path: Path) -> None:
+    """`container_image` may be a bare image ID: the job runs that content and provenance.json
+    says the ID run matched the pin; an absent pinned ID with pull="never" fails, runs nothing."""
+    from containerrunner.isolation.images import image_digest
+
+    image_id = image_digest(engine, EE_IMAGE)
+    assert image_id is not None
+    pdd = copy_examples(tmp_path)
+    runner = containerrunner.run(
+        private_data_dir=str(pdd), playbook="site.yml", quiet=True, pull="never",
+        **container_kwargs(engine, image_id.removeprefix("sha256:")[:12]),
+    )  # fmt: skip
+    assert runner.status == "successful"
+    record = json.loads((Path(runner.artifact_dir) / "provenance.json").read_text())
+    assert (record["image_id"], record["image_pinned"], record["image_pin_matched"]) == (
+        image_id,
+        True,
+        True,
+    )
+    absent = "sha256:" + "0" * 64
+    with pytest.raises(containerrunner.ImageNotFoundError, match=absent):
+        containerrunner.run(
+            private_data_dir=str(pdd), playbook="site.yml", pull="never",
+            **container_kwargs(engine, absent),
+        )  # fmt: skip
+    assert our_containers(engine, os.getpid()) == []

@@ -16,6 +16,7 @@ from containerrunner.isolation import (
     container_name,
     containerize,
     is_pinned,
+    pin_matches,
 )
 from containerrunner.isolation.engine import CONTAINER_HOME
 from containerrunner.isolation.images import _normalise_id
@@ -219,6 +220,20 @@ def test_is_pinned() -> None:
     assert is_pinned("quay.io/x/ee@sha256:" + "a" * 64)
     assert not is_pinned("quay.io/x/ee:latest")
     assert not is_pinned("localhost/ee")
+    assert is_pinned("sha256:" + "b" * 64)
+    assert is_pinned("7f60427e4565")
+    assert not is_pinned("7f60427e456")  # shorter than an engine's short ID
+    assert not is_pinned("localhost/7f60427e4565")
+
+
+def test_pin_matches() -> None:
+    full = "sha256:7f60427e4565" + "c" * 52
+    assert pin_matches("localhost/ee:latest", full) is None
+    assert pin_matches("7f60427e4565", full) is True
+    assert pin_matches(full, full[7:]) is True  # podman prints the bare hex
+    assert pin_matches("0f969aabf5ab", full) is False
+    assert pin_matches("quay.io/x/ee@sha256:" + "a" * 64, full) is True
+    assert pin_matches("7f60427e4565", None) is False
 
 
 def test_image_id_normalised() -> None:
