@@ -14,6 +14,7 @@ from containerrunner.errors import (
     EngineError,
     ImageNotFoundError,
     OutputParseError,
+    RegistryLoginError,
 )
 from containerrunner.failures import Failure
 from containerrunner.group import Group, GroupProgress, GroupResult, run_group, run_group_async
@@ -69,6 +70,7 @@ __all__ = [
     "Output",
     "OutputParseError",
     "Progress",
+    "RegistryLoginError",
     "Runner",
     "RunnerConfig",
     "Session",

@@ -39,6 +39,14 @@ class ImageNotFoundError(ContainerRunnerError):
         )
 
 
+class RegistryLoginError(ConfigurationError):
+    """The registry refused the login (wrong credentials, unreachable, bad certificate)."""
+
+    def __init__(self, host: str, engine: str, detail: str) -> None:
+        self.host = host
+        super().__init__(f"{engine} login to registry {host!r} failed: {detail}")
+
+
 class ArtifactWriteError(ContainerRunnerError):
     """The job's artifacts could not be written (the disk is full, the dir went away): the
     job is stopped and ends `failed`. Carries the artifacts dir and the OSError."""

@@ -158,13 +158,20 @@ def login_name(uid: int) -> str:
         return "containerrunner"
 
 
-def run_engine(engine: Engine, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """`<engine> args...` with its output captured; never raises for a non-zero exit.
+def run_engine(
+    engine: Engine, args: list[str], timeout: float, stdin_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`<engine> args...` with its output captured (`stdin_text` on its stdin, else none);
+    never raises for a non-zero exit.
 
     Raises EngineError when the engine cannot be started, EngineTimeoutError after `timeout`.
     """
     argv = engine.command(*args)
     try:
+        if stdin_text is not None:
+            return subprocess.run(
+                argv, input=stdin_text, capture_output=True, text=True, timeout=timeout, check=False
+            )
         return subprocess.run(
             argv,
             stdin=subprocess.DEVNULL,

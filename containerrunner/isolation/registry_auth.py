@@ -12,24 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import ConfigurationError, EngineError
-from containerrunner.isolation.engine import INSTALL_HINT, Engine
+from containerrunner.errors import EngineTimeoutError, RegistryLoginError
+from containerrunner.isolation.engine import Engine, run_engine
 
 LOGIN_TIMEOUT = 120.0
-
-
-class RegistryLoginError(ConfigurationError):
-    """The registry refused the login (wrong credentials, unreachable, bad certificate)."""
-
-    def __init__(self, host: str, engine: str, detail: str) -> None:
-        self.host = host
-        super().__init__(f"{engine} login to registry {host!r} failed: {detail}")
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ def logged_in(engine: Engine, auth: RegistryAuth, parent: str | None) -> Iterato
     try:
         os.chmod(store, 0o700)
         login = _store_args(engine, store, auth)
-        argv = engine.command(
+        args = [
             *login.global_args,
             "login",
             *login.pull_args,
@@ -75,19 +66,10 @@ def logged_in(engine: Engine, auth: RegistryAuth, parent: str | None) -> Iterato
             auth.username,
             "--password-stdin",
             auth.host,
-        )
+        ]
         try:
-            proc = subprocess.run(
-                argv,
-                input=auth.password,
-                capture_output=True,
-                text=True,
-                timeout=LOGIN_TIMEOUT,
-                check=False,
-            )
-        except FileNotFoundError as exc:
-            raise EngineError(f"{engine.name} executable not found; {INSTALL_HINT}") from exc
-        except subprocess.TimeoutExpired as exc:
+            proc = run_engine(engine, args, LOGIN_TIMEOUT, stdin_text=auth.password)
+        except EngineTimeoutError as exc:
             raise RegistryLoginError(
                 auth.host, engine.name, f"no answer within {LOGIN_TIMEOUT:g} s"
             ) from exc

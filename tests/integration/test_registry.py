@@ -15,10 +15,9 @@ import pytest
 
 import containerrunner
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import CommandError, ImageNotFoundError
+from containerrunner.errors import CommandError, ImageNotFoundError, RegistryLoginError
 from containerrunner.isolation.engine import Engine
 from containerrunner.isolation.images import ensure_image, image_digest
-from containerrunner.isolation.registry_auth import RegistryLoginError
 from tests import registry as reg
 from tests.conftest import image_present
 
