@@ -32,6 +32,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
@@ -210,13 +211,26 @@ def _stop_job_processes(path: str) -> None:
     """The processes of a dead owner's host job that still run: every process of this user
     whose environment names the runtime dir (the job's event FIFO is there, and its children
     inherit that). A host job's ansible-playbook and its workers outlive a SIGKILLed owner
-    (they run in sessions of their own). SIGTERM, up to AGENT_EXIT_TIMEOUT for them to end,
-    then SIGKILL to what is left."""
+    (they run in sessions of their own)."""
     needle = path.rstrip("/") + "/"
-    pids = processes_mentioning(needle)
+    _terminate(lambda: processes_mentioning(needle), "processes", path)
+
+
+def _stop_agents(path: str) -> None:
+    """The ssh-agent a dead owner started for its job (its socket is in the runtime dir): the
+    agent runs on its own, so it outlives a SIGKILLed owner."""
+    _terminate(lambda: processes_using(path, "ssh-agent"), "ssh-agent", path)
+
+
+def _terminate(find: Callable[[], list[int]], what: str, path: str) -> None:
+    """SIGTERM to the processes `find()` names, up to AGENT_EXIT_TIMEOUT for each to end
+    (their pidfds, not polling), then `find()` again and SIGKILL to what it names: a process
+    that outlived its SIGTERM, or one that appeared after the first look (an ssh-agent still
+    daemonizing forks its lasting child after its parent was listed)."""
+    pids = find()
     if not pids:
         return
-    log.info("stopping processes %s, left by a dead owner in %s", pids, path)
+    log.info("stopping %s %s, left by a dead owner in %s", what, pids, path)
     pidfds = []
     for pid in pids:
         with contextlib.suppress(OSError):
@@ -227,31 +241,12 @@ def _stop_job_processes(path: str) -> None:
         deadline = time.monotonic() + AGENT_EXIT_TIMEOUT
         for pidfd in pidfds:  # each one's exit (readable pidfd), not polling
             select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
-        for pid in processes_mentioning(needle):
+        for pid in find():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
     finally:
         for pidfd in pidfds:
             os.close(pidfd)
-
-
-def _stop_agents(path: str) -> None:
-    """The ssh-agent a dead owner started for its job (its socket is in the runtime dir): the
-    agent runs on its own, so it outlives a SIGKILLed owner."""
-    for pid in processes_using(path, "ssh-agent"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:  # gone already (or no pidfd: then only signalled, not waited for)
-            pidfd = None
-        try:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-                log.info("stopped ssh-agent %d, left by a dead owner in %s", pid, path)
-            if pidfd is not None:  # wait for its exit (readable pidfd), not polling
-                select.select([pidfd], [], [], AGENT_EXIT_TIMEOUT)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
 
 
 def _remove_container(owner: Owner) -> None:

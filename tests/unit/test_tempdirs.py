@@ -131,3 +131,20 @@ def test_links_and_other_users_dirs_are_not_ours(tmpdir_root: Path) -> None:
     (tmpdir_root / "containerrunner-link").symlink_to(target)
     (tmpdir_root / "containerrunner-file").write_text("")
     assert tempdirs.ours_in_tempdir() == []
+
+
+def test_terminate_kills_what_appears_after_the_first_look(tmp_path: Path) -> None:
+    """A process that `find` names only on its second look (an ssh-agent whose lasting child
+    was forked after its parent was listed) is SIGKILLed; the first look's gets SIGTERM."""
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    looks: list[list[int]] = [[first.pid], [late.pid]]
+    try:
+        tempdirs._terminate(lambda: looks.pop(0) if looks else [], "test", str(tmp_path))
+        assert first.wait(timeout=30) == -15
+        assert late.wait(timeout=30) == -9
+    finally:
+        for proc in (first, late):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
