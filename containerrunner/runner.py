@@ -39,7 +39,7 @@ from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
 from containerrunner.progress import Progress, ProgressTracker
 from containerrunner.results import Collector, Summary, write_summary
-from containerrunner.tempdirs import make_dir, remove_dir
+from containerrunner.tempdirs import make_dir, remove_dir, stop_job_processes
 from containerrunner.validate import as_grace
 from containerrunner.version import __version__
 from containerrunner.workspace import PASSWD_FILE, Workspace
@@ -347,6 +347,8 @@ class Runner:
         try:
             with workspace:
                 result = self._execute(job, engine, image_id, workspace, artifacts, start_spent)
+                if engine is None and result.outcome in ("canceled", "timeout"):
+                    stop_job_processes(job.runtime_dir)
             self.reason = result.reason
             self.stopped = result.stopped
             self.status = result.outcome

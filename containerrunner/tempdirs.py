@@ -183,7 +183,7 @@ def reap_stale(tmp: str | None = None) -> list[str]:
             continue
         if owner.container and owner.engine:
             _remove_container(owner)
-        _stop_job_processes(path)
+        stop_job_processes(path)
         _stop_agents(path)
         remove_dir(path)
         removed.append(path)
@@ -207,11 +207,13 @@ def reap_stale_meanwhile() -> threading.Thread:
     return thread
 
 
-def _stop_job_processes(path: str) -> None:
+def stop_job_processes(path: str) -> None:
     """The processes of a dead owner's host job that still run: every process of this user
     whose environment names the runtime dir (the job's event FIFO is there, and its children
     inherit that). A host job's ansible-playbook and its workers outlive a SIGKILLed owner
-    (they run in sessions of their own)."""
+    (they run in sessions of their own). Also called when a host job was stopped: a module's
+    process (e.g. `sleep`) started by an ansible worker in its own session is not in the
+    job's process group."""
     needle = path.rstrip("/") + "/"
     _terminate(lambda: processes_mentioning(needle), "processes", path)
 
