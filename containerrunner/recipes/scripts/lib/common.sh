@@ -41,6 +41,13 @@ step() {
     fi
 }
 
+# Install Debian packages as one named step (no recommends, no prompts); the caller has run
+# `apt-get update` where the lists may be stale.
+apt_install() {
+    step "apt-get install $*" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "$@"
+}
+
 # podman reads CONTAINERS_CONF; export the project's file when setup-engine wrote one.
 if [ -z "${CONTAINERS_CONF:-}" ] && [ -f "$CR_CONTAINERS_CONF" ]; then
     export CONTAINERS_CONF="$CR_CONTAINERS_CONF"
