@@ -44,12 +44,9 @@ def write_kwargs(out: IO[bytes], kwargs: dict[str, Any]) -> None:
     out.write(_line({"kwargs": kwargs}))
 
 
-def write_status(out: IO[bytes], data: dict[str, Any]) -> None:
+def write_line(out: IO[bytes], data: dict[str, Any]) -> None:
+    """A status line or an event, as it is: one JSON object per line."""
     out.write(_line(data))
-
-
-def write_event(out: IO[bytes], event: dict[str, Any]) -> None:
-    out.write(_line(event))
 
 
 def write_zip(out: IO[bytes], zip_bytes: bytes) -> None:

@@ -54,10 +54,8 @@ def test_ansible_runner_stream_parses_and_our_rewrite_feeds_its_process(tmp_path
 
     rewritten = io.BytesIO()
     for item in results:
-        if item.kind == "status":
-            wire.write_status(rewritten, item.data)
-        elif item.kind == "event":
-            wire.write_event(rewritten, item.data)
+        if item.kind in ("status", "event"):
+            wire.write_line(rewritten, item.data)
         elif item.kind == "zipfile":
             wire.write_zip(rewritten, item.payload)
     wire.write_eof(rewritten)

@@ -17,10 +17,10 @@ from containerrunner.streaming import wire
 def _stream() -> io.BytesIO:
     out = io.BytesIO()
     wire.write_kwargs(out, {"playbook": "demo.yml"})
-    wire.write_status(out, {"status": "starting", "runner_ident": "1"})
-    wire.write_event(out, {"uuid": "u1", "event": "playbook_on_start", "counter": 1})
+    wire.write_line(out, {"status": "starting", "runner_ident": "1"})
+    wire.write_line(out, {"uuid": "u1", "event": "playbook_on_start", "counter": 1})
     wire.write_zip(out, b"PK\x03\x04zip-bytes")
-    wire.write_status(out, {"status": "successful", "runner_ident": "1"})
+    wire.write_line(out, {"status": "successful", "runner_ident": "1"})
     wire.write_eof(out)
     return out
 
