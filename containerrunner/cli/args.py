@@ -43,6 +43,7 @@ examples:
   containerrunner exec -- ansible-vault view secrets.yml  # any command in the EE
   containerrunner shell --engine docker                   # a shell in the EE
   containerrunner images build && containerrunner images list
+  containerrunner transmit demo -p site.yml | containerrunner worker | containerrunner process demo
 
 `containerrunner COMMAND --help` shows each command's options.
 """
@@ -119,6 +120,18 @@ examples:
   containerrunner shell --engine docker --image localhost/network-ee:latest
 """
 
+STREAM_EPILOG = """\
+The job stream is ansible-runner 2.4.3's (newline-delimited JSON, zips as base64; either end
+may be ansible-runner). `transmit` takes run's options; `worker` runs what it reads on stdin;
+`process` writes the artifacts dir. The `starting` line carries no environment, and secrets sent
+by `transmit` are not echoed back (docs/streaming.md).
+
+examples:
+  containerrunner transmit demo -p site.yml | containerrunner worker | containerrunner process demo
+  containerrunner transmit demo -p site.yml --engine podman > job.stream
+  ssh node containerrunner worker < job.stream | containerrunner process demo -i nightly
+"""
+
 IMAGES_EPILOG = """\
 examples:
   containerrunner images build                     # base, EE and network EE; podman + docker
@@ -146,6 +159,16 @@ and whether the image was built from the current recipe (`current`), from an old
 example:
   containerrunner images list
 """
+
+
+def _add_stream_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up when the stream on stdin is silent this long",
+    )
+    _add_debug(parser, False)
 
 
 def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -429,6 +452,27 @@ def build_parser() -> CliParser:
         "cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]", help="the command to run"
     )
     _add_exec_args(add("shell", "open an interactive shell in the EE image", SHELL_EPILOG))
+
+    _add_job_args(add("transmit", "write a job stream (stdout) for a worker", STREAM_EPILOG), True)
+    worker = add("worker", "run a job stream read on stdin; stream back the result", STREAM_EPILOG)
+    worker.add_argument(
+        "--private-data-dir",
+        metavar="DIR",
+        help="unpack the job here and keep it (default: a temporary dir, removed)",
+    )
+    _add_stream_args(worker)
+    processing = add("process", "rebuild the artifacts from a worker's stream", STREAM_EPILOG)
+    processing.add_argument(
+        "private_data_dir",
+        metavar="PRIVATE_DATA_DIR",
+        help="the artifacts go to PRIVATE_DATA_DIR/artifacts/<ident> (or ./artifacts)",
+    )
+    processing.add_argument("-i", "--ident", help="the job's ident (its artifacts dir name)")
+    processing.add_argument("--artifact-dir", metavar="DIR", help="put the artifacts here")
+    processing.add_argument(
+        "-q", "--quiet", action="store_true", help="do not print the events' stdout"
+    )
+    _add_stream_args(processing)
 
     images = add("images", "build or list the project's EE images", IMAGES_EPILOG)
     images_sub = images.add_subparsers(

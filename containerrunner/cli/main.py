@@ -23,7 +23,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _commands() -> dict[str, Command]:
-    from containerrunner.cli import execcmd, images, jobcmds
+    from containerrunner.cli import execcmd, images, jobcmds, streamcmds
 
     return {
         "run": jobcmds.cmd_run,
@@ -32,6 +32,9 @@ def _commands() -> dict[str, Command]:
         "is-alive": jobcmds.cmd_is_alive,
         "exec": execcmd.cmd_exec,
         "shell": execcmd.cmd_shell,
+        "transmit": streamcmds.cmd_transmit,
+        "worker": streamcmds.cmd_worker,
+        "process": streamcmds.cmd_process,
         "images build": images.cmd_build,
         "images list": images.cmd_list,
     }

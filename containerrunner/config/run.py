@@ -233,7 +233,7 @@ class RunSpec:
     @classmethod
     def from_kwargs(cls, **kw: Any) -> RunSpec:
         """Validate `run()`'s keyword arguments; errors name the offending option or file."""
-        _reject_unknown(kw)
+        reject_unknown(kw)
         given = {name: value for name, value in kw.items() if value is not None}
 
         pdd_arg = given.get("private_data_dir")
@@ -349,7 +349,8 @@ class RunSpec:
         )
 
 
-def _reject_unknown(kw: Mapping[str, Any]) -> None:
+def reject_unknown(kw: Mapping[str, Any]) -> None:
+    """Raise ConfigurationError naming the first keyword that run() does not take."""
     for name in kw:
         if name in RUN_KWARGS:
             continue

@@ -15,7 +15,7 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 from containerrunner.errors import StreamError
 
@@ -25,6 +25,14 @@ DEFAULT_MAX_PAYLOAD = 256 * 1024 * 1024
 MAX_LINE = 64 * 1024 * 1024
 
 Kind = Literal["kwargs", "status", "event", "zipfile", "eof"]
+
+
+class Readable(Protocol):
+    """What the reader needs of its input: a binary file, or an `idle.IdleReader`."""
+
+    def readline(self, limit: int = -1, /) -> bytes: ...
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ def _kind(data: dict[str, Any]) -> Kind:
     return "event"
 
 
-def _read_payload(stream: IO[bytes], size: int, lineno: int) -> bytes:
+def _read_payload(stream: Readable, size: int, lineno: int) -> bytes:
     """Read the base64 text of a `size`-byte zip (4 characters per 3 bytes, padded)."""
     encoded_size = 4 * ((size + 2) // 3)
     chunks: list[bytes] = []
@@ -97,7 +105,7 @@ def _read_payload(stream: IO[bytes], size: int, lineno: int) -> bytes:
     return payload
 
 
-def read_items(stream: IO[bytes], max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[Item]:
+def read_items(stream: Readable, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[Item]:
     """Yield the stream's items up to and including its eof line; raise `StreamError` if the
     stream ends early or holds something that is not the wire format."""
     lineno = 0
