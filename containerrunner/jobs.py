@@ -70,27 +70,29 @@ def build_command_job(command: Sequence[str], options: Mapping[str, Any], helper
     mode = _runner_mode(given.get("runner_mode"), passwords, input_fd)
     ssh_key = merged_ssh_key(given, private)
     suppress = given_flag(given, "suppress_output_file", settings.suppress_output_file)
-    return Job(
-        command=tuple(command),
-        execution=execution,
-        ident=ident,
-        artifact_base=artifact_base,
-        runtime_dir=runtime_dir_path(ident, parent),
-        temporary_dir=temporary,
-        private_data_dir=private.path if private else None,
-        mode=mode,
-        passwords=passwords,
-        events=os.path.basename(command[0]) in EVENT_PROGRAMS,
-        ssh_key=ssh_key,
-        input_fd=input_fd,
-        output_fd=given.get("output_fd"),
-        error_fd=given.get("error_fd"),
-        suppress_output_file=suppress,
-        quiet=given_flag(given, "quiet", settings.suppress_ansible_output),
-        json_mode=given_flag(given, "json_mode", False),
-        cancel_poll=settings.pexpect_timeout,
-        rotate_artifacts=check_rotate(given.get("rotate_artifacts")),
-        kind=helper,
+    return checked_transport(
+        Job(
+            command=tuple(command),
+            execution=execution,
+            ident=ident,
+            artifact_base=artifact_base,
+            runtime_dir=runtime_dir_path(ident, parent),
+            temporary_dir=temporary,
+            private_data_dir=private.path if private else None,
+            mode=mode,
+            passwords=passwords,
+            events=os.path.basename(command[0]) in EVENT_PROGRAMS,
+            ssh_key=ssh_key,
+            input_fd=input_fd,
+            output_fd=given.get("output_fd"),
+            error_fd=given.get("error_fd"),
+            suppress_output_file=suppress,
+            quiet=given_flag(given, "quiet", settings.suppress_ansible_output),
+            json_mode=given_flag(given, "json_mode", False),
+            cancel_poll=settings.pexpect_timeout,
+            rotate_artifacts=check_rotate(given.get("rotate_artifacts")),
+            kind=helper,
+        )
     )
 
 
@@ -159,29 +161,55 @@ def build_run_job(spec: RunSpec) -> Job:
     artifact_base, temporary_dir = artifact_location(
         spec.private_data_dir, spec.artifact_dir, parent
     )
-    return Job(
-        temporary_dir=temporary_dir,
-        private_data_dir=spec.private_data_dir,
-        command=tuple(command),
-        execution=execution,
-        ident=spec.ident,
-        artifact_base=os.path.abspath(artifact_base),
-        env=env,
-        runtime_dir=runtime_dir,
-        files=tuple(files),
-        # ansible-runner's pexpect (one merged stream, prompts answered) unless subprocess is
-        # asked for and no prompt needs answering
-        mode="subprocess" if spec.runner_mode == "subprocess" and not spec.passwords else "pexpect",
-        passwords=dict(spec.passwords),
-        events=True,
-        ssh_key=spec.ssh_key,
-        suppress_output_file=spec.suppress_output_file,
-        quiet=spec.quiet,
-        json_mode=spec.json_mode,
-        cancel_poll=spec.pexpect_timeout,
-        rotate_artifacts=spec.rotate_artifacts,
-        omit_event_data=spec.omit_event_data,
-        only_failed_event_data=spec.only_failed_event_data,
-        fact_cache=spec.fact_cache if spec.fact_cache_type == "jsonfile" else None,
-        kind=spec.kind,
+    return checked_transport(
+        Job(
+            temporary_dir=temporary_dir,
+            private_data_dir=spec.private_data_dir,
+            command=tuple(command),
+            execution=execution,
+            ident=spec.ident,
+            artifact_base=os.path.abspath(artifact_base),
+            env=env,
+            runtime_dir=runtime_dir,
+            files=tuple(files),
+            # ansible-runner's pexpect (one merged stream, prompts answered) unless subprocess is
+            # asked for and no prompt needs answering
+            mode="subprocess"
+            if spec.runner_mode == "subprocess" and not spec.passwords
+            else "pexpect",
+            passwords=dict(spec.passwords),
+            events=True,
+            ssh_key=spec.ssh_key,
+            suppress_output_file=spec.suppress_output_file,
+            quiet=spec.quiet,
+            json_mode=spec.json_mode,
+            cancel_poll=spec.pexpect_timeout,
+            rotate_artifacts=spec.rotate_artifacts,
+            omit_event_data=spec.omit_event_data,
+            only_failed_event_data=spec.only_failed_event_data,
+            fact_cache=spec.fact_cache if spec.fact_cache_type == "jsonfile" else None,
+            kind=spec.kind,
+        )
     )
+
+
+def checked_transport(job: Job) -> Job:
+    """`job`, unless it needs what container_transport='stream' cannot carry yet (a terminal
+    for prompts, the caller's stdin, an ssh-agent socket): ConfigurationError naming it."""
+    if not job.execution.process_isolation or job.execution.transport != "stream":
+        return job
+    refused = [
+        name
+        for name, given in (
+            ("passwords", bool(job.passwords)),
+            ("ssh_key", job.ssh_key is not None),
+            ("input_fd", job.input_fd is not None),
+        )
+        if given
+    ]
+    if refused:
+        raise ConfigurationError(
+            f"container_transport='stream' cannot carry {', '.join(refused)} yet (prompts need "
+            "a terminal, an ssh-agent is a socket): use the default transport (bind mounts)"
+        )
+    return job

@@ -622,6 +622,7 @@ class Runner:
                 image_pinned=is_pinned(image),
                 image_pin_matched=pin_matches(image, image_id),
                 container_name=inv.container_name,
+                container_transport=self.job.execution.transport,
             )
             if inv.exec_spec is not None:
                 record.update(container_name=inv.exec_spec.container, session=True)

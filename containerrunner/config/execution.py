@@ -30,6 +30,9 @@ EngineChoice = Literal["auto", "podman", "docker"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
 ENGINE_CHOICES: tuple[str, ...] = ("auto", "podman", "docker")
 PULL_POLICIES: tuple[str, ...] = ("always", "missing", "never", "newer")
+# how the job's files reach the container: bind mounts, or a stream on its stdin (no mounts)
+Transport = Literal["mounts", "stream"]
+TRANSPORTS: tuple[str, ...] = ("mounts", "stream")
 
 DEFAULT_IMAGE = "localhost/containerrunner-ee:latest"
 
@@ -49,6 +52,7 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "container_volume_mounts",
     "container_workdir",
     "container_network",
+    "container_transport",
     "host_cwd",
     "secret_envvars",
     "timeout",
@@ -74,6 +78,8 @@ class ExecutionOptions:
     container_workdir: str | None = None
     # `--network=...` for the container; None: the engine's default network
     container_network: str | None = None
+    # mounts: bind mounts; stream: files sent on the container's stdin (streaming/relay.py)
+    transport: Transport = "mounts"
     host_cwd: str | None = None
     envvars: Mapping[str, str] = field(default_factory=dict)
     secret_env_names: frozenset[str] = frozenset()
@@ -105,6 +111,7 @@ class ExecutionOptions:
         container_volume_mounts: Any = None,
         container_workdir: Any = None,
         container_network: Any = None,
+        container_transport: Any = None,
         host_cwd: Any = None,
         envvars: Any = None,
         secret_envvars: Any = None,
@@ -158,6 +165,16 @@ class ExecutionOptions:
             )
         options = as_str_tuple(container_options, "container_options")
         network = _container_network(container_network, options)
+        transport = container_transport or "mounts"
+        if transport not in TRANSPORTS:
+            raise ConfigurationError(
+                f"container_transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}"
+            )
+        if transport == "stream" and session is not None:
+            raise ConfigurationError(
+                "container_transport='stream' and session= both given: a warm session's "
+                "container has its mounts already; give one of them"
+            )
         if timeout is not None and job_timeout is not None and timeout != job_timeout:
             raise ConfigurationError("give either timeout or job_timeout, not both")
         env = as_env(envvars, "envvars")
@@ -177,6 +194,7 @@ class ExecutionOptions:
             ),
             container_workdir=container_workdir,
             container_network=network,
+            transport=cast(Transport, transport),
             host_cwd=os.path.abspath(host_cwd) if host_cwd else None,
             envvars=env,
             secret_env_names=secrets,

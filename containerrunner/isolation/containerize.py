@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 
 from containerrunner.config.execution import ExecutionOptions
@@ -113,6 +114,8 @@ def containerize(
             exec_spec=exec_spec,
         )
     name = container_name(ident)
+    if options.transport == "stream":
+        return _streamed(command, options, eng, name, ident, env, mounts, runtime_dir)
     spec = ContainerSpec(
         engine=eng,
         image=options.container_image,
@@ -132,6 +135,63 @@ def containerize(
         argv=tuple(build_run_argv(spec, command)),
         cwd=cwd,
         env=child_env,
+        container_name=name,
+        engine=eng,
+    )
+
+
+RELAY_SPEC = "relay.json"  # in the job's runtime dir: what the relay runs (no secret values)
+
+
+def _streamed(
+    command: Sequence[str],
+    options: ExecutionOptions,
+    eng: Engine,
+    name: str,
+    ident: str,
+    env: Mapping[str, str],
+    mounts: Sequence[Mount],
+    runtime_dir: str | None,
+) -> Invocation:
+    """container_transport='stream': `<engine> run -i IMAGE python3 -c BOOTSTRAP` with no
+    bind mounts, behind the relay (streaming/relay.py), which sends the mounts' files on the
+    container's stdin and relays its output and events back."""
+    from containerrunner.streaming.relay import RelaySpec, bootstrap_source
+
+    if runtime_dir is None:
+        raise ValueError("a streamed container job needs its runtime dir (the relay's spec)")
+    cwd = options.cwd
+    spec = ContainerSpec(
+        engine=eng,
+        image=options.container_image,
+        name=name,
+        workdir="/",
+        env_names=tuple(sorted(env)),
+        labels=container_labels(ident),
+        interactive=True,  # the image's user (root in the EE) unpacks the files
+        options=options.container_options,
+        pull=options.pull,
+        network=options.container_network,
+    )
+    relay_spec = RelaySpec(
+        engine_argv=build_run_argv(spec, ["python3", "-c", bootstrap_source()]),
+        mounts=[
+            {"source": m.source, "target": m.target, "read_only": m.read_only}
+            for m in normalise_mounts(list(mounts))
+        ],
+        command=list(command),
+        cwd=options.container_workdir or cwd,
+        fifo=env.get("CONTAINERRUNNER_EVENT_FIFO"),
+        # docker runs a non-root caller's command as the caller (files written back are
+        # theirs); rootful and rootless podman's container root is the caller already
+        user=[os.getuid(), os.getgid()] if eng.name == "docker" and os.getuid() != 0 else None,
+    )
+    path = os.path.join(runtime_dir, RELAY_SPEC)
+    relay_spec.write(path)
+    return Invocation(
+        argv=(sys.executable, "-m", "containerrunner.streaming.relay", path),
+        cwd=cwd,
+        env={**os.environ, **env},
         container_name=name,
         engine=eng,
     )

@@ -1,0 +1,126 @@
+"""container_transport='stream' without running a container: the relayed invocation (no bind
+mounts, the bootstrap on stdin), the relay's packing and write-back, and what it refuses.
+
+Processes: none (the engine is not called: containerize gets an Engine value).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from containerrunner import run
+from containerrunner.config.execution import ExecutionOptions
+from containerrunner.errors import ConfigurationError
+from containerrunner.isolation import Engine, Mount, containerize
+from containerrunner.streaming.relay import (
+    RelayError,
+    RelaySpec,
+    bootstrap_source,
+    pack_mounts,
+    write_back,
+)
+
+PODMAN = Engine(name="podman", executable="/usr/bin/podman")
+DOCKER = Engine(name="docker", executable="/usr/bin/docker")
+
+
+@pytest.mark.parametrize("engine", [PODMAN, DOCKER], ids=lambda e: e.name)
+def test_a_streamed_job_runs_the_relay_and_mounts_nothing(engine: Engine, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    options = ExecutionOptions.from_kwargs(
+        process_isolation=True, host_cwd=str(project), container_transport="stream"
+    )
+    inv = containerize(
+        ["ansible-playbook", "site.yml"],
+        options=options,
+        ident="j1",
+        env={"TOKEN": "value-not-in-argv", "CONTAINERRUNNER_EVENT_FIFO": "/a/event_fifo"},
+        extra_mounts=[Mount.same_path(str(runtime), read_only=True)],
+        engine=engine,
+        runtime_dir=str(runtime),
+    )
+    assert inv.argv[1:3] == ("-m", "containerrunner.streaming.relay")
+    assert inv.container_name == "containerrunner_j1"
+    spec = RelaySpec.read(inv.argv[3])
+    argv = spec.engine_argv
+    assert argv[0] == engine.executable and "run" in argv and "-i" in argv
+    assert not {"-v", "--volume", "--mount"} & set(argv)
+    assert not any(a.startswith(("-v=", "--volume=", "--mount=")) for a in argv)
+    assert "--user" not in argv and spec.user is None  # root here: the image's root is the caller
+    assert argv[-3:] == ["python3", "-c", bootstrap_source()]
+    assert "value-not-in-argv" not in json.dumps(argv)
+    assert spec.command == ["ansible-playbook", "site.yml"]
+    assert spec.fifo == "/a/event_fifo" and spec.cwd == str(project)
+    targets = {m["target"]: m["read_only"] for m in spec.mounts}
+    assert targets == {str(project): False, str(runtime): True}
+    assert stat.S_IMODE(os.stat(inv.argv[3]).st_mode) == 0o600
+
+
+def test_the_transport_is_validated_and_refuses_what_it_cannot_carry(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="container_transport must be one of"):
+        ExecutionOptions.from_kwargs(container_transport="ftp")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "site.yml").write_text("- hosts: all\n")
+    with pytest.raises(ConfigurationError, match="cannot carry passwords, ssh_key"):
+        run(
+            private_data_dir=str(tmp_path), playbook="site.yml", process_isolation=True,
+            container_transport="stream", passwords={"x": "y"}, ssh_key="KEY",
+        )  # fmt: skip
+
+
+def test_mounts_are_packed_at_their_container_paths(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_text("A")
+    (src / "link").symlink_to("sub/a.txt")
+    os.mkfifo(src / "event_fifo")
+    key = tmp_path / "key"
+    key.write_text("KEY")
+    data = pack_mounts(
+        [
+            {"source": str(src), "target": "/runner/project", "read_only": False},
+            {"source": str(key), "target": "/runner/env/ssh_key", "read_only": True},
+        ]
+    )
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert "runner/project/sub/a.txt" in names and "runner/project/link" in names
+    assert "runner/env/ssh_key" in names
+    assert not any("event_fifo" in n for n in names)
+
+
+def test_a_socket_under_a_mount_is_refused(tmp_path: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "agent.sock"))
+        with pytest.raises(RelayError, match="is a socket"):
+            pack_mounts([{"source": str(tmp_path), "target": "/x", "read_only": False}])
+    finally:
+        sock.close()
+
+
+def test_write_back_lands_only_under_read_write_mounts(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("runner/project/out/result.txt", "made in the container")
+        archive.writestr("runner/project/../escape.txt", "no")
+        archive.writestr("etc/passwd", "not a mount")
+    write_back(
+        buffer.getvalue(),
+        [{"source": str(project), "target": "/runner/project", "read_only": False}],
+    )
+    assert (project / "out" / "result.txt").read_text() == "made in the container"
+    assert not (tmp_path / "escape.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
