@@ -31,6 +31,8 @@ import re
 import selectors
 import stat
 import threading
+import uuid as _uuid
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,25 +104,32 @@ def event_file_name(event: Mapping[str, Any]) -> str:
     return f"{int(event.get('counter', 0))}-{event.get('uuid', '')}.json"
 
 
-def _numbered_files(events_dir: Path) -> list[tuple[int, str]]:
-    """(counter, name) of the event files in `events_dir`, in counter order."""
+def _numbered_files(
+    events_dir: str | os.PathLike[str], skip: Callable[[int, str], bool] | None = None
+) -> list[tuple[int, str]]:
+    """(counter, name) of the event files in `events_dir`, in counter order; without those
+    for which `skip(counter, name)` is true (read as the dir is scanned: the ones already
+    known cost no memory at the end of a 100,000-event job)."""
+    numbered = []
     try:
-        names = os.listdir(events_dir)
+        with os.scandir(events_dir) as entries:
+            for entry in entries:
+                match = EVENT_FILE_RE.match(entry.name)
+                if match:
+                    counter = int(match["counter"])
+                    if skip is None or not skip(counter, entry.name):
+                        numbered.append((counter, entry.name))
     except FileNotFoundError:
         return []
-    numbered = []
-    for name in names:
-        match = EVENT_FILE_RE.match(name)
-        if match:
-            numbered.append((int(match["counter"]), name))
     numbered.sort()
     return numbered
 
 
-def _read_event_file(path: Path) -> Event | None:
+def _read_event_file(path: str | os.PathLike[str]) -> Event | None:
     """The event in `path`; None when it is gone (removed meanwhile)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return None
     try:
@@ -140,9 +149,9 @@ def load_events(artifact_dir: str | os.PathLike[str]) -> Iterator[Event]:
     A file with the right name that is not a JSON object raises :class:`OutputParseError`
     naming it: the plugin writes by rename, so such a file is damage, not a write in progress.
     """
-    events_dir = Path(artifact_dir) / "job_events"
+    events_dir = os.path.join(artifact_dir, "job_events")  # str: no interning of each name
     for _counter, name in _numbered_files(events_dir):
-        event = _read_event_file(events_dir / name)
+        event = _read_event_file(os.path.join(events_dir, name))
         if event is not None:
             yield event
 
@@ -156,9 +165,7 @@ def unlisted_event_files(
     is left for :class:`EventLog` (whose readers get an :class:`OutputParseError` naming it)."""
     events_dir = Path(artifact_dir) / "job_events"
     found: list[tuple[Path, Event]] = []
-    for counter, name in _numbered_files(events_dir):
-        if listed(counter, name):
-            continue
+    for _counter, name in _numbered_files(events_dir, skip=listed):
         path = events_dir / name
         try:
             event = _read_event_file(path)
@@ -175,15 +182,20 @@ class EventLog:
     The runner `add`s each event the event handler kept, as it arrives; at the end `close`
     adds the event files that never came through the stream (the files are the record) and
     wakes every reader. A reader (`follow`) waits for new events without polling and reads
-    each event once: the log holds the file name of each event, or with `in_memory` (a job
-    whose artifacts are removed when it ends) the event itself.
+    each event once, from its file: like ansible-runner's readers of job_events/, nothing of an
+    event stays in memory but its number and uuid (8 + 16 bytes for the plugin's uuid4s, in
+    flat arrays: a 100,000-event job costs the log ~2.4 MB). With `in_memory` (a job whose
+    artifacts are removed when it ends) the log holds the events themselves.
     """
 
     def __init__(self, artifact_dir: str | os.PathLike[str], in_memory: bool = False) -> None:
         self.events_dir = Path(artifact_dir) / "job_events"
+        self._dir = str(self.events_dir)  # str joins: pathlib would intern every file name
         self.in_memory = in_memory
-        self._counters: list[int] = []
-        self._entries: list[Event | str] = []
+        self._counters = array("q")  # sorted
+        self._uuids = bytearray()  # 16 bytes per counter: the uuid's bytes, or zeros (_odd)
+        self._odd: dict[int, str] = {}  # counter -> a uuid that is not a canonical uuid4 text
+        self._events: list[Event] = []  # in_memory: the events, parallel to _counters
         self._closed = False
         self._made = False
         self._changed = threading.Condition()
@@ -191,8 +203,8 @@ class EventLog:
     def write(self, event: Event) -> None:
         """Write `event` to its file in job_events/ (by rename: never seen half-written)."""
         name = event_file_name(event)
-        final = self.events_dir / name
-        temp = self.events_dir / f".{name}.tmp"
+        final = os.path.join(self._dir, name)
+        temp = os.path.join(self._dir, f".{name}.tmp")
         if not self._made:
             self.events_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._made = True
@@ -203,26 +215,51 @@ class EventLog:
             os.rename(temp, final)
         except BaseException:  # a full disk: no half-written file is left behind
             with contextlib.suppress(OSError):
-                temp.unlink()
+                os.unlink(temp)
             raise
 
     def add(self, event: Event) -> None:
         counter = int(event.get("counter", 0))
-        entry: Event | str = event if self.in_memory else event_file_name(event)
         with self._changed:
-            self._insert(counter, entry)
+            self._insert(counter, str(event.get("uuid", "")), event)
             self._changed.notify_all()
 
-    def _insert(self, counter: int, entry: Event | str) -> None:
-        if self._counters and counter > self._counters[-1]:
+    def __len__(self) -> int:
+        return len(self._counters)
+
+    def _insert(self, counter: int, uuid_text: str, event: Event | None) -> None:
+        if self._counters and counter <= self._counters[-1]:
+            index = bisect.bisect_left(self._counters, counter)
+            if index < len(self._counters) and self._counters[index] == counter:
+                return
+        else:
+            index = len(self._counters)
+        key = _uuid_bytes(uuid_text)
+        if key is None:
+            self._odd[counter] = uuid_text
+            key = _ZERO_UUID
+        if index == len(self._counters):
             self._counters.append(counter)
-            self._entries.append(entry)
-            return
-        index = bisect.bisect_left(self._counters, counter)
-        if index < len(self._counters) and self._counters[index] == counter:
+            self._uuids += key
+            if self.in_memory and event is not None:
+                self._events.append(event)
             return
         self._counters.insert(index, counter)
-        self._entries.insert(index, entry)
+        self._uuids[16 * index : 16 * index] = key
+        if self.in_memory and event is not None:
+            self._events.insert(index, event)
+
+    def _has(self, counter: int, name: str = "") -> bool:
+        """Whether the log holds an event numbered `counter` (the lock held)."""
+        index = bisect.bisect_left(self._counters, counter)
+        return index < len(self._counters) and self._counters[index] == counter
+
+    def _name(self, index: int) -> str:
+        counter = self._counters[index]
+        odd = self._odd.get(counter)
+        if odd is None:
+            odd = str(_uuid.UUID(bytes=bytes(self._uuids[16 * index : 16 * index + 16])))
+        return f"{counter}-{odd}.json"
 
     def lists(self, counter: int, name: str) -> bool:
         """True when the log holds the event written to job_events/`name` (numbered `counter`)."""
@@ -230,23 +267,21 @@ class EventLog:
             index = bisect.bisect_left(self._counters, counter)
             if index >= len(self._counters) or self._counters[index] != counter:
                 return False
-            entry = self._entries[index]
-        if isinstance(entry, dict):
-            return event_file_name(entry) == name
-        return entry == name
+            return self._name(index) == name
 
     def close(self) -> None:
         """Add the files the stream did not deliver (the plugin wrote them); wake readers."""
         with self._changed:
-            known = set(self._counters)
-            for counter, name in _numbered_files(self.events_dir):
-                if counter in known:
+            for counter, name in _numbered_files(self.events_dir, skip=self._has):
+                match = EVENT_FILE_RE.match(name)
+                if match is None:  # cannot be: _numbered_files matched it
                     continue
-                entry: Event | str | None = name
+                event: Event | None = None
                 if self.in_memory:
-                    entry = _read_event_file(self.events_dir / name)
-                if entry is not None:
-                    self._insert(counter, entry)
+                    event = _read_event_file(os.path.join(self._dir, name))
+                    if event is None:
+                        continue
+                self._insert(counter, match["uuid"], event)
             self._closed = True
             self._changed.notify_all()
 
@@ -255,11 +290,6 @@ class EventLog:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-
-    def _event(self, entry: Event | str) -> Event | None:
-        if isinstance(entry, dict):
-            return entry
-        return _read_event_file(self.events_dir / entry)
 
     def follow(self) -> Iterator[Event]:
         """Every event in counter order; while the log is open, waits for the next one."""
@@ -272,10 +302,32 @@ class EventLog:
                     index = 0 if last is None else bisect.bisect_right(self._counters, last)
                 if index >= len(self._counters):
                     return
-                last, entry = self._counters[index], self._entries[index]
-            event = self._event(entry)
+                last = self._counters[index]
+                if self.in_memory:
+                    event: Event | None = self._events[index]
+                else:
+                    name = self._name(index)
+            if not self.in_memory:
+                event = _read_event_file(os.path.join(self._dir, name))
             if event is not None:
                 yield event
+
+
+_ZERO_UUID = bytes(16)
+
+
+def _uuid_bytes(text: str) -> bytes | None:
+    """The 16 bytes of `text` when it is a uuid in its canonical text form (the plugin's
+    uuid4s), so that `str(UUID(bytes=...))` gives `text` back; else None."""
+    if len(text) != 36:
+        return None
+    try:
+        value = _uuid.UUID(text)
+    except ValueError:
+        return None
+    if str(value) != text or value.bytes == _ZERO_UUID:
+        return None
+    return value.bytes
 
 
 def stats_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]] | None:

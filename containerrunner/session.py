@@ -24,27 +24,39 @@ The container is labelled like every container of ours (owner pid, host and uid)
 the owner record of the session's runtime dir: it is removed by `close()` (the `with` block's
 end, on every path), when the Session is garbage-collected or the interpreter exits, and, when
 the owner is killed, by the next job of any containerrunner process (`tempdirs.reap_stale`).
+
+Once the container runs, the session's record (`session_record.py`) is written into its runtime
+dir: `Session.attach(ID)` in another process of the user finds it there and uses the container
+without owning it (the CLI's `session start|stop|list` and `--session ID`, cli/sessioncmds.py).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from containerrunner.config.execution import ExecutionOptions
 from containerrunner.errors import ConfigurationError, EngineError
 from containerrunner.isolation.argv import build_run_argv
 from containerrunner.isolation.containerize import container_labels, container_name
-from containerrunner.isolation.engine import Engine, detect_engine, run_engine
+from containerrunner.isolation.engine import (
+    Engine,
+    EngineName,
+    detect_engine,
+    make_engine,
+    run_engine,
+)
 from containerrunner.isolation.images import ensure_image
 from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, parse_volume_mount
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.reaper import remove_container
 from containerrunner.isolation.types import ContainerSpec, Mount
 from containerrunner.runner import CALLBACK_DIR
+from containerrunner.session_record import SessionRecord, find_session, write_record
 from containerrunner.tempdirs import Owner, fresh_path, make_dir, remove_dir
 from containerrunner.validate import as_str_tuple, job_ident
 
@@ -92,11 +104,38 @@ class Session:
         self._runtime_dir: str | None = None
         self._all_mounts: tuple[Mount, ...] = ()
         self._finalizer: weakref.finalize[Any, Session] | None = None
+        self._attached = False  # Session.attach: another process's session, used, not owned
+        #: who holds the session, as `containerrunner session list` shows it (see HELD_BY)
+        self.held_by = "python"
+
+    @classmethod
+    def attach(cls, ident: str) -> Session:
+        """The running session `ident` (or a unique prefix of it) of another process of this
+        user — a `containerrunner session start` or a Python process's Session — to run calls
+        in with `session=`. Its container belongs to its holder: `close()` on the attached
+        object only lets go of it. ConfigurationError when no running session matches."""
+        record = find_session(ident)
+        self = cls(image=record.image, engine=record.engine, mounts=[], ident=record.ident)
+        self.container = record.container
+        self.held_by = record.held_by
+        self._engine = make_engine(cast(EngineName, record.engine), record.executable)
+        self._image_id = record.image_id
+        self._runtime_dir = record.runtime_dir
+        self._all_mounts = record.mounts
+        self._attached = True
+        return self
 
     # ------------------------------------------------------------------ state
     @property
     def running(self) -> bool:
+        if self._attached:
+            return self._runtime_dir is not None
         return self._finalizer is not None and self._finalizer.alive
+
+    @property
+    def attached(self) -> bool:
+        """True for a session of another process, got with `Session.attach`."""
+        return self._attached
 
     def _started(self) -> tuple[Engine, str]:
         if not self.running or self._engine is None or self._runtime_dir is None:
@@ -174,10 +213,35 @@ class Session:
             raise
         self._engine, self._runtime_dir, self._all_mounts = engine, runtime, tuple(mounts)
         self._finalizer = weakref.finalize(self, _remove, engine, self.container, runtime)
+        try:
+            write_record(self.record())
+        except BaseException:
+            self.close()
+            raise
         return self
 
+    def record(self) -> SessionRecord:
+        """What `containerrunner session list` and `Session.attach` read of this session."""
+        engine, runtime = self._started()
+        return SessionRecord(
+            ident=self.ident,
+            container=self.container,
+            engine=engine.name,
+            executable=engine.executable,
+            image=self.image,
+            image_id=self._image_id,
+            mounts=self._all_mounts,
+            created=time.time(),
+            held_by=self.held_by,
+            runtime_dir=runtime,
+        )
+
     def close(self) -> None:
-        """Remove the container (a call still running in it is killed) and the runtime dir."""
+        """Remove the container (a call still running in it is killed) and the runtime dir;
+        an attached session is only let go of (its holder removes it)."""
+        if self._attached:
+            self._runtime_dir = None
+            return
         if self._finalizer is not None:
             self._finalizer()
 

@@ -44,6 +44,7 @@ examples:
   containerrunner shell --engine docker                   # a shell in the EE
   containerrunner images build && containerrunner images list
   containerrunner transmit demo -p site.yml | containerrunner worker | containerrunner process demo
+  ID=$(containerrunner session start) && containerrunner exec --session "$ID" -- ansible --version
 
 `containerrunner COMMAND --help` shows each command's options.
 """
@@ -130,6 +131,21 @@ examples:
   containerrunner transmit demo -p site.yml | containerrunner worker | containerrunner process demo
   containerrunner transmit demo -p site.yml --engine podman > job.stream
   ssh node containerrunner worker < job.stream | containerrunner process demo -i nightly
+"""
+
+SESSION_EPILOG = """\
+A session keeps one container of the EE running, so calls in it pay the image check and the
+container start once. `session start` prints the session's ID; the session lives until
+`session stop ID` (its holder process is a daemon; if that is killed, the next containerrunner
+job removes the container). Its mounts are fixed when it starts: a call that needs another
+path is refused with the path named.
+
+examples:
+  ID=$(containerrunner session start --engine podman --mount "$PWD")
+  containerrunner run "$PWD/demo" -p site.yml --session "$ID"
+  containerrunner exec --session "$ID" -- ansible-doc ansible.builtin.copy
+  containerrunner session list
+  containerrunner session stop "$ID"
 """
 
 IMAGES_EPILOG = """\
@@ -359,6 +375,14 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
     container.add_argument(
         "--pull", choices=PULL_POLICIES, help=hide("image pull policy (default: missing)")
     )
+    container.add_argument(
+        "--session",
+        metavar="ID",
+        help=hide(
+            "exec the job in the warm session ID (`containerrunner session start`; an ident "
+            "or a unique prefix), which must mount PRIVATE_DATA_DIR"
+        ),
+    )
     _add_debug(parser, argparse.SUPPRESS)
 
 
@@ -398,7 +422,55 @@ def _add_exec_args(parser: argparse.ArgumentParser) -> None:
         metavar="OPTION",
         help="an extra engine `run` option (repeatable)",
     )
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="exec in the warm session ID (`containerrunner session start`), which must "
+        "mount the current directory",
+    )
     _add_debug(parser, argparse.SUPPRESS)
+
+
+def _add_session_args(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="session_command", metavar="ACTION", parser_class=CliParser)
+
+    def add(name: str, help_text: str, epilog: str) -> argparse.ArgumentParser:
+        child = sub.add_parser(
+            name, help=help_text, description=help_text, epilog=epilog, formatter_class=_Formatter
+        )
+        _add_debug(child, argparse.SUPPRESS)
+        return child
+
+    start = add("start", "start a warm session in the background; prints its ID", SESSION_EPILOG)
+    start.add_argument(
+        "--image", help="the EE image (default: localhost/containerrunner-ee:latest)"
+    )
+    start.add_argument("--engine", choices=ENGINE_CHOICES, default="auto", help="default: auto")
+    start.add_argument(
+        "--mount",
+        dest="mounts",
+        action="append",
+        metavar="SRC[:DST[:OPTS]]",
+        help="a dir the session's calls use (repeatable; default: the current directory); "
+        "fixed when it starts",
+    )
+    start.add_argument("--pull", choices=PULL_POLICIES, help="image pull policy (default: missing)")
+    start.add_argument("--container-network", metavar="NETWORK", help="the container's network")
+    start.add_argument(
+        "--container-option",
+        dest="container_options",
+        action="append",
+        metavar="OPTION",
+        help="an extra engine `run` option (repeatable)",
+    )
+    start.add_argument(
+        "--start-timeout", type=float, metavar="SECONDS", help="limit on the container start"
+    )
+    start.add_argument("-i", "--ident", help="the session's ID (default: a new uuid)")
+    stop = add("stop", "stop a session: its container is removed", SESSION_EPILOG)
+    stop.add_argument("session_id", metavar="ID", help="the session's ID or a unique prefix")
+    listing = add("list", "list the running sessions of this user", SESSION_EPILOG)
+    listing.add_argument("--json", action="store_true", help="one JSON object per session")
 
 
 def build_parser() -> CliParser:
@@ -473,6 +545,7 @@ def build_parser() -> CliParser:
         "-q", "--quiet", action="store_true", help="do not print the events' stdout"
     )
     _add_stream_args(processing)
+    _add_session_args(add("session", "warm EE sessions for scripts", SESSION_EPILOG))
 
     images = add("images", "build or list the project's EE images", IMAGES_EPILOG)
     images_sub = images.add_subparsers(
@@ -540,7 +613,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(_glue_dash_values(argv))
     if args.command is None:
-        raise UsageError("a command is required: run, start, stop, is-alive, exec, shell, images")
+        raise UsageError(
+            "a command is required: run, start, stop, is-alive, exec, shell, session, images"
+        )
+    if args.command == "session" and args.session_command is None:
+        raise UsageError("session needs an action: start, stop or list", f"{PROG} session")
     if args.command == "images" and args.images_command is None:
         raise UsageError("images needs an action: build or list", f"{PROG} images")
     if args.command == "exec":

@@ -78,6 +78,19 @@ def start(private_data_dir: str, job: Job) -> int:
                 f"stop it with `containerrunner stop {private_data_dir}`"
             )
         _remove_pidfile(private_data_dir, pid)
+    return spawn(
+        job,
+        log_path=os.path.join(private_data_dir, DAEMON_LOG),
+        pidfile=pidfile_path(private_data_dir),
+    )
+
+
+def spawn(job: Job, *, log_path: str | None, pidfile: str | None = None) -> int:
+    """Run `job` in a daemon (stderr to `log_path`, or nowhere; its pid in `pidfile` while it
+    runs, when given); returns the daemon's pid once `job` has called `report("started")`.
+
+    An exception `job` raises before that is reported here as a CliError.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
@@ -87,7 +100,7 @@ def start(private_data_dir: str, job: Job) -> int:
         os.setsid()
         if os.fork() != 0:
             os._exit(0)
-        _daemon(private_data_dir, job, write_end)
+        _daemon(job, write_end, log_path, pidfile)
     os.close(write_end)
     os.waitpid(child, 0)
     with os.fdopen(read_end, "rb") as pipe:
@@ -97,11 +110,13 @@ def start(private_data_dir: str, job: Job) -> int:
         return int(detail)
     if status == "error":
         raise CliError(detail)
-    log = os.path.join(private_data_dir, DAEMON_LOG)
-    raise CliError(f"the daemon ended before the job started; see {log}")
+    where = f"; see {log_path}" if log_path else ""
+    raise CliError(f"the daemon ended before the job started{where}")
 
 
-def _daemon(private_data_dir: str, job: Job, write_end: int) -> None:  # pragma: no cover
+def _daemon(
+    job: Job, write_end: int, log_path: str | None, pidfile: str | None
+) -> None:  # pragma: no cover
     """The daemon process: stdio redirected, pidfile held, `job` run; never returns."""
     reported = False
 
@@ -119,10 +134,10 @@ def _daemon(private_data_dir: str, job: Job, write_end: int) -> None:  # pragma:
     have_pidfile = False
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
-        log = os.open(
-            os.path.join(private_data_dir, DAEMON_LOG),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o600,
+        log = (
+            os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if log_path
+            else os.dup(devnull)
         )
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
@@ -130,16 +145,16 @@ def _daemon(private_data_dir: str, job: Job, write_end: int) -> None:  # pragma:
         os.close(devnull)
         os.close(log)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        try:
-            fd = os.open(
-                pidfile_path(private_data_dir), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644
-            )
-        except FileExistsError:
-            report(f"error a job is already running for {private_data_dir} (pidfile exists)")
-            os._exit(1)
-        have_pidfile = True
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        os.close(fd)
+        if pidfile is not None:
+            try:
+                fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                where = os.path.dirname(pidfile)
+                report(f"error a job is already running for {where} (pidfile exists)")
+                os._exit(1)
+            have_pidfile = True
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            os.close(fd)
         code = job(report)
         report("started")
     except (ContainerRunnerError, UsageError, CliError) as exc:
@@ -151,8 +166,8 @@ def _daemon(private_data_dir: str, job: Job, write_end: int) -> None:  # pragma:
     finally:
         with contextlib.suppress(BaseException):
             sys.stderr.flush()
-            if have_pidfile:
-                _remove_pidfile(private_data_dir, os.getpid())
+            if have_pidfile and pidfile is not None:
+                _remove_pidfile(os.path.dirname(pidfile), os.getpid())
         os._exit(code)
 
 

@@ -102,8 +102,8 @@ def parse_env_options(values: Sequence[str] | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _scratch_dir() -> Iterator[str]:
-    path = make_dir(fresh_path("exec"))
+def _scratch_dir(parent: str | None = None) -> Iterator[str]:
+    path = make_dir(fresh_path("exec", parent))
     try:
         yield path
     finally:
@@ -114,11 +114,15 @@ def run_in_ee(
     command: Sequence[str], args: argparse.Namespace, passwords: dict[str, str] | None = None
 ) -> int:
     """Run `command` in the EE with the caller's stdio; returns its exit code."""
+    from containerrunner.cli.jobcmds import attach_session
     from containerrunner.interface import run_command
 
     ident = f"exec-{uuid.uuid4().hex[:12]}"
-    with _scratch_dir() as scratch:
+    session = attach_session(args.session)
+    # in a session, the scratch dir (the call's artifact dir) is in its runtime dir: mounted
+    with _scratch_dir(session.runtime_dir if session else None) as scratch:
         options: dict[str, Any] = {
+            "session": session,
             "process_isolation": True,
             "process_isolation_executable": args.engine,
             "container_image": args.image,
@@ -144,8 +148,14 @@ def run_in_ee(
         # SIGINT reaches only us (the engine client runs in its own session): the first one is
         # passed to the container (`<engine> kill --signal INT`), a second one cancels the job
         # (the container is stopped and removed).
+        # In a session the first one stops the exec'd command (the session's container stays).
         forward = functools.partial(_interrupt_container, args.engine, container_name(ident))
-        with CancelOnSignal(sigint_cancels=False, on_first_interrupt=forward).installed() as cancel:
+        signals = (
+            CancelOnSignal()
+            if session
+            else CancelOnSignal(sigint_cancels=False, on_first_interrupt=forward)
+        )
+        with signals.installed() as cancel:
             options["cancel_callback"] = cancel.is_set
             _out, _err, rc = run_command(command[0], list(command[1:]), **options)
         status = "successful" if rc == 0 else "failed"

@@ -320,6 +320,12 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 def cmd_run_group(args: argparse.Namespace) -> int:
+    if getattr(args, "session", None):
+        raise UsageError(
+            "--session runs one job in one session's engine and image: it does not go with "
+            "--engine/--container-image given more than once or --max-parallel",
+            "containerrunner run",
+        )
     jobs = group_jobs(args)
     view = GroupView(json_mode=args.json, quiet=args.quiet, stdout=sys.stdout, stderr=sys.stderr)
     with CancelOnSignal().installed() as cancel:

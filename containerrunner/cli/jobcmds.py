@@ -114,8 +114,18 @@ def run_kwargs(
         "container_options": args.container_options,
         "container_network": args.container_network,
         "pull": args.pull,
+        "session": attach_session(getattr(args, "session", None)),
     }
     return {name: value for name, value in kwargs.items() if value is not None}
+
+
+def attach_session(ident: str | None) -> Any:
+    """The running session `ident` (`--session`), or None when none was given."""
+    if ident is None:
+        return None
+    from containerrunner.session import Session
+
+    return Session.attach(ident)
 
 
 def job_artifact_dir(kwargs: dict[str, Any]) -> str:

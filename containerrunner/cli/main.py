@@ -23,7 +23,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _commands() -> dict[str, Command]:
-    from containerrunner.cli import execcmd, images, jobcmds, streamcmds
+    from containerrunner.cli import execcmd, images, jobcmds, sessioncmds, streamcmds
 
     return {
         "run": jobcmds.cmd_run,
@@ -35,6 +35,9 @@ def _commands() -> dict[str, Command]:
         "transmit": streamcmds.cmd_transmit,
         "worker": streamcmds.cmd_worker,
         "process": streamcmds.cmd_process,
+        "session start": sessioncmds.cmd_session_start,
+        "session stop": sessioncmds.cmd_session_stop,
+        "session list": sessioncmds.cmd_session_list,
         "images build": images.cmd_build,
         "images list": images.cmd_list,
     }
@@ -75,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     debug = bool(getattr(args, "debug", False))
     _configure_logging(debug)
-    key = args.command if args.command != "images" else f"images {args.images_command}"
+    key = args.command
+    if key in ("images", "session"):
+        key = f"{key} {getattr(args, f'{key}_command')}"
     try:
         return _commands()[key](args)
     except UsageError as exc:

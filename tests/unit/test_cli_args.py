@@ -289,3 +289,18 @@ def test_env_options(monkeypatch: pytest.MonkeyPatch) -> None:
         parse_env_options(["=x"])
     with pytest.raises(UsageError, match="NAME=VALUE"):
         parse_env_options(["bad name=1"])
+
+
+def test_session_actions_and_the_session_option_parse() -> None:
+    args = parse_args(["session", "start", "--engine", "docker", "--mount", "/srv", "-i", "s1"])
+    assert (args.session_command, args.engine, args.mounts, args.ident) == (
+        "start", "docker", ["/srv"], "s1",
+    )  # fmt: skip
+    assert parse_args(["session", "stop", "s1"]).session_id == "s1"
+    assert parse_args(["session", "list", "--json"]).json
+    assert parse_args(["run", "pdd", "-p", "x.yml", "--session", "s1"]).session == "s1"
+    assert parse_args(["exec", "--session", "s1", "--", "true"]).session == "s1"
+    with pytest.raises(UsageError, match="session needs an action"):
+        parse_args(["session"])
+    with pytest.raises(UsageError):
+        parse_args(["session", "stop"])

@@ -23,6 +23,7 @@ import pytest
 from containerrunner.errors import ConfigurationError, OutputParseError
 from containerrunner.events import (
     STATS_KEYS,
+    EventLog,
     EventStream,
     host_events,
     load_events,
@@ -367,3 +368,47 @@ def test_host_events() -> None:
     assert [e["counter"] for e in host_events(events, "host1")] == [1, 5]
     assert host_events(events, "nohost") == []
     assert host_events(iter(events), "host2")[0]["counter"] == 2
+
+
+def _logged(log: EventLog, counter: int, uuid: str) -> dict[str, Any]:
+    event = {"counter": counter, "uuid": uuid, "event": "verbose", "stdout": f"line {counter}"}
+    log.write(event)
+    log.add(event)
+    return event
+
+
+def test_the_event_log_keeps_numbers_and_uuids_and_reads_events_from_their_files(
+    tmp_path: Path,
+) -> None:
+    """Out of order, duplicated, canonical uuid4s and other uuids: `follow` gives each event
+    once in counter order, from its file; `lists` knows exactly the files it wrote."""
+    import uuid
+
+    log = EventLog(tmp_path)
+    canonical = [str(uuid.uuid4()) for _ in range(3)]
+    odd = ["u00004", canonical[0].upper(), "00000000-0000-0000-0000-000000000000"]
+    kept = [
+        _logged(log, 5, canonical[0]), _logged(log, 2, odd[0]), _logged(log, 9, canonical[1]),
+        _logged(log, 7, odd[1]), _logged(log, 1, canonical[2]), _logged(log, 3, odd[2]),
+    ]  # fmt: skip
+    log.add(dict(kept[0]))  # again: ignored
+    assert len(log) == 6
+    # a file the plugin wrote itself (its FIFO write failed): added when the log closes
+    (tmp_path / "job_events" / "11-late.json").write_text('{"counter": 11, "uuid": "late"}')
+    assert log.lists(5, f"5-{canonical[0]}.json") and log.lists(2, "2-u00004.json")
+    assert not log.lists(5, "5-other.json") and not log.lists(11, "11-late.json")
+    log.close()
+    got = list(log.follow())
+    assert [(e["counter"], e["uuid"]) for e in got] == sorted(
+        [(e["counter"], e["uuid"]) for e in kept] + [(11, "late")]
+    )
+    assert got[0] == kept[4]  # the whole event, read back from its file
+
+
+def test_an_in_memory_event_log_serves_the_events_themselves(tmp_path: Path) -> None:
+    log = EventLog(tmp_path, in_memory=True)
+    first = _logged(log, 2, "b")
+    second = _logged(log, 1, "a")
+    (tmp_path / "job_events" / "2-b.json").unlink()  # artifacts removed: memory still has it
+    log.close()
+    assert list(log.follow()) == [second, first]
