@@ -23,7 +23,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _commands() -> dict[str, Command]:
-    from containerrunner.cli import execcmd, images, jobcmds
+    from containerrunner.cli import cleanup, execcmd, images, jobcmds
 
     return {
         "run": jobcmds.cmd_run,
@@ -34,6 +34,7 @@ def _commands() -> dict[str, Command]:
         "shell": execcmd.cmd_shell,
         "images build": images.cmd_build,
         "images list": images.cmd_list,
+        "cleanup": cleanup.cmd_cleanup,
     }
 
 
