@@ -28,7 +28,7 @@ from containerrunner.isolation.client_types import (
     Removal,
     Unreachable,
 )
-from containerrunner.isolation.engine import Engine
+from containerrunner.isolation.engine import Engine, engine_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +148,18 @@ class EngineClient:
         return self._call(lambda b: b.remove(name))
 
 
-_clients: dict[Engine, EngineClient] = {}
+_clients: dict[tuple[Engine, str], EngineClient] = {}
 _clients_lock = threading.Lock()
 
 
 def client_for(engine: Engine) -> EngineClient:
-    """This process's client of `engine` (one per Engine value)."""
+    """This process's client of `engine` where the environment points it now (one per Engine
+    value and DOCKER_HOST / CONTAINER_HOST: a changed variable gets a client of its own)."""
+    key = (engine, engine_endpoint(engine.name))
     with _clients_lock:
-        client = _clients.get(engine)
+        client = _clients.get(key)
         if client is None:
-            client = _clients[engine] = EngineClient(engine, use_api=api_wanted())
+            client = _clients[key] = EngineClient(engine, use_api=api_wanted())
         return client
 
 

@@ -290,3 +290,12 @@ def test_podman_errors_are_the_librarys_types() -> None:
     # what the backends rely on: NotFound is an APIError with the status of its response
     err = podman.errors.NotFound("x", response=response(404))
     assert isinstance(err, podman.errors.APIError) and err.status_code == 404
+
+
+def test_a_changed_docker_host_gets_a_client_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_engine = Engine(name="docker", executable="/nonexistent/docker")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    default = client.client_for(docker_engine)
+    assert client.client_for(docker_engine) is default
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/other/docker.sock")
+    assert client.client_for(docker_engine) is not default
