@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "containerrunner-"
 NEW_PREFIX = ".containerrunner-new-"  # a dir being made (see make_dir)
+# A private engine API service's dir (its socket; isolation/podman_service.py): not a job's,
+# so not among `ours_in_tempdir()`; `reap_stale()` stops the service of a dead owner.
+SERVICE_PREFIX = "containerrunner.service-"
 OWNER_FILE = ".containerrunner-owner"
 _OWNER_MAX_BYTES = 4096
 
@@ -83,6 +86,12 @@ def fresh_path(label: str, parent: str | None = None) -> str:
     """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
     return os.path.join(parent or tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
+
+
+def service_dir_path(label: str) -> str:
+    """A fresh path `<tempdir>/containerrunner.service-<label>-<random>` for a private engine
+    API service (see SERVICE_PREFIX)."""
+    return os.path.join(tempfile.gettempdir(), f"{SERVICE_PREFIX}{label}-{secrets.token_hex(6)}")
 
 
 def runtime_dir_path(ident: str, parent: str | None = None) -> str:
@@ -150,6 +159,15 @@ def read_owner(path: str | os.PathLike[str]) -> Owner | None:
 
 def ours_in_tempdir(tmp: str | None = None) -> list[str]:
     """The `containerrunner-*` dirs (and ones being made) of this user in the temp dir."""
+    return _own_dirs(tmp, (PREFIX, NEW_PREFIX))
+
+
+def services_in_tempdir(tmp: str | None = None) -> list[str]:
+    """The private engine API services' dirs of this user in the temp dir."""
+    return _own_dirs(tmp, (SERVICE_PREFIX,))
+
+
+def _own_dirs(tmp: str | None, prefixes: tuple[str, ...]) -> list[str]:
     root = tmp or tempfile.gettempdir()
     found: list[str] = []
     try:
@@ -158,7 +176,7 @@ def ours_in_tempdir(tmp: str | None = None) -> list[str]:
         return found
     uid = os.getuid()
     for entry in entries:
-        if not entry.name.startswith((PREFIX, NEW_PREFIX)):
+        if not entry.name.startswith(prefixes):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -188,6 +206,15 @@ def reap_stale(tmp: str | None = None) -> list[str]:
         remove_dir(path)
         removed.append(path)
         log.info("removed %s, left by process %d", path, owner.pid)
+    for path in services_in_tempdir(tmp):
+        owner = read_owner(path)
+        if owner is None or not owner.gone:
+            continue
+        # the service's environment names its dir (podman_service.SERVICE_DIR_VARIABLE)
+        stop_job_processes(path)
+        remove_dir(path)
+        removed.append(path)
+        log.info("stopped the engine API service in %s, left by process %d", path, owner.pid)
     return removed
 
 

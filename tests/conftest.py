@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from containerrunner.errors import EngineError
+from containerrunner.isolation import podman_service
 from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
-from containerrunner.tempdirs import ours_in_tempdir, read_owner
+from containerrunner.tempdirs import ours_in_tempdir, read_owner, services_in_tempdir
 
 EE_IMAGE = "localhost/containerrunner-ee:latest"
 NETWORK_EE_IMAGE = "network-ee"
@@ -81,7 +82,9 @@ def nothing_left_in_tempdir() -> Iterator[None]:
     before = set(ours_in_tempdir())
     yield
     gc.collect()
-    left = left_in_tempdir(before)
+    podman_service.stop_private()  # as at exit: the private podman API service, if started
+    services = [p for p in services_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
+    left = left_in_tempdir(before) + services
     assert not left, f"containerrunner dirs left in the temp dir by this test run: {left}"
 
 

@@ -187,6 +187,17 @@ def _add_stream_args(parser: argparse.ArgumentParser) -> None:
     _add_debug(parser, False)
 
 
+CLEANUP_EPILOG = """\
+Removes this user's containerrunner containers whose owner process on this host is gone
+(killed with SIGKILL, or a machine that lost power), and the temp dirs such owners left (with
+their ssh-agents and engine API services); prints one line per thing removed. Every job start
+does the same in the background; this is for when no job runs.
+
+example:
+  containerrunner cleanup
+"""
+
+
 def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--debug",
@@ -578,6 +589,11 @@ def build_parser() -> CliParser:
         "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
     )
     _add_debug(listing, argparse.SUPPRESS)
+    cleanup = add("cleanup", "remove what dead jobs left (containers, temp dirs)", CLEANUP_EPILOG)
+    cleanup.add_argument(
+        "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
+    )
+    _add_debug(cleanup, False)
     return parser
 
 

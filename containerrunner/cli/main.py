@@ -23,7 +23,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _commands() -> dict[str, Command]:
-    from containerrunner.cli import execcmd, images, jobcmds, sessioncmds, streamcmds
+    from containerrunner.cli import cleanup, execcmd, images, jobcmds, sessioncmds, streamcmds
 
     return {
         "run": jobcmds.cmd_run,
@@ -40,6 +40,7 @@ def _commands() -> dict[str, Command]:
         "session list": sessioncmds.cmd_session_list,
         "images build": images.cmd_build,
         "images list": images.cmd_list,
+        "cleanup": cleanup.cmd_cleanup,
     }
 
 

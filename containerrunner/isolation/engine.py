@@ -139,13 +139,6 @@ class Engine:
         """The name of the event the engine sends when a container is removed."""
         return "destroy" if self.name == "docker" else "remove"
 
-    def label_field(self, key: str) -> str:
-        """A `ps --format` template field giving the value of label `key` ('' when unset)."""
-        if self.name == "podman":
-            # podman 4's ps template has no `.Label` function; `.Labels` is a map there.
-            return f'{{{{index .Labels "{key}"}}}}'
-        return f'{{{{.Label "{key}"}}}}'
-
     def command(self, *args: str) -> list[str]:
         return [self.executable, *args]
 

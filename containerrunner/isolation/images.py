@@ -1,4 +1,5 @@
-"""Image presence, pull policy and provenance, asked of the engine (subprocess, no shell)."""
+"""Image presence, pull policy and provenance: the image query goes through the engine client
+(`client.py`: the engine's API, else its CLI), pulls through the CLI (subprocess, no shell)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,9 @@ import re
 
 from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
-from containerrunner.isolation.engine import (
-    Engine,
-    known_version,
-    parse_version,
-    require_answering,
-    run_engine,
-)
+from containerrunner.isolation.client import client_for
+from containerrunner.isolation.client_types import ImageInfo, normalise_id
+from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
 from containerrunner.isolation.registry_auth import PullLogin, logged_in
 
 QUERY_TIMEOUT = 60.0
@@ -42,7 +39,7 @@ def pin_matches(image: str, image_id: str | None) -> bool | None:
     if image_id is None:
         return False
     if is_image_id(image):
-        return _normalise_id(image_id).startswith(_normalise_id(image))
+        return normalise_id(image_id).startswith(normalise_id(image))
     return True
 
 
@@ -86,14 +83,14 @@ def ensure_image(
     auth store under `auth_dir` (the runtime dirs' parent), removed after the pull.
     Raises ImageNotFoundError when the image is absent and cannot be pulled, EngineError
     when the engine does not answer, RegistryLoginError when the registry refuses the login.
+    The image query (`image_info`: absent, or present with its ID) is one engine call, and
+    an engine that does not answer is told from an absent image by that call itself.
     """
     if policy not in ("always", "missing", "never", "newer"):
         raise ValueError(f"unknown pull policy {policy!r}")
     query_timeout = min(QUERY_TIMEOUT, timeout or QUERY_TIMEOUT)
     present_id = image_digest(engine, image, query_timeout)
     present = present_id is not None
-    if not present:  # absent, or a daemon that does not answer: say which
-        require_answering(engine)
     if present and (policy in ("missing", "never") or is_pinned(image)):
         return present_id
     if not present and policy == "never":
@@ -113,20 +110,18 @@ def ensure_image(
     return image_digest(engine, image, query_timeout)
 
 
-def _normalise_id(image_id: str) -> str:
-    # docker prints `sha256:<hex>`, podman the bare hex.
-    return image_id if ":" in image_id else f"sha256:{image_id}"
+def image_info(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> ImageInfo | None:
+    """The local image `image` (ID, labels, RepoDigests) in one query, None when absent;
+    EngineError when the engine does not answer."""
+    return client_for(engine).image(image, timeout)
 
 
 def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> str | None:
     """The local image ID (`sha256:<hex>`, the same form for both engines), or None when the
-    image is absent. The ID identifies the content: the project's reproducible builds give
-    the same ID on every machine."""
-    proc = run_engine(engine, ["image", "inspect", "--format", "{{.Id}}", image], timeout)
-    value = proc.stdout.strip()
-    if proc.returncode != 0 or not value:
-        return None
-    return _normalise_id(value.splitlines()[0].strip())
+    image is absent (EngineError when the engine does not answer). The ID identifies the
+    content: the project's reproducible builds give the same ID on every machine."""
+    info = image_info(engine, image, timeout)
+    return info.id if info is not None else None
 
 
 @functools.cache

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
 import socket
 import time
 from typing import TypedDict
 
 from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.isolation.client import client_for
+from containerrunner.isolation.client_types import ContainerInfo, Removal
 from containerrunner.isolation.engine import (
     LABEL,
     LABEL_IDENT,
@@ -24,10 +28,6 @@ from containerrunner.procinfo import pid_alive
 log = logging.getLogger(__name__)
 
 REMOVE_TIMEOUT = 60.0
-LIST_TIMEOUT = 60.0
-
-_GONE_MARKERS = ("no such container", "no container with name or id")
-_IN_PROGRESS = "is already in progress"
 
 
 class OwnedContainer(TypedDict):
@@ -41,48 +41,53 @@ class OwnedContainer(TypedDict):
     state: str
 
 
-def remove_container(engine: Engine, name: str) -> None:
-    """Kill and remove container `name`; a container that is already gone is fine.
+def remove_container(engine: Engine, name: str) -> Removal | None:
+    """Kill and remove container `name` at once (the engine client: its API, else its CLI);
+    a container that is already gone is fine. What was done, or None after a failure.
 
     Never raises on a cleanup path, except EngineError when the engine itself cannot be run;
     other failures (a timeout, an engine error) are logged as warnings.
     """
-    args = engine.remove_args(name)
     since = time.time()
     try:
-        proc = run_engine(engine, args, REMOVE_TIMEOUT)
+        outcome = client_for(engine).remove(name)
     except EngineTimeoutError as exc:
         log.warning("%s", exc)
-        return
-    if proc.returncode == 0:
-        return
-    stderr = proc.stderr.strip()
-    if _IN_PROGRESS in stderr.lower():
-        # The engine is already removing it (docker's --rm racing our rm): wait for its
-        # removal event, so that "removed" means gone when we return. (docker 20.10's CLI has
-        # no `container wait --condition removed`.)
-        if not wait_for(engine, name, engine.removed_event, since, REMOVE_TIMEOUT):
-            log.warning("%s: the removal in progress did not end within %gs", name, REMOVE_TIMEOUT)
-        return
-    if any(marker in stderr.lower() for marker in _GONE_MARKERS):
-        return
-    log.warning("`%s %s` failed (rc %d): %s", engine.name, " ".join(args), proc.returncode, stderr)
+        return None
+    except EngineError as exc:
+        if not engine_runs(engine):
+            raise
+        log.warning("%s", exc)
+        return None
+    # The engine is already removing it (docker's --rm racing our rm): wait for its removal
+    # event, so that "removed" means gone when we return. (docker 20.10's CLI has no
+    # `container wait --condition removed`.)
+    if outcome == "in-progress" and not wait_for(
+        engine, name, engine.removed_event, since, REMOVE_TIMEOUT
+    ):
+        log.warning("%s: the removal in progress did not end within %gs", name, REMOVE_TIMEOUT)
+    return outcome
 
 
 def stop_container(engine: Engine, name: str, grace: float) -> None:
-    """`<engine> stop --time grace NAME`: SIGTERM, then SIGKILL after the grace; a container
-    that is already gone (or not yet made) is fine. Failures are logged, never raised, except
-    EngineError when the engine itself cannot be run."""
-    args = engine.stop_args(name, grace)
+    """Stop container `name`: SIGTERM to its init, then SIGKILL after the grace (whole
+    seconds, rounded up); a container that is already gone (or not yet made) is fine.
+    Failures are logged, never raised, except EngineError when the engine itself cannot be
+    run."""
     try:
-        proc = run_engine(engine, args, grace + REMOVE_TIMEOUT)
+        client_for(engine).stop(name, math.ceil(grace))
     except EngineTimeoutError as exc:
         log.warning("%s", exc)
-        return
-    stderr = proc.stderr.strip()
-    if proc.returncode != 0 and not any(marker in stderr.lower() for marker in _GONE_MARKERS):
-        command = " ".join(args)
-        log.warning("`%s %s` failed (rc %d): %s", engine.name, command, proc.returncode, stderr)
+    except EngineError as exc:
+        if not engine_runs(engine):
+            raise
+        log.warning("%s", exc)
+
+
+def engine_runs(engine: Engine) -> bool:
+    """Whether the engine's executable is there (a cleanup failure is logged, not raised,
+    unless the engine itself cannot be run)."""
+    return shutil.which(engine.executable) is not None or os.path.isfile(engine.executable)
 
 
 def signal_exec(engine: Engine, container: str, pidfile: str, signame: str) -> None:
@@ -123,42 +128,24 @@ def _parse_uid(text: str) -> int:
 def list_ours(engine: Engine, uid: int | None = None) -> list[OwnedContainer]:
     """The caller's containers (running or not) labelled `containerrunner`, with ident and
     owner: only those whose owner uid is `uid` (default: this process's uid), so that users
-    sharing one engine (the docker group) never see or remove each other's containers."""
-    fields = [
-        "{{.Names}}",
-        engine.label_field(LABEL_IDENT),
-        engine.label_field(LABEL_OWNER_PID),
-        engine.label_field(LABEL_OWNER_HOST),
-        "{{.State}}",
-        engine.label_field(LABEL_OWNER_UID),
-    ]
-    args = ["ps", "-a", "--filter", f"label={LABEL}", "--format", "\t".join(fields)]
-    proc = run_engine(engine, args, LIST_TIMEOUT)
-    if proc.returncode != 0:
-        raise EngineError(f"`{engine.name} ps` failed (rc {proc.returncode}): {proc.stderr}")
+    sharing one engine (the docker group) never see or remove each other's containers.
+    One list query (the engine client)."""
     owner = os.getuid() if uid is None else uid
-    return [c for c in parse_ps_output(proc.stdout) if c["owner_uid"] == owner]
+    found = [owned(c) for c in client_for(engine).containers(LABEL)]
+    return [c for c in found if c["owner_uid"] == owner]
 
 
-def parse_ps_output(text: str) -> list[OwnedContainer]:
-    """Parse the tab-separated lines `list_ours` asks the engine for."""
-    out: list[OwnedContainer] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        cols = (line.split("\t") + [""] * 6)[:6]
-        name, ident, pid, host, state, uid = (c.strip() for c in cols)
-        out.append(
-            OwnedContainer(
-                name=name.split(",")[0],
-                ident=ident,
-                owner_pid=_parse_pid(pid),
-                owner_host=host,
-                owner_uid=_parse_uid(uid),
-                state=state.lower(),
-            )
-        )
-    return out
+def owned(container: ContainerInfo) -> OwnedContainer:
+    """A listed container's name, ident, owner and state, from its labels."""
+    labels = container.labels
+    return OwnedContainer(
+        name=container.name,
+        ident=labels.get(LABEL_IDENT, ""),
+        owner_pid=_parse_pid(labels.get(LABEL_OWNER_PID, "")),
+        owner_host=labels.get(LABEL_OWNER_HOST, ""),
+        owner_uid=_parse_uid(labels.get(LABEL_OWNER_UID, "")),
+        state=container.state,
+    )
 
 
 def remove_if_owned(engine: Engine, name: str, owner_pid: int) -> bool:
@@ -183,14 +170,21 @@ def reap_orphans(engine: Engine) -> list[str]:
     """Remove the caller's containers whose owner process on this host is gone; their names.
 
     Containers of another user (owner uid label), another host, or without a readable owner
-    pid are left alone.
+    pid are left alone; one that is gone by the time it is removed (another reaper was
+    faster) is not in the list.
     """
+    return [c["name"] for c in reap_orphans_owned(engine)]
+
+
+def reap_orphans_owned(engine: Engine) -> list[OwnedContainer]:
+    """`reap_orphans`, with what was known of each removed container (`containerrunner
+    cleanup` reports it)."""
     host = socket.gethostname()
-    reaped: list[str] = []
+    reaped: list[OwnedContainer] = []
     for container in list_ours(engine):
         pid = container["owner_pid"]
         if container["owner_host"] != host or pid is None or pid_alive(pid):
             continue
-        remove_container(engine, container["name"])
-        reaped.append(container["name"])
+        if remove_container(engine, container["name"]) in ("removed", "in-progress"):
+            reaped.append(container)
     return reaped

@@ -193,7 +193,7 @@ def _stop(
     return late
 
 
-def _engine_call(call: Callable[..., None], *args: Any) -> BaseException | None:
+def _engine_call(call: Callable[..., object], *args: Any) -> BaseException | None:
     """Run a cleanup call of the engine; an exception other than the engine's own failure
     (which is logged) is returned, to be raised after cleanup (e.g. a second Ctrl-C)."""
     try:

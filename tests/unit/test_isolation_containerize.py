@@ -18,9 +18,8 @@ from containerrunner.isolation import (
     is_pinned,
     pin_matches,
 )
+from containerrunner.isolation.client_types import normalise_id
 from containerrunner.isolation.engine import CONTAINER_HOME
-from containerrunner.isolation.images import _normalise_id
-from containerrunner.isolation.reaper import parse_ps_output
 
 PODMAN = Engine(name="podman", executable="/usr/bin/podman", rootless=True)
 DOCKER = Engine(name="docker", executable="/usr/bin/docker")
@@ -237,52 +236,15 @@ def test_pin_matches() -> None:
 
 
 def test_image_id_normalised() -> None:
-    assert _normalise_id("abc123") == "sha256:abc123"
-    assert _normalise_id("sha256:abc123") == "sha256:abc123"
+    assert normalise_id("abc123") == "sha256:abc123"
+    assert normalise_id("sha256:abc123") == "sha256:abc123"
 
 
-def test_parse_ps_output() -> None:
-    text = (
-        "containerrunner_a\ta\t123\thostA\trunning\t1001\n"
-        "\n"
-        "containerrunner_b\tb\t\thostB\tCreated\t\n"
-        "weird\n"
-    )
-    assert parse_ps_output(text) == [
-        {
-            "name": "containerrunner_a",
-            "ident": "a",
-            "owner_pid": 123,
-            "owner_host": "hostA",
-            "owner_uid": 1001,
-            "state": "running",
-        },
-        {
-            "name": "containerrunner_b",
-            "ident": "b",
-            "owner_pid": None,
-            "owner_host": "hostB",
-            "owner_uid": 0,
-            "state": "created",
-        },
-        {
-            "name": "weird",
-            "ident": "",
-            "owner_pid": None,
-            "owner_host": "",
-            "owner_uid": 0,
-            "state": "",
-        },
-    ]
-
-
-def test_engine_cleanup_and_label_templates() -> None:
+def test_engine_cleanup_args() -> None:
     assert PODMAN.remove_args("n") == ["rm", "--force", "--time", "0", "n"]
     assert DOCKER.remove_args("n") == ["rm", "--force", "n"]
     assert (PODMAN.removed_event, DOCKER.removed_event) == ("remove", "destroy")
     assert PODMAN.stop_args("n", 0.5) == DOCKER.stop_args("n", 0.5) == ["stop", "--time", "1", "n"]
-    assert PODMAN.label_field("k") == '{{index .Labels "k"}}'
-    assert DOCKER.label_field("k") == '{{.Label "k"}}'
 
 
 @pytest.mark.parametrize("engine", [PODMAN, DOCKER], ids=["podman", "docker"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import sys
@@ -9,6 +10,7 @@ import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from containerrunner.isolation.engine import Engine, EngineName
 from containerrunner.isolation.types import Invocation
@@ -101,12 +103,19 @@ def pid_gone(pid: int) -> bool:
 
 
 def fake_engine_with_ps(
-    tmp_path: Path, ps_output: str, name: EngineName = "docker"
+    tmp_path: Path, containers: list[dict[str, Any]], name: EngineName = "docker"
 ) -> tuple[Engine, Path]:
-    """A fake engine (argv appended to a log) whose `ps` prints `ps_output`."""
+    """A fake engine (argv appended to a log) with `containers` (inspect documents): its `ps`
+    prints their IDs, `container inspect` their documents (as the engines' CLIs do)."""
     engine, log = fake_engine(tmp_path, name)
-    out = tmp_path / "ps.out"
-    out.write_text(ps_output)
+    ids = tmp_path / "ps.out"
+    ids.write_text("".join(f"{c['Id']}\n" for c in containers))
+    docs = tmp_path / "inspect.json"
+    docs.write_text(json.dumps(containers))
     script = Path(engine.executable)
-    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n[ "$1" = ps ] && cat "{out}"\nexit 0\n')
+    script.write_text(
+        f'#!/bin/sh\necho "$*" >> "{log}"\n'
+        f'case "$1 $2" in "ps "*) cat "{ids}";; "container inspect") cat "{docs}";; esac\n'
+        "exit 0\n"
+    )
     return engine, log

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,22 @@ HOST = socket.gethostname()
 DEAD_PID = 2**22 + 17  # above the usual pid_max: no such process
 
 
-def ps_line(name: str, pid: int, uid: int | None) -> str:
-    return f"{name}\t{name}\t{pid}\t{HOST}\texited\t{'' if uid is None else uid}\n"
+def container(name: str, pid: int, uid: int | None) -> dict[str, Any]:
+    """A container's inspect document as `container inspect` prints it (docker's shape)."""
+    labels = {
+        "containerrunner": "1",
+        "containerrunner.ident": name,
+        "containerrunner.owner-pid": str(pid),
+        "containerrunner.owner-host": HOST,
+    }
+    if uid is not None:
+        labels["containerrunner.owner-uid"] = str(uid)
+    return {
+        "Id": f"id-{name}",
+        "Name": f"/{name}",
+        "Config": {"Labels": labels},
+        "State": {"Status": "exited"},
+    }
 
 
 def removed(log: Path) -> list[str]:
@@ -26,8 +41,8 @@ def removed(log: Path) -> list[str]:
 
 def test_reaper_removes_only_the_callers_orphans(tmp_path: Path) -> None:
     me, other = os.getuid(), os.getuid() + 4242
-    text = ps_line("mine", DEAD_PID, me) + ps_line("theirs", DEAD_PID, other)
-    engine, log = fake_engine_with_ps(tmp_path, text)
+    found = [container("mine", DEAD_PID, me), container("theirs", DEAD_PID, other)]
+    engine, log = fake_engine_with_ps(tmp_path, found)
     assert [c["name"] for c in list_ours(engine)] == ["mine"]
     assert [c["name"] for c in list_ours(engine, uid=other)] == ["theirs"]
     assert reap_orphans(engine) == ["mine"]
@@ -35,7 +50,7 @@ def test_reaper_removes_only_the_callers_orphans(tmp_path: Path) -> None:
 
 
 def test_a_container_without_owner_uid_counts_as_roots(tmp_path: Path) -> None:
-    engine, _log = fake_engine_with_ps(tmp_path, ps_line("old", DEAD_PID, None))
+    engine, _log = fake_engine_with_ps(tmp_path, [container("old", DEAD_PID, None)])
     expected = ["old"] if os.getuid() == 0 else []
     assert reap_orphans(engine) == expected
     assert [c["name"] for c in list_ours(engine, uid=4242)] == []
@@ -43,15 +58,25 @@ def test_a_container_without_owner_uid_counts_as_roots(tmp_path: Path) -> None:
 
 def test_remove_if_owned_checks_the_uid(tmp_path: Path) -> None:
     other = os.getuid() + 4242
-    engine, log = fake_engine_with_ps(tmp_path, ps_line("job", 77, other))
+    engine, log = fake_engine_with_ps(tmp_path, [container("job", 77, other)])
     assert not remove_if_owned(engine, "job", 77)
     assert removed(log) == []
 
 
-def test_ps_asks_for_the_owner_uid_label(tmp_path: Path) -> None:
-    engine, log = fake_engine_with_ps(tmp_path, "")
+def test_the_list_is_one_ps_by_label_then_one_inspect(tmp_path: Path) -> None:
+    found = [container("a", DEAD_PID, 0), container("b", DEAD_PID, 0)]
+    engine, log = fake_engine_with_ps(tmp_path, found)
     list_ours(engine)
-    assert "containerrunner.owner-uid" in log.read_text()
+    assert log.read_text().splitlines() == [
+        "ps -a --no-trunc --filter label=containerrunner --format {{.ID}}",
+        "container inspect id-a id-b",
+    ]
+
+
+def test_an_empty_list_is_one_ps(tmp_path: Path) -> None:
+    engine, log = fake_engine_with_ps(tmp_path, [])
+    assert list_ours(engine) == []
+    assert len(log.read_text().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("answer", "expected"), [("true", True), ("false", False)])

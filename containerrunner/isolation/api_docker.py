@@ -1,0 +1,103 @@
+"""The docker engine through the Docker SDK for Python (`docker.APIClient`, the low-level
+client: the same documents `docker inspect` prints, no model objects).
+
+The daemon is where `DOCKER_HOST` points, else the default socket (`docker.from_env()`).
+Errors come from the SDK's typed exceptions: `NotFound` (404), `APIError` (its status code),
+`requests`' connection errors (Unreachable).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.isolation.client_types import (
+    ContainerInfo,
+    ImageInfo,
+    Removal,
+    Unreachable,
+    container_info,
+    image_info,
+)
+
+CONFLICT = 409
+
+
+class DockerApi:
+    """A Backend over the docker daemon's API; see the module docstring."""
+
+    via = "the docker API"
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        try:
+            # version="auto" (the default): one /version round trip, which also proves the
+            # daemon answers.
+            self._api: Any = docker.from_env(timeout=math.ceil(timeout)).api
+        except docker.errors.DockerException as exc:
+            raise Unreachable(f"docker API: {exc}") from exc
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimeoutError(f"docker API: {what} did not answer in time") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise Unreachable(f"docker API: {what}: {exc}") from exc
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            if exc.status_code == CONFLICT:
+                raise
+            raise EngineError(f"docker {what} failed: {exc.explanation or exc}") from exc
+
+    def version(self) -> str:
+        return str(self._call("version", self._api.version)["Version"])
+
+    def image(self, ref: str, timeout: float | None = None) -> ImageInfo | None:
+        # the SDK's calls take the client's timeout; a shorter one bounds the wait here
+        del timeout
+        try:
+            return image_info(self._call(f"image inspect {ref}", self._api.inspect_image, ref))
+        except docker.errors.NotFound:
+            return None
+
+    def containers(self, label: str) -> list[ContainerInfo]:
+        found = self._call(
+            "container list", self._api.containers, all=True, filters={"label": label}
+        )
+        return [container_info(entry) for entry in found]
+
+    def inspect(self, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call(f"inspect {name}", self._api.inspect_container, name))
+        except docker.errors.NotFound:
+            return None
+
+    def stop(self, name: str, grace: int) -> bool:
+        try:
+            self._call(f"stop {name}", self._api.stop, name, timeout=grace)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def kill(self, name: str, signal: str) -> bool:
+        try:
+            self._call(f"kill {name}", self._api.kill, name, signal=signal)
+        except (docker.errors.NotFound, docker.errors.APIError):  # 409: not running
+            return False
+        return True
+
+    def remove(self, name: str) -> Removal:
+        try:
+            self._call(f"rm {name}", self._api.remove_container, name, force=True)
+        except docker.errors.NotFound:
+            return "gone"
+        except docker.errors.APIError:  # 409 only: "removal ... is already in progress"
+            return "in-progress"
+        return "removed"

@@ -1,0 +1,145 @@
+"""The podman engine through podman-py, over podman's REST API (libpod endpoints).
+
+podman-py's low-level `APIClient` (`PodmanClient(...).api`) is used: the libpod documents are
+what `podman inspect` prints. Its errors are typed: `NotFound` (404), `APIError` with the
+status code, or with no response at all when the socket cannot be reached (Unreachable here).
+Where the service is comes from `podman_service.endpoint()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+from typing import Any
+
+import podman
+import podman.errors
+import requests.exceptions
+
+from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.isolation.client_types import (
+    ContainerInfo,
+    ImageInfo,
+    Removal,
+    Unreachable,
+    container_info,
+    image_info,
+)
+
+CONFLICT = 409
+NOT_MODIFIED = 304
+
+
+class PodmanApi:
+    """A Backend over a podman API service at `url`; see the module docstring."""
+
+    via = "the podman API"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self._timeout = timeout
+        self._api: Any = podman.PodmanClient(base_url=url, timeout=timeout).api
+
+    def _request(
+        self,
+        method: str,
+        what: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """`method path?params`; the response, raised for an error status (NotFound, APIError
+        with the status) except 404 (returned: the caller says what it means)."""
+        try:
+            response = getattr(self._api, method)(
+                path, params=params, timeout=timeout or self._timeout
+            )
+        except podman.errors.APIError as exc:  # no response: the socket is not there
+            cause = exc.__cause__
+            if isinstance(cause, requests.exceptions.Timeout):
+                raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
+            raise Unreachable(f"podman API at {self.url}: {what}: {cause or exc}") from exc
+        return response
+
+    def _check(self, response: Any, what: str) -> None:
+        try:
+            response.raise_for_status()
+        except podman.errors.APIError as exc:
+            raise EngineError(f"podman {what} failed: {exc.explanation or exc}") from exc
+
+    def version(self) -> str:
+        response = self._request("get", "version", "/version")
+        self._check(response, "version")
+        return str(response.json()["Version"])
+
+    def image(self, ref: str, timeout: float | None = None) -> ImageInfo | None:
+        what = f"image inspect {ref}"
+        path = f"/images/{urllib.parse.quote_plus(ref)}/json"
+        response = self._request("get", what, path, timeout=timeout)
+        if response.status_code == 404:
+            return None
+        self._check(response, what)
+        return image_info(response.json())
+
+    def containers(self, label: str) -> list[ContainerInfo]:
+        filters = json.dumps({"label": [label]})
+        response = self._request(
+            "get", "container list", "/containers/json", {"all": "true", "filters": filters}
+        )
+        self._check(response, "container list")
+        return [container_info(entry) for entry in response.json()]
+
+    def inspect(self, name: str) -> dict[str, Any] | None:
+        response = self._request("get", f"inspect {name}", f"/containers/{name}/json")
+        if response.status_code == 404:
+            return None
+        self._check(response, f"inspect {name}")
+        return dict(response.json())
+
+    def stop(self, name: str, grace: int) -> bool:
+        response = self._request(
+            "post",
+            f"stop {name}",
+            f"/containers/{name}/stop",
+            {"timeout": grace},
+            timeout=self._timeout + math.ceil(grace),
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code != NOT_MODIFIED:  # 304: stopped already
+            self._check(response, f"stop {name}")
+        return True
+
+    def kill(self, name: str, signal: str) -> bool:
+        response = self._request(
+            "post", f"kill {name}", f"/containers/{name}/kill", {"signal": signal}
+        )
+        if response.status_code in (404, CONFLICT):  # gone, or not running
+            return False
+        self._check(response, f"kill {name}")
+        return True
+
+    def remove(self, name: str) -> Removal:
+        # timeout=0: kill at once (podman's force remove otherwise waits the stop timeout)
+        response = self._request(
+            "delete", f"rm {name}", f"/containers/{name}", {"force": "true", "timeout": 0}
+        )
+        if response.status_code == 404:
+            return "gone"
+        if response.status_code == CONFLICT:
+            return "in-progress"
+        self._check(response, f"rm {name}")
+        for report in _reports(response):
+            if report.get("Err"):
+                raise EngineError(f"podman rm {name} failed: {report['Err']}")
+        return "removed"
+
+
+def _reports(response: Any) -> list[dict[str, Any]]:
+    """libpod's remove answers a list of `{Id, Err}` reports (an empty body on some versions)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
