@@ -14,18 +14,23 @@ platforms give. containerrunner itself knows nothing of the simulator.
 
 `python -m tests.netsim [--address ADDR] ios1:PORT eos1:PORT junos1:PORT` serves those devices
 (on 127.0.0.1 or ADDR) until stdin closes or SIGTERM/SIGINT comes (examples/network/run uses it,
-and tests/integration/test_network_netns.py inside a network namespace).
+and tests/integration/test_network_netns.py inside a network namespace, through
+`ServedDevices`).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 USERNAME = "netops"
@@ -364,6 +369,74 @@ class SimulatedDevices:
 
 
 PLATFORMS = {"ios1": "cisco_ios", "eos1": "arista_eos", "junos1": "juniper_junos"}
+LISTENING = "simulated devices listening"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ServedDevices:
+    """`python -m tests.netsim` in a child process, started under `wrapper` (e.g. `ip netns
+    exec NAME`): `with ServedDevices(devices, wrapper) as served:` returns once the child says
+    its devices listen (or raises with its output), and stops it when the block ends.
+    `devices` (platform devices of PLATFORMS, one address) gives the inventory."""
+
+    devices: SimulatedDevices
+    wrapper: list[str] = field(default_factory=list)
+    startup_limit: float = 60.0
+    _proc: subprocess.Popen[str] | None = None
+
+    def argv(self) -> list[str]:
+        chosen = list(self.devices.devices.values())
+        addresses = {device.address for device in chosen}
+        if len(addresses) != 1 or any(device.name not in PLATFORMS for device in chosen):
+            raise ValueError(f"ServedDevices serves {', '.join(PLATFORMS)} on one address")
+        ports = [f"{device.name}:{device.port}" for device in chosen]
+        return [*self.wrapper, sys.executable, "-m", "tests.netsim", "--address",
+                addresses.pop(), *ports]  # fmt: skip
+
+    def start(self) -> None:
+        proc = subprocess.Popen(
+            self.argv(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self._proc = proc
+        assert proc.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + self.startup_limit
+        while not any(line.startswith(LISTENING) for line in seen):
+            left = deadline - time.monotonic()
+            ready = select.select([proc.stdout], [], [], max(left, 0))[0]
+            line = proc.stdout.readline() if ready else ""
+            if not line:  # the child ended, or stayed silent past the limit
+                self.stop()
+                raise RuntimeError(f"simulated devices did not start: {''.join(seen)!r}")
+            seen.append(line)
+
+    def stop(self) -> int | None:
+        """Stop the child (closing its stdin ends it; SIGKILL if it lingers); its exit code."""
+        if self._proc is None:
+            return None
+        proc, self._proc = self._proc, None
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        proc.stdout.close()
+        return rc
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> ServedDevices:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -392,7 +465,7 @@ def main(argv: list[str]) -> int:
     with SimulatedDevices(devices):
         listening = ", ".join(f"{d.name} ({d.platform}) on {d.address}:{d.port}"
                               for d in devices.values())  # fmt: skip
-        print(f"simulated devices listening: {listening}", flush=True)
+        print(f"{LISTENING}: {listening}", flush=True)
         done.wait()
     print("simulated devices stopped", flush=True)
     return 0

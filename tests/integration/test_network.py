@@ -104,9 +104,15 @@ end
 """
 
 
-def network_pdd(root: Path, devices: SimulatedDevices, names: list[str] | None = None) -> Path:
+def network_pdd(
+    root: Path,
+    devices: SimulatedDevices,
+    names: list[str] | None = None,
+    playbook: str = PLAYBOOK,
+    network: str = "host",
+) -> Path:
     """A private data dir: the devices' inventory, vaulted credentials in group_vars, the
-    playbook, and env/settings choosing the host network for the container."""
+    playbook (project/site.yml), and env/settings choosing the container's network."""
     (root / "project").mkdir(parents=True)
     (root / "inventory" / "group_vars").mkdir(parents=True)
     (root / "env").mkdir()
@@ -116,9 +122,9 @@ def network_pdd(root: Path, devices: SimulatedDevices, names: list[str] | None =
     (root / "inventory" / "group_vars" / "all.yml").write_text(
         f"ansible_password: {password}\nansible_become_password: {secret}\n"
     )
-    (root / "project" / "site.yml").write_text(PLAYBOOK)
+    (root / "project" / "site.yml").write_text(playbook)
     (root / "project" / "intended.cfg").write_text(INTENDED)
-    (root / "env" / "settings").write_text("container_network: host\n")
+    (root / "env" / "settings").write_text(f"container_network: {network!r}\n")
     return root
 
 
