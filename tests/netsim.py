@@ -1,11 +1,12 @@
 """Simulated network devices for the network tests and examples/network (fakenos, test extra).
 
 `SimulatedDevices` starts fakenos SSH servers on 127.0.0.1 (free ports) for Cisco IOS, Arista
-EOS and Juniper Junos devices, plus three misbehaving IOS devices: `refuser` (its password is
+EOS and Juniper Junos devices, plus four misbehaving IOS devices: `refuser` (its password is
 not the one the inventory gives: it refuses every login), `hanger` (stops answering in the middle
-of `show tech-support`, until the devices are stopped) and `mute` (no fakenos: a TCP listener
-that accepts and never sends the SSH banner, so the login never completes). The Ansible
-inventory for them comes from `inventory()`.
+of `show tech-support`, until the devices are stopped), `mute` (no fakenos: a TCP listener
+that accepts and never sends the SSH banner, so the login never completes) and `down` (nothing
+listens on its port: the connection is refused, as for a device that is switched off). The
+Ansible inventory for them comes from `inventory()`.
 
 fakenos answers a fixed command set per platform. Where that set differs from what the Ansible
 collections send (terminal setup, `show version` in user mode, `show privilege`, `enable` with a
@@ -41,7 +42,11 @@ USER, ENABLE = "{base_prompt}>", "{base_prompt}#"
 BOTH = [USER, ENABLE]
 SECRET_PROMPT = "Password: "
 HANG_TIMEOUT = 5  # hanger's ansible_command_timeout (seconds)
-MUTE_TIMEOUT = 3  # mute's ansible_command_timeout and ansible_connect_timeout (seconds)
+# mute's ansible_command_timeout (seconds). Its ansible_connect_timeout stays the default (30):
+# that is how long the persistent connection waits idle for its first request, and under load
+# a module can start later than 3 s after it (the socket is gone by then: "socket path ...
+# does not exist", a task failure)
+MUTE_TIMEOUT = 3
 LOOPBACK = "127.0.0.1"
 
 NETWORK_OS = {
@@ -186,6 +191,7 @@ class Device:
     password: str = PASSWORD  # what the device accepts
     address: str = LOOPBACK
     mute: bool = False  # a listener that never speaks SSH instead of a fakenos device
+    down: bool = False  # nothing listens on its port
 
     @property
     def network_os(self) -> str:
@@ -255,6 +261,7 @@ class SimulatedDevices:
                 "refuser", "cisco_ios", free_port(), password="not-the-inventory-password"
             )
             self.devices["mute"] = Device("mute", "cisco_ios", free_port(), mute=True)
+            self.devices["down"] = Device("down", "cisco_ios", free_port(), down=True)
 
     def _commands(self, device: Device) -> Mapping[str, Any]:
         if device.platform == "arista_eos":
@@ -276,7 +283,7 @@ class SimulatedDevices:
     def fakenos_inventory(self) -> dict[str, Any]:
         hosts: dict[str, Any] = {}
         for device in self.devices.values():
-            if device.mute:
+            if device.mute or device.down:
                 continue
             prompt = f"{USERNAME}@{device.name}" if device.platform == "juniper_junos" else None
             hosts[device.name] = {
@@ -350,9 +357,7 @@ class SimulatedDevices:
             device = self.devices[name]
             timeouts = {"hanger": f" ansible_command_timeout={HANG_TIMEOUT}"}.get(name, "")
             if device.mute:  # libssh's connect gives up after the command timeout
-                timeouts = f" ansible_command_timeout={MUTE_TIMEOUT} " + (
-                    f"ansible_connect_timeout={MUTE_TIMEOUT}"
-                )
+                timeouts = f" ansible_command_timeout={MUTE_TIMEOUT}"
             groups.setdefault(device.platform, []).append(
                 f"{name} ansible_host={device.address} ansible_port={device.port}{timeouts}"
             )
