@@ -1,11 +1,12 @@
 """Simulated network devices for the network tests and examples/network (fakenos, test extra).
 
 `SimulatedDevices` starts fakenos SSH servers on 127.0.0.1 (free ports) for Cisco IOS, Arista
-EOS and Juniper Junos devices, plus three misbehaving IOS devices: `refuser` (its password is
+EOS and Juniper Junos devices, plus four misbehaving IOS devices: `refuser` (its password is
 not the one the inventory gives: it refuses every login), `hanger` (stops answering in the middle
-of `show tech-support`, until the devices are stopped) and `mute` (no fakenos: a TCP listener
-that accepts and never sends the SSH banner, so the login never completes). The Ansible
-inventory for them comes from `inventory()`.
+of `show tech-support`, until the devices are stopped), `mute` (no fakenos: a TCP listener
+that accepts and never sends the SSH banner, so the login never completes) and `down` (nothing
+listens on its port: the connection is refused, as for a device that is switched off). The
+Ansible inventory for them comes from `inventory()`.
 
 fakenos answers a fixed command set per platform. Where that set differs from what the Ansible
 collections send (terminal setup, `show version` in user mode, `show privilege`, `enable` with a
@@ -14,18 +15,23 @@ platforms give. containerrunner itself knows nothing of the simulator.
 
 `python -m tests.netsim [--address ADDR] ios1:PORT eos1:PORT junos1:PORT` serves those devices
 (on 127.0.0.1 or ADDR) until stdin closes or SIGTERM/SIGINT comes (examples/network/run uses it,
-and tests/integration/test_network_netns.py inside a network namespace).
+and tests/integration/test_network_netns.py inside a network namespace, through
+`ServedDevices`).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 USERNAME = "netops"
@@ -36,7 +42,11 @@ USER, ENABLE = "{base_prompt}>", "{base_prompt}#"
 BOTH = [USER, ENABLE]
 SECRET_PROMPT = "Password: "
 HANG_TIMEOUT = 5  # hanger's ansible_command_timeout (seconds)
-MUTE_TIMEOUT = 3  # mute's ansible_command_timeout and ansible_connect_timeout (seconds)
+# mute's ansible_command_timeout (seconds). Its ansible_connect_timeout stays the default (30):
+# that is how long the persistent connection waits idle for its first request, and under load
+# a module can start later than 3 s after it (the socket is gone by then: "socket path ...
+# does not exist", a task failure)
+MUTE_TIMEOUT = 3
 LOOPBACK = "127.0.0.1"
 
 NETWORK_OS = {
@@ -181,6 +191,7 @@ class Device:
     password: str = PASSWORD  # what the device accepts
     address: str = LOOPBACK
     mute: bool = False  # a listener that never speaks SSH instead of a fakenos device
+    down: bool = False  # nothing listens on its port
 
     @property
     def network_os(self) -> str:
@@ -250,6 +261,7 @@ class SimulatedDevices:
                 "refuser", "cisco_ios", free_port(), password="not-the-inventory-password"
             )
             self.devices["mute"] = Device("mute", "cisco_ios", free_port(), mute=True)
+            self.devices["down"] = Device("down", "cisco_ios", free_port(), down=True)
 
     def _commands(self, device: Device) -> Mapping[str, Any]:
         if device.platform == "arista_eos":
@@ -271,7 +283,7 @@ class SimulatedDevices:
     def fakenos_inventory(self) -> dict[str, Any]:
         hosts: dict[str, Any] = {}
         for device in self.devices.values():
-            if device.mute:
+            if device.mute or device.down:
                 continue
             prompt = f"{USERNAME}@{device.name}" if device.platform == "juniper_junos" else None
             hosts[device.name] = {
@@ -345,9 +357,7 @@ class SimulatedDevices:
             device = self.devices[name]
             timeouts = {"hanger": f" ansible_command_timeout={HANG_TIMEOUT}"}.get(name, "")
             if device.mute:  # libssh's connect gives up after the command timeout
-                timeouts = f" ansible_command_timeout={MUTE_TIMEOUT} " + (
-                    f"ansible_connect_timeout={MUTE_TIMEOUT}"
-                )
+                timeouts = f" ansible_command_timeout={MUTE_TIMEOUT}"
             groups.setdefault(device.platform, []).append(
                 f"{name} ansible_host={device.address} ansible_port={device.port}{timeouts}"
             )
@@ -364,6 +374,74 @@ class SimulatedDevices:
 
 
 PLATFORMS = {"ios1": "cisco_ios", "eos1": "arista_eos", "junos1": "juniper_junos"}
+LISTENING = "simulated devices listening"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ServedDevices:
+    """`python -m tests.netsim` in a child process, started under `wrapper` (e.g. `ip netns
+    exec NAME`): `with ServedDevices(devices, wrapper) as served:` returns once the child says
+    its devices listen (or raises with its output), and stops it when the block ends.
+    `devices` (platform devices of PLATFORMS, one address) gives the inventory."""
+
+    devices: SimulatedDevices
+    wrapper: list[str] = field(default_factory=list)
+    startup_limit: float = 60.0
+    _proc: subprocess.Popen[str] | None = None
+
+    def argv(self) -> list[str]:
+        chosen = list(self.devices.devices.values())
+        addresses = {device.address for device in chosen}
+        if len(addresses) != 1 or any(device.name not in PLATFORMS for device in chosen):
+            raise ValueError(f"ServedDevices serves {', '.join(PLATFORMS)} on one address")
+        ports = [f"{device.name}:{device.port}" for device in chosen]
+        return [*self.wrapper, sys.executable, "-m", "tests.netsim", "--address",
+                addresses.pop(), *ports]  # fmt: skip
+
+    def start(self) -> None:
+        proc = subprocess.Popen(
+            self.argv(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self._proc = proc
+        assert proc.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + self.startup_limit
+        while not any(line.startswith(LISTENING) for line in seen):
+            left = deadline - time.monotonic()
+            ready = select.select([proc.stdout], [], [], max(left, 0))[0]
+            line = proc.stdout.readline() if ready else ""
+            if not line:  # the child ended, or stayed silent past the limit
+                self.stop()
+                raise RuntimeError(f"simulated devices did not start: {''.join(seen)!r}")
+            seen.append(line)
+
+    def stop(self) -> int | None:
+        """Stop the child (closing its stdin ends it; SIGKILL if it lingers); its exit code."""
+        if self._proc is None:
+            return None
+        proc, self._proc = self._proc, None
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        proc.stdout.close()
+        return rc
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> ServedDevices:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -392,7 +470,7 @@ def main(argv: list[str]) -> int:
     with SimulatedDevices(devices):
         listening = ", ".join(f"{d.name} ({d.platform}) on {d.address}:{d.port}"
                               for d in devices.values())  # fmt: skip
-        print(f"simulated devices listening: {listening}", flush=True)
+        print(f"{LISTENING}: {listening}", flush=True)
         done.wait()
     print("simulated devices stopped", flush=True)
     return 0

@@ -3,8 +3,9 @@ fakenos on 127.0.0.1, reached with container_network="host"), on podman and dock
 
 One playbook per engine covers the three platforms' command modules and cli_command, `enable`
 with a vaulted secret, ios_config in check mode with a diff, a command the device rejects, a
-device that refuses the login, one that never completes the SSH login (connect timeout) and one
-that stops answering in the middle of a command; the tests below read its results.
+device that refuses the login, one whose port is closed, one that never completes the SSH login
+(connect timeout) and one that stops answering in the middle of a command; the tests below read
+its results.
 The SSH library matrix (paramiko, libssh) runs as ad-hoc `ansible` through run_command.
 Credentials reach Ansible through the vault (run) or `passwords` (ad-hoc), never a file.
 """
@@ -81,7 +82,7 @@ PLAYBOOK = """\
 
 # last: every host of this play fails, which ends the playbook
 - name: Misbehaving devices
-  hosts: refuser:hanger:mute
+  hosts: refuser:hanger:mute:down
   gather_facts: false
   tasks:
     - name: tech support
@@ -104,9 +105,15 @@ end
 """
 
 
-def network_pdd(root: Path, devices: SimulatedDevices, names: list[str] | None = None) -> Path:
+def network_pdd(
+    root: Path,
+    devices: SimulatedDevices,
+    names: list[str] | None = None,
+    playbook: str = PLAYBOOK,
+    network: str = "host",
+) -> Path:
     """A private data dir: the devices' inventory, vaulted credentials in group_vars, the
-    playbook, and env/settings choosing the host network for the container."""
+    playbook (project/site.yml), and env/settings choosing the container's network."""
     (root / "project").mkdir(parents=True)
     (root / "inventory" / "group_vars").mkdir(parents=True)
     (root / "env").mkdir()
@@ -116,9 +123,9 @@ def network_pdd(root: Path, devices: SimulatedDevices, names: list[str] | None =
     (root / "inventory" / "group_vars" / "all.yml").write_text(
         f"ansible_password: {password}\nansible_become_password: {secret}\n"
     )
-    (root / "project" / "site.yml").write_text(PLAYBOOK)
+    (root / "project" / "site.yml").write_text(playbook)
     (root / "project" / "intended.cfg").write_text(INTENDED)
-    (root / "env" / "settings").write_text("container_network: host\n")
+    (root / "env" / "settings").write_text(f"container_network: {network!r}\n")
     return root
 
 
@@ -208,6 +215,22 @@ def test_refused_login_is_a_connection_failure_in_the_summary(network_run: Netwo
     }  # fmt: skip
 
 
+def test_closed_port_is_a_refused_connection_not_unreachable(network_run: NetworkRun) -> None:
+    """A device with nothing listening (switched off) is, for Ansible's network_cli, a failed
+    task too: never `unreachable` (stats `dark` stays empty). The summary classifies it
+    `connection` / `refused` with libssh's reason."""
+    task = network_run.summary.task("tech support")
+    res = task.failed["down"]
+    assert res["msg"] == "ssh connection failed: ssh connect failed: Connection refused", res
+    assert "down" not in task.unreachable
+    failure = network_run.summary.hosts["down"].failure
+    assert failure == task.failures["down"]
+    assert failure is not None and (failure.kind, failure.cause) == ("connection", "refused")
+    assert failure.reason == res["msg"]
+    stats = network_run.runner.stats
+    assert stats is not None and stats["failures"].get("down") == 1 and not stats["dark"]
+
+
 def test_rejected_command_stays_a_task_failure(network_run: NetworkRun) -> None:
     res = network_run.summary.task("invalid show").failed["ios1"]
     assert "% Invalid input detected" in res["msg"]
@@ -224,7 +247,9 @@ def test_device_that_never_completes_the_login_hits_the_connect_timeout(
     failure = task.failures["mute"]
     assert (failure.kind, failure.cause) == ("connection", "timeout"), failure
     assert "Timeout connecting to 127.0.0.1" in task.failed["mute"]["msg"]
-    assert task.duration["mute"] < MUTE_TIMEOUT + 20  # within bounds: no wait for defaults (30s)
+    # within bounds, not the defaults' 30 s: no later than `down` (refused at once, so its
+    # duration is the load's overhead, alike for every host of the task) plus the timeout
+    assert task.duration["mute"] < task.duration["down"] + MUTE_TIMEOUT + 20, task.duration
 
 
 def test_device_that_stops_answering_hits_the_command_timeout(
