@@ -459,6 +459,8 @@ class Runner:
             mounts.append(Mount.same_path(str(artifacts.path)))
         if job.ssh_key:
             env["SSH_AUTH_SOCK"] = workspace.ssh_agent(job.ssh_key).socket
+        if engine is None:  # temp files in the runtime dir (a container's /tmp is its own)
+            env.update(workspace.temp_env(job.execution.envvars))
         command = job.command if engine is not None else self.program_resolver(job.command, env)
         # engine_resolver() above decided where it runs and applied the pull policy (once).
         inv = containerize(

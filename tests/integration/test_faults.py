@@ -14,11 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import containerrunner
 from containerrunner.errors import ArtifactWriteError, EngineError
 from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
+from containerrunner.procinfo import processes_mentioning
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
 from tests.integration.dockerd import PrivateDockerd
@@ -135,6 +139,91 @@ def test_stopping_mid_task(
     expected = "canceled" if fault in ("cancel", "terminate", "kill") else "timeout"
     assert (runner.status, runner.rc) == (expected, 254)
     assert_readable(Path(runner.artifact_dir), expected, 254)
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh temp dir (TMPDIR) and HOME for this test and its jobs; after the test, no
+    process whose environment names them is left (a job's processes inherit TMPDIR)."""
+    tmp, home = tmp_path / "tmp", tmp_path / "home"
+    tmp.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("HOME", str(home))
+    yield tmp
+    assert processes_mentioning(f"{tmp}/") == [], "a process of the job is left"
+
+
+def left_in(private_tmp: Path) -> list[str]:
+    """What is in the private temp dir, and in Ansible's ~/.ansible/tmp of the private HOME."""
+    found = sorted(str(p) for p in private_tmp.iterdir())
+    ansible_tmp = private_tmp.parent / "home" / ".ansible" / "tmp"
+    return found + (sorted(str(p) for p in ansible_tmp.iterdir()) if ansible_tmp.exists() else [])
+
+
+def module_up_playbook(pdd: Path) -> Path:
+    """`module_up.yml`: a `command` task whose process writes to a FIFO once it runs, then
+    sleeps (returned: the FIFO; in the project dir, which a container sees at the same path)."""
+    fifo = pdd / "project" / "module-up.fifo"
+    os.mkfifo(fifo)
+    argv = json.dumps(["sh", "-c", 'echo up > "$0"; exec sleep 600', str(fifo)])
+    (pdd / "project" / "module_up.yml").write_text(
+        "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+        f"    - name: slow module\n      command:\n        argv: {argv}\n"
+    )
+    return fifo
+
+
+def wait_until_up(
+    fifo: Path, thread: threading.Thread, runner: containerrunner.Runner | None = None
+) -> None:
+    """Until the module's process wrote to `fifo` (so it runs); fails once `thread` ended
+    first (the job ended: `runner`'s output says why) or after LIMIT."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a writer's open waits for a reader
+    try:
+        deadline = time.monotonic() + LIMIT
+        while not select.select([fd], [], [], 1.0)[0]:
+            why = "" if runner is None else f"{runner.status}: {runner.stdout.read()}"
+            assert thread.is_alive(), f"the job ended before its module ran ({why})"
+            assert time.monotonic() < deadline, "the module never ran"
+        assert os.read(fd, 16) == b"up\n"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("where", "fault"),
+    [("local", "cancel"), ("local", "idle_timeout"), ("podman", "cancel"), ("docker", "cancel")],
+    indirect=["where"],
+)
+def test_a_stopped_job_leaves_nothing_in_the_temp_dir(
+    fault: str,
+    place: tuple[dict[str, Any], Engine | None],
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    """A job stopped while its module runs: nothing new in the temp dir (on the host the
+    module's AnsiballZ payload dir, ansible-playbook's ansible-local-* in ~/.ansible/tmp, went
+    with the runtime dir) and no process of it left (`private_tmp`)."""
+    where, _engine = place
+    pdd = copy_examples(tmp_path)
+    fifo = module_up_playbook(pdd)
+    # no output while the module runs: the idle timeout counts from its start, however slow
+    # the job's start was on a loaded machine
+    options = {"idle_timeout": 6} if fault == "idle_timeout" else {}
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="module_up.yml", quiet=True, termination_grace=2,
+        **options, **where,
+    )  # fmt: skip
+    wait_until_up(fifo, thread, runner)
+    if fault == "cancel":
+        runner.cancel()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    expected = "canceled" if fault == "cancel" else "timeout"
+    assert (runner.status, runner.rc) == (expected, 254)
+    assert left_in(private_tmp) == []
 
 
 def test_container_killed_from_outside(
