@@ -38,7 +38,7 @@ from containerrunner.config.execution import ExecutionOptions
 from containerrunner.errors import ConfigurationError, EngineError
 from containerrunner.isolation.argv import build_run_argv
 from containerrunner.isolation.containerize import container_labels, container_name
-from containerrunner.isolation.engine import Engine, detect_engine, run_engine
+from containerrunner.isolation.engine import Engine, current_endpoint, detect_engine, run_engine
 from containerrunner.isolation.images import ensure_image
 from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, parse_volume_mount
 from containerrunner.isolation.network import check_default_network
@@ -143,7 +143,9 @@ class Session:
         self._image_id = ensure_image(
             engine, options.container_image, options.pull, options.start_timeout
         )
-        owner = Owner.current(self.container, engine.name, engine.executable)
+        owner = Owner.current(
+            self.container, engine.name, engine.executable, current_endpoint(engine.name)
+        )
         runtime = make_dir(fresh_path(f"session-{self.ident[:8]}"), owner=owner)
         mounts = normalise_mounts(
             [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True), *self._mounts]

@@ -62,13 +62,21 @@ class Owner:
     container: str | None = None
     engine: str | None = None  # the engine's name (podman, docker)
     engine_executable: str | None = None
+    # the engine's endpoint variable (DOCKER_HOST, CONTAINER_HOST) as the owner had it ("":
+    # unset); None in records written before it was kept
+    engine_endpoint: str | None = None
 
     @classmethod
     def current(
-        cls, container: str | None = None, engine: str | None = None, executable: str | None = None
+        cls,
+        container: str | None = None,
+        engine: str | None = None,
+        executable: str | None = None,
+        endpoint: str | None = None,
     ) -> Owner:
         pid = os.getpid()
-        return cls(pid, start_time(pid), socket.gethostname(), container, engine, executable)
+        host = socket.gethostname()
+        return cls(pid, start_time(pid), host, container, engine, executable, endpoint)
 
     @property
     def gone(self) -> bool:
@@ -306,6 +314,7 @@ def _remove_container(owner: Owner) -> None:
 
     if owner.engine not in ENGINE_NAMES or owner.container is None:
         return
-    engine = make_engine(owner.engine, owner.engine_executable)
+    # on the endpoint the owner used, whatever this process's environment says
+    engine = make_engine(owner.engine, owner.engine_executable, owner.engine_endpoint)
     with contextlib.suppress(ContainerRunnerError):
         remove_if_owned(engine, owner.container, owner.pid)

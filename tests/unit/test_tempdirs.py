@@ -189,3 +189,27 @@ def test_stopping_a_jobs_processes_removes_their_module_dirs(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("recorded", "seen"),
+    [("unix:///owners/docker.sock", "unix:///owners/docker.sock"), ("", "unset")],
+)
+def test_a_dead_owners_container_is_removed_on_the_endpoint_it_used(
+    tmpdir_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: str, seen: str
+) -> None:
+    """The reaper asks the engine where the dead owner's job ran (its DOCKER_HOST, or none),
+    not where this process's environment points."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///this/process/docker.sock")
+    owner = dataclasses.replace(
+        dead_owner(), container="containerrunner_job", engine="docker",
+        engine_executable=str(tmp_path / "fake-docker"), engine_endpoint=recorded,
+    )  # fmt: skip
+    log = tmp_path / "engine.log"
+    script = tmp_path / "fake-docker"
+    script.write_text(f'#!/bin/sh\necho "${{DOCKER_HOST:-unset}} $*" >> "{log}"\n')
+    script.chmod(0o755)
+    path = tempdirs.make_dir(tempdirs.runtime_dir_path("job"), owner=owner)
+    assert tempdirs.reap_stale() == [path]
+    calls = log.read_text().splitlines()
+    assert calls and all(line.startswith(f"{seen} ps ") for line in calls), calls
