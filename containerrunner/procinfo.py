@@ -88,6 +88,17 @@ def processes_using(path: str, program: str) -> list[int]:
     return found
 
 
+def command_line(pid: int) -> list[str]:
+    """The argv of process `pid` (empty when it cannot be read: gone, another user's, no
+    /proc)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return []
+    return [arg.decode(errors="surrogateescape") for arg in raw.split(b"\0")[:-1]]
+
+
 def processes_mentioning(text: str) -> list[int]:
     """Pids of this user's live processes (not this one) whose environment holds `text`;
     empty without /proc."""

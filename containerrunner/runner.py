@@ -39,7 +39,12 @@ from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
 from containerrunner.progress import Progress, ProgressTracker
 from containerrunner.results import Collector, Summary, write_summary
-from containerrunner.tempdirs import make_dir, remove_dir, stop_job_processes
+from containerrunner.tempdirs import (
+    job_module_dirs,
+    make_dir,
+    remove_dir,
+    stop_job_processes,
+)
 from containerrunner.validate import as_grace
 from containerrunner.version import __version__
 from containerrunner.workspace import PASSWD_FILE, Workspace
@@ -346,9 +351,16 @@ class Runner:
         failing: BaseException | None = None
         try:
             with workspace:
-                result = self._execute(job, engine, image_id, workspace, artifacts, start_spent)
-                if engine is None and result.outcome in ("canceled", "timeout"):
-                    stop_job_processes(job.runtime_dir)
+                module_dirs: set[str] = set()  # a host job's, noted before it is stopped
+                stopped = True  # also when _execute raises (KeyboardInterrupt, a sink's error)
+                try:
+                    result = self._execute(
+                        job, engine, image_id, workspace, artifacts, start_spent, module_dirs
+                    )
+                    stopped = result.outcome in ("canceled", "timeout")
+                finally:
+                    if engine is None and stopped:  # what left the process group goes too
+                        stop_job_processes(job.runtime_dir, module_dirs)
             self.reason = result.reason
             self.stopped = result.stopped
             self.status = result.outcome
@@ -418,7 +430,10 @@ class Runner:
         workspace: Workspace,
         artifacts: ArtifactDir,
         start_spent: float,
+        module_dirs: set[str],
     ) -> ProcessResult:
+        """Run the job's process; a host job's Ansible module dirs are added to `module_dirs`
+        when it is to be stopped (`tempdirs.job_module_dirs`)."""
         env = {**job.execution.envvars, **job.env}
         mounts: list[Mount] = [*job.extra_mounts, Mount.same_path(workspace.path)]
         session = job.execution.session
@@ -459,6 +474,8 @@ class Runner:
             mounts.append(Mount.same_path(str(artifacts.path)))
         if job.ssh_key:
             env["SSH_AUTH_SOCK"] = workspace.ssh_agent(job.ssh_key).socket
+        if engine is None:  # temp files in the runtime dir (a container's /tmp is its own)
+            env.update(workspace.temp_env(job.execution.envvars))
         command = job.command if engine is not None else self.program_resolver(job.command, env)
         # engine_resolver() above decided where it runs and applied the pull policy (once).
         inv = containerize(
@@ -492,6 +509,11 @@ class Runner:
             stdout=output.stdout,
             stderr=output.stderr,
             on_start=lambda pid: self._set_status("running"),
+            before_stop=(
+                (lambda: module_dirs.update(job_module_dirs(workspace.path)))
+                if engine is None
+                else None
+            ),
         )
         try:
             return self.process_runner(inv, controls)

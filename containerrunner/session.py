@@ -46,6 +46,7 @@ from containerrunner.isolation.containerize import container_labels, container_n
 from containerrunner.isolation.engine import (
     Engine,
     EngineName,
+    current_endpoint,
     detect_engine,
     make_engine,
     run_engine,
@@ -182,7 +183,9 @@ class Session:
         self._image_id = ensure_image(
             engine, options.container_image, options.pull, options.start_timeout
         )
-        owner = Owner.current(self.container, engine.name, engine.executable)
+        owner = Owner.current(
+            self.container, engine.name, engine.executable, current_endpoint(engine.name)
+        )
         runtime = make_dir(fresh_path(f"session-{self.ident[:8]}"), owner=owner)
         mounts = normalise_mounts(
             [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True), *self._mounts]

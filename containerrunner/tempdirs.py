@@ -32,11 +32,12 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from containerrunner.errors import ContainerRunnerError
 from containerrunner.procinfo import (
+    command_line,
     process_alive,
     processes_mentioning,
     processes_using,
@@ -64,13 +65,21 @@ class Owner:
     container: str | None = None
     engine: str | None = None  # the engine's name (podman, docker)
     engine_executable: str | None = None
+    # the engine's endpoint variable (DOCKER_HOST, CONTAINER_HOST) as the owner had it ("":
+    # unset); None in records written before it was kept
+    engine_endpoint: str | None = None
 
     @classmethod
     def current(
-        cls, container: str | None = None, engine: str | None = None, executable: str | None = None
+        cls,
+        container: str | None = None,
+        engine: str | None = None,
+        executable: str | None = None,
+        endpoint: str | None = None,
     ) -> Owner:
         pid = os.getpid()
-        return cls(pid, start_time(pid), socket.gethostname(), container, engine, executable)
+        host = socket.gethostname()
+        return cls(pid, start_time(pid), host, container, engine, executable, endpoint)
 
     @property
     def gone(self) -> bool:
@@ -234,15 +243,63 @@ def reap_stale_meanwhile() -> threading.Thread:
     return thread
 
 
-def stop_job_processes(path: str) -> None:
+def stop_job_processes(path: str, module_dirs: Iterable[str] = ()) -> None:
     """The processes of a dead owner's host job that still run: every process of this user
-    whose environment names the runtime dir (the job's event FIFO is there, and its children
-    inherit that). A host job's ansible-playbook and its workers outlive a SIGKILLed owner
-    (they run in sessions of their own). Also called when a host job was stopped: a module's
-    process (e.g. `sleep`) started by an ansible worker in its own session is not in the
-    job's process group."""
-    needle = path.rstrip("/") + "/"
-    _terminate(lambda: processes_mentioning(needle), "processes", path)
+    whose environment names the runtime dir (its temp dir and event FIFO are there, and its
+    children inherit that). A host job's ansible-playbook and its workers outlive a SIGKILLed
+    owner (they run in sessions of their own). Also called when a host job was stopped: a
+    module's process (e.g. `sleep`) started by an ansible worker in its own session is not in
+    the job's process group.
+
+    The Ansible remote temp dirs of the local connection's modules those processes ran
+    (`~/.ansible/tmp/ansible-tmp-*`, named in a module's argv; Ansible removes each when its
+    task ends, which a stopped task never does) are removed once the processes ended, with
+    `module_dirs` (what `job_module_dirs` found before the job was stopped: a module that
+    SIGTERM ended is gone by now, its dir not)."""
+    found = set(module_dirs)
+
+    def find() -> list[int]:
+        pids = _job_processes(path)
+        found.update(_module_dirs_of(pids))
+        return pids
+
+    _terminate(find, "processes", path)
+    for module_dir in sorted(found):
+        log.info("removing %s, left by a stopped module of the job in %s", module_dir, path)
+        shutil.rmtree(module_dir, ignore_errors=True)
+
+
+def job_module_dirs(path: str) -> set[str]:
+    """The Ansible remote temp dirs of the modules that the host job of runtime dir `path`
+    runs now (see stop_job_processes)."""
+    return _module_dirs_of(_job_processes(path))
+
+
+def _job_processes(path: str) -> list[int]:
+    return processes_mentioning(path.rstrip("/") + "/")
+
+
+def _module_dirs_of(pids: list[int]) -> set[str]:
+    return {found for pid in pids for found in ansible_module_dirs(command_line(pid))}
+
+
+def ansible_module_dirs(argv: list[str]) -> list[str]:
+    """The Ansible remote temp dirs (`ansible-tmp-*`) that hold an `AnsiballZ_*` file named in
+    `argv`: only real dirs of this user (never a link)."""
+    found = []
+    for arg in argv:
+        directory, name = os.path.split(arg)
+        if not (name.startswith("AnsiballZ_") and os.path.isabs(directory)):
+            continue
+        if not os.path.basename(directory).startswith("ansible-tmp-"):
+            continue
+        try:
+            info = os.lstat(directory)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            found.append(directory)
+    return found
 
 
 def _stop_agents(path: str) -> None:
@@ -284,6 +341,7 @@ def _remove_container(owner: Owner) -> None:
 
     if owner.engine not in ENGINE_NAMES or owner.container is None:
         return
-    engine = make_engine(owner.engine, owner.engine_executable)
+    # on the endpoint the owner used, whatever this process's environment says
+    engine = make_engine(owner.engine, owner.engine_executable, owner.engine_endpoint)
     with contextlib.suppress(ContainerRunnerError):
         remove_if_owned(engine, owner.container, owner.pid)

@@ -1,8 +1,9 @@
 """A job's workspace: its private runtime dir and everything that lives in it while it runs.
 
 The runtime dir (see `tempdirs`) holds the files the job builder generated (inventory,
-extravars, inline plays), an /etc/passwd for docker as a non-root caller, the event FIFO and
-the ssh-agent socket; it is mounted into the container at the same path. Everything the
+extravars, inline plays), an /etc/passwd for docker as a non-root caller, the event FIFO,
+the ssh-agent socket and, for a host job, its temp dir (`TMPDIR`, `ANSIBLE_LOCAL_TEMP`); it is
+mounted into the container at the same path. Everything the
 workspace starts or makes is registered on one `ExitStack`, so `close()` undoes it all, in
 reverse order, on every path:
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from containerrunner.artifacts import write_text_atomic
 from containerrunner.events import EventStream
-from containerrunner.isolation.engine import Engine
+from containerrunner.isolation.engine import Engine, current_endpoint
 from containerrunner.job import Job
 from containerrunner.sshagent import SshAgent
 from containerrunner.tempdirs import Owner, make_dir, reap_stale_meanwhile, remove_dir
@@ -30,6 +31,12 @@ from containerrunner.tempdirs import Owner, make_dir, reap_stale_meanwhile, remo
 EVENT_FIFO = "events.fifo"
 AGENT_SOCKET = "agent.sock"
 PASSWD_FILE = "passwd"  # /etc/passwd for a caller the engine gives no entry (docker, non-root)
+TEMP_DIR = "tmp"  # a host job's temp dir (see Workspace.temp_env)
+# What a host job's temp dir replaces: where its processes make temp files (AnsiballZ's
+# `ansible_<module>_payload_*` dirs among them), and Ansible's controller temp dir (default
+# ~/.ansible/tmp, where ansible-playbook makes `ansible-local-*`). A job stopped mid-task
+# leaves both behind; in the runtime dir they go with it.
+TEMP_VARIABLES = ("TMPDIR", "ANSIBLE_LOCAL_TEMP")
 
 
 class Workspace:
@@ -51,6 +58,7 @@ class Workspace:
             container=container,
             engine=engine.name if engine else None,
             executable=engine.executable if engine else None,
+            endpoint=current_endpoint(engine.name) if engine else None,
         )
         workspace = cls(job.runtime_dir)
         workspace._stack.callback(reaping.join)  # last of all on close
@@ -100,6 +108,19 @@ class Workspace:
         agent = SshAgent.start(self.file(AGENT_SOCKET), key)
         self._stack.callback(agent.stop)
         return agent
+
+    def temp_env(self, given: Mapping[str, str]) -> dict[str, str]:
+        """The variables of TEMP_VARIABLES that point a host job's temp files into its own
+        temp dir (made now, 0700, removed with the runtime dir), but not those the user set:
+        in `given` (the job's envvars), or ANSIBLE_LOCAL_TEMP in this process's environment
+        (an Ansible setting; TMPDIR there is where the runtime dir itself is)."""
+        taken = set(given) | ({"ANSIBLE_LOCAL_TEMP"} & set(os.environ))
+        names = [name for name in TEMP_VARIABLES if name not in taken]
+        if not names:
+            return {}
+        path = self.file(TEMP_DIR)
+        os.mkdir(path, 0o700)
+        return dict.fromkeys(names, path)
 
     def on_close(self, callback: Callable[[], Any]) -> None:
         """Call `callback` on close, before what was registered earlier (after what later)."""

@@ -28,7 +28,7 @@ from containerrunner.isolation.client_types import (
     Removal,
     Unreachable,
 )
-from containerrunner.isolation.engine import Engine, engine_endpoint
+from containerrunner.isolation.engine import Engine, current_endpoint, engine_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,13 @@ def client_for(engine: Engine) -> EngineClient:
     """This process's client of `engine` where the environment points it now (one per Engine
     value and DOCKER_HOST / CONTAINER_HOST: a changed variable gets a client of its own)."""
     key = (engine, engine_endpoint(engine.name))
+    # an Engine bound to another endpoint than this process's (a dead owner's, see
+    # tempdirs): the CLI, which run_engine points there (Engine.client_env)
+    elsewhere = engine.endpoint is not None and engine.endpoint != current_endpoint(engine.name)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = EngineClient(engine, use_api=api_wanted())
+            client = _clients[key] = EngineClient(engine, use_api=api_wanted() and not elsewhere)
         return client
 
 

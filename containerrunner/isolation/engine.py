@@ -58,6 +58,22 @@ class Engine:
     executable: str
     rootless: bool = False
     selinux: bool = False
+    #: where the client connects when not where this process's environment says: the value
+    #: its endpoint variable (ENDPOINT_VARIABLES) must have, "" for unset; None: inherited.
+    #: `run_engine` and the events watcher honour it (the reaper's engine of a dead owner).
+    endpoint: str | None = None
+
+    def client_env(self) -> dict[str, str] | None:
+        """The environment for this engine's client: None (inherit) unless `endpoint` is
+        set, then this process's with the endpoint variable set to it (or removed)."""
+        if self.endpoint is None:
+            return None
+        env = dict(os.environ)
+        variable = ENDPOINT_VARIABLES[self.name]
+        env.pop(variable, None)
+        if self.endpoint:
+            env[variable] = self.endpoint
+        return env
 
     def user_args(self, uid: int, gid: int) -> list[str]:
         """Flags that make files written to mounts belong to the caller (uid, gid).
@@ -163,10 +179,17 @@ def run_engine(
     try:
         if stdin_text is not None:
             return subprocess.run(
-                argv, input=stdin_text, capture_output=True, text=True, timeout=timeout, check=False
+                argv,
+                input=stdin_text,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=engine.client_env(),
             )
         return subprocess.run(
             argv,
+            env=engine.client_env(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -324,14 +347,23 @@ def use_project_containers_conf() -> None:
         os.environ["CONTAINERS_CONF"] = conf
 
 
-def make_engine(name: EngineName, executable: str | None = None) -> Engine:
-    """The Engine value for `name`; for podman, whether it is rootless comes from
-    `podman info` (once per process, see podman_rootless)."""
+def current_endpoint(name: EngineName) -> str:
+    """The value of `name`'s endpoint variable in this process's environment ("": unset)."""
+    return os.environ.get(ENDPOINT_VARIABLES[name], "")
+
+
+def make_engine(
+    name: EngineName, executable: str | None = None, endpoint: str | None = None
+) -> Engine:
+    """The Engine value for `name` (see `Engine.endpoint`); for podman, whether it is
+    rootless comes from `podman info` (once per process, see podman_rootless)."""
     if name == "podman":
         use_project_containers_conf()
     exe = executable or shutil.which(name) or name
     rootless = podman_rootless(exe) if name == "podman" else False
-    return Engine(name=name, executable=exe, rootless=rootless, selinux=_selinux_enabled())
+    return Engine(
+        name=name, executable=exe, rootless=rootless, selinux=_selinux_enabled(), endpoint=endpoint
+    )
 
 
 def detect_engine(choice: str = "auto") -> Engine:

@@ -44,6 +44,7 @@ class ContainerEvent:
     def __init__(self, engine: Engine, name: str, event: str, since: float) -> None:
         self._proc = subprocess.Popen(
             engine.command(*container_events_args(name, event, since)),
+            env=engine.client_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -69,6 +69,8 @@ class ProcessControls:
       merged stream goes to `stdout`); they run in the calling thread, and an exception in
       one stops the job.
     - `on_start`: called with the pid right after the process started.
+    - `before_stop`: called once, in the calling thread, when the job is to be stopped (a
+      timeout, a cancel, an exception), before any signal; an exception it raises is logged.
     - `termination_grace`: seconds between SIGTERM and SIGKILL when the job is stopped (for a
       container, the engine's `stop --time`, rounded up to whole seconds).
     - `start_timeout`: seconds the container may take to start (the engine reports it
@@ -93,6 +95,7 @@ class ProcessControls:
     stdout: Sink | None = None
     stderr: Sink | None = None
     on_start: Callable[[int], None] | None = None
+    before_stop: Callable[[], None] | None = None
     termination_grace: float = DEFAULT_TERMINATION_GRACE
     start_timeout: float | None = None
     start_spent: float = 0.0

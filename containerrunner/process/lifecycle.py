@@ -97,6 +97,7 @@ def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> Proces
                 backend.muted = True
                 stop = ("canceled", f"interrupted by {type(exc).__name__}")
         if stop is not None:
+            _before_stop(controls)
             late = _stop(backend, inv, watch.grace, late_create=watch.starting)
             if error is None and late is not None:
                 error = late
@@ -148,6 +149,16 @@ def _start_watch(backend: Backend, inv: Invocation, watch: Watch, since: float) 
     finally:
         backend.unwatch_fd(watcher.fd)
         watcher.close()
+
+
+def _before_stop(controls: ProcessControls) -> None:
+    """`controls.before_stop`, whose failure never keeps the job from being stopped."""
+    if controls.before_stop is None:
+        return
+    try:
+        controls.before_stop()
+    except Exception:
+        log.warning("before_stop failed; stopping the job anyway", exc_info=True)
 
 
 def _stop(

@@ -14,11 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import containerrunner
 from containerrunner.errors import ArtifactWriteError, EngineError
 from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
+from containerrunner.procinfo import processes_mentioning
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
 from tests.integration.dockerd import PrivateDockerd
@@ -135,6 +139,185 @@ def test_stopping_mid_task(
     expected = "canceled" if fault in ("cancel", "terminate", "kill") else "timeout"
     assert (runner.status, runner.rc) == (expected, 254)
     assert_readable(Path(runner.artifact_dir), expected, 254)
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh temp dir (TMPDIR) and HOME for this test and its jobs; after the test, no
+    process whose environment names them is left (a job's processes inherit TMPDIR)."""
+    tmp, home = tmp_path / "tmp", tmp_path / "home"
+    tmp.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("HOME", str(home))
+    yield tmp
+    assert processes_mentioning(f"{tmp}/") == [], "a process of the job is left"
+
+
+def left_in(private_tmp: Path) -> list[str]:
+    """What is in the private temp dir, and in Ansible's ~/.ansible/tmp of the private HOME."""
+    found = sorted(str(p) for p in private_tmp.iterdir())
+    ansible_tmp = private_tmp.parent / "home" / ".ansible" / "tmp"
+    return found + (sorted(str(p) for p in ansible_tmp.iterdir()) if ansible_tmp.exists() else [])
+
+
+# The module's process says it runs, and the module file its parent (the AnsiballZ wrapper)
+# runs from: in Ansible's remote temp dir, unless the module was pipelined.
+MODULE_UP = (
+    'echo "up $(tr "\\0" "\\n" < /proc/$PPID/cmdline | grep AnsiballZ_)" > "$0"; exec sleep 600'
+)
+
+
+def module_up_playbook(pdd: Path) -> Path:
+    """`module_up.yml`: a `command` task whose process writes to a FIFO once it runs, then
+    sleeps (returned: the FIFO; in the project dir, which a container sees at the same path)."""
+    fifo = pdd / "project" / "module-up.fifo"
+    os.mkfifo(fifo)
+    argv = json.dumps(["sh", "-c", MODULE_UP, str(fifo)])
+    (pdd / "project" / "module_up.yml").write_text(
+        "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+        f"    - name: slow module\n      command:\n        argv: {argv}\n"
+    )
+    return fifo
+
+
+def wait_until_up(
+    fifo: Path, thread: threading.Thread, runner: containerrunner.Runner | None = None
+) -> str:
+    """Until the module's process wrote to `fifo` (so it runs); fails once `thread` ended
+    first (the job ended: `runner`'s output says why) or after LIMIT. Returns the line
+    (`up` and the path of the module's file)."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a writer's open waits for a reader
+    try:
+        deadline = time.monotonic() + LIMIT
+        while not select.select([fd], [], [], 1.0)[0]:
+            why = "" if runner is None else f"{runner.status}: {runner.stdout.read()}"
+            assert thread.is_alive(), f"the job ended before its module ran ({why})"
+            assert time.monotonic() < deadline, "the module never ran"
+        line = os.read(fd, 4096).decode()
+        assert line.startswith("up"), line
+        return line
+    finally:
+        os.close(fd)
+
+
+def assert_module_dir_gone(line: str) -> None:
+    """The Ansible remote temp dir of the module that `line` (from the FIFO) names is gone
+    (the local connection puts the module there unless it pipelines)."""
+    module = line.removeprefix("up").strip()
+    if module:  # not pipelined
+        assert os.path.basename(os.path.dirname(module)).startswith("ansible-tmp-"), line
+        assert not os.path.exists(os.path.dirname(module)), "the module's temp dir is left"
+
+
+@pytest.mark.parametrize(
+    ("where", "fault"),
+    [("local", "kill"), ("local", "idle_timeout"), ("podman", "cancel"), ("docker", "cancel")],
+    indirect=["where"],
+)
+def test_a_stopped_job_leaves_nothing_in_the_temp_dir(
+    fault: str,
+    place: tuple[dict[str, Any], Engine | None],
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    """A job stopped while its module runs: nothing new in the temp dir (on the host the
+    module's AnsiballZ payload dir, ansible-playbook's ansible-local-* in ~/.ansible/tmp, went
+    with the runtime dir) and no process of it left (`private_tmp`)."""
+    where, _engine = place
+    pdd = copy_examples(tmp_path)
+    fifo = module_up_playbook(pdd)
+    # no output while the module runs: the idle timeout counts from its start, however slow
+    # the job's start was on a loaded machine
+    options = {"idle_timeout": 6} if fault == "idle_timeout" else {}
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="module_up.yml", quiet=True, termination_grace=2,
+        **options, **where,
+    )  # fmt: skip
+    line = wait_until_up(fifo, thread, runner)
+    if fault == "cancel":
+        runner.cancel()
+    elif fault == "kill":  # no grace: Ansible gets no SIGTERM to clean up after its module
+        runner.kill()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    expected = "timeout" if fault == "idle_timeout" else "canceled"
+    assert (runner.status, runner.rc) == (expected, 254)
+    assert left_in(private_tmp) == []
+    if where["process_isolation"] is False:  # in a container the module's dir is its own
+        assert_module_dir_gone(line)
+
+
+INTERRUPTED_CALLER = textwrap.dedent(
+    """
+    import os, sys, threading, containerrunner
+    pdd, fifo = sys.argv[1], sys.argv[2]
+    def announce():
+        fd = os.open(fifo, os.O_RDONLY)  # until the module's process writes: it runs
+        line = os.read(fd, 4096).decode()
+        os.close(fd)
+        print(line.strip(), flush=True)
+    threading.Thread(target=announce, daemon=True).start()
+    try:
+        containerrunner.run(private_data_dir=pdd, playbook="module_up.yml", ident="interrupted",
+                            quiet=True, termination_grace=0)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """
+)
+
+
+def test_sigint_to_a_caller_stops_its_host_jobs_processes(
+    private_tmp: Path, tmp_path: Path
+) -> None:
+    """SIGINT to a Python process whose main thread runs a host job (KeyboardInterrupt out of
+    the job, not a cancel), with no termination grace (as after a second Ctrl-C: Ansible gets
+    no SIGTERM to stop its workers): the worker and the module's process (a session of their
+    own, outside the job's process group) are stopped, the module's remote temp dir in
+    ~/.ansible/tmp and the runtime dir removed; the artifacts say `canceled`, 254."""
+    pdd = copy_examples(tmp_path)
+    fifo = module_up_playbook(pdd)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    caller = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_CALLER, str(pdd), str(fifo)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert caller.stdout is not None
+    try:
+        line = caller.stdout.readline()
+        assert line.startswith("up"), "the module never ran"
+        caller.send_signal(signal.SIGINT)
+        out, err = caller.communicate(timeout=LIMIT)
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+    assert (caller.returncode, out) == (0, "interrupted\n"), err
+    assert_readable(pdd / "artifacts" / "interrupted", "canceled", 254)
+    assert left_in(private_tmp) == []  # and no process left: `private_tmp`
+    assert_module_dir_gone(line)
+
+
+def test_an_exception_in_the_caller_stops_its_host_jobs_processes(private_tmp: Path) -> None:
+    """An output sink that raises while a host command runs: the process that left the job's
+    process group (`setsid`) is stopped too, and the runtime dir removed."""
+
+    class Failing:
+        def write(self, text: str) -> int:
+            if "up" in text:  # printed by the process in its own session
+                raise RuntimeError("the sink failed")
+            return len(text)
+
+        def flush(self) -> None:
+            return None
+
+    script = "setsid sh -c 'echo up; exec sleep 600 >/dev/null 2>&1' & wait"
+    with pytest.raises(RuntimeError, match="the sink failed"):
+        containerrunner.run_command(
+            "sh", ["-c", script], output_fd=Failing(), host_cwd=str(private_tmp.parent)
+        )
+    assert left_in(private_tmp) == []  # and no process left: `private_tmp`
 
 
 def test_container_killed_from_outside(

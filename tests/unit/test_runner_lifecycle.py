@@ -45,9 +45,9 @@ def own_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 def make_job(tmp_path: Path, ident: str = "job1", temporary: bool = False, **kw: Any) -> Job:
     temporary_dir = temporary_data_dir_path() if temporary else None
     base = os.path.join(temporary_dir, "artifacts") if temporary_dir else str(tmp_path / "art")
+    kw.setdefault("execution", ExecutionOptions(host_cwd=str(tmp_path)))
     return Job(
         command=(sys.executable, "-c", "pass"),
-        execution=ExecutionOptions(host_cwd=str(tmp_path)),
         ident=ident,
         artifact_base=base,
         runtime_dir=runtime_dir_path(ident),
@@ -228,3 +228,42 @@ def test_start_runs_in_a_non_daemon_thread_and_readers_wait(tmp_path: Path) -> N
     assert [e["stdout"] for e in runner.events] == ["out"]
     thread.join(30)
     assert runner.status == "successful"
+
+
+def env_of_the_job(job: Job) -> tuple[dict[str, str], str | None]:
+    """The environment a fake process got, and what its temp dir held while it ran."""
+    seen: dict[str, Any] = {}
+
+    def fake(inv: Invocation, controls: ProcessControls) -> ProcessResult:
+        seen["env"] = dict(inv.env)
+        tmp = os.path.join(job.runtime_dir, "tmp")
+        seen["tmp"] = oct(os.stat(tmp).st_mode & 0o777) if os.path.isdir(tmp) else None
+        return ProcessResult(rc=0, outcome="successful", reason="")
+
+    runner_for(job, fake).run()
+    return seen["env"], seen["tmp"]
+
+
+def test_a_host_jobs_temp_files_go_to_its_runtime_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANSIBLE_LOCAL_TEMP", raising=False)
+    job = make_job(tmp_path)
+    env, mode = env_of_the_job(job)
+    tmp = os.path.join(job.runtime_dir, "tmp")
+    assert (env["TMPDIR"], env["ANSIBLE_LOCAL_TEMP"], mode) == (tmp, tmp, "0o700")
+    assert not os.path.exists(job.runtime_dir)  # removed with it
+
+
+def test_the_users_temp_settings_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", "/not/for/the/job")  # only where the runtime dir is made
+    monkeypatch.setenv("ANSIBLE_LOCAL_TEMP", "/exported/by/the/user")
+    execution = ExecutionOptions(host_cwd=str(tmp_path), envvars={"TMPDIR": "/given"})
+    env, _mode = env_of_the_job(make_job(tmp_path, execution=execution))
+    assert (env["TMPDIR"], env["ANSIBLE_LOCAL_TEMP"]) == ("/given", "/exported/by/the/user")
+    execution = ExecutionOptions(host_cwd=str(tmp_path), envvars={"ANSIBLE_LOCAL_TEMP": "/a"})
+    monkeypatch.delenv("ANSIBLE_LOCAL_TEMP")
+    job = make_job(tmp_path, execution=execution)
+    env, mode = env_of_the_job(job)
+    assert (env["TMPDIR"], env["ANSIBLE_LOCAL_TEMP"]) == (f"{job.runtime_dir}/tmp", "/a")
+    assert mode == "0o700"

@@ -148,3 +148,68 @@ def test_terminate_kills_what_appears_after_the_first_look(tmp_path: Path) -> No
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_ansible_module_dirs_are_the_real_dirs_an_argv_names(tmp_path: Path) -> None:
+    module_dir = tmp_path / ".ansible" / "tmp" / "ansible-tmp-1796231570.32-11872-6841"
+    module_dir.mkdir(parents=True)
+    (tmp_path / "ansible-tmp-link").symlink_to(module_dir)
+    module = f"{module_dir}/AnsiballZ_command.py"
+    assert tempdirs.ansible_module_dirs([sys.executable, module]) == [str(module_dir)]
+    wrapper = ["/bin/sh", "-c", f"/usr/bin/python3 {module} && sleep 0"]  # not one path
+    assert tempdirs.ansible_module_dirs(wrapper) == []
+    others = [
+        f"{tmp_path}/ansible-tmp-link/AnsiballZ_command.py",  # a link
+        f"{tmp_path}/ansible-tmp-gone/AnsiballZ_command.py",  # no such dir
+        f"{tmp_path}/.ansible/AnsiballZ_command.py",  # not an ansible-tmp-* dir
+        "ansible-tmp-1/AnsiballZ_x.py",  # relative
+        f"{module_dir}/other.py",
+    ]
+    assert tempdirs.ansible_module_dirs(others) == []
+
+
+def test_stopping_a_jobs_processes_removes_their_module_dirs(tmp_path: Path) -> None:
+    """A process whose environment names the runtime dir and whose argv names a module in an
+    Ansible remote temp dir (a local module stopped mid-task): stopped, its dir removed."""
+    runtime = tmp_path / "containerrunner-job-123"
+    runtime.mkdir()
+    module_dir = tmp_path / "home" / ".ansible" / "tmp" / "ansible-tmp-1-2-3"
+    module_dir.mkdir(parents=True)
+    module = module_dir / "AnsiballZ_command.py"
+    module.write_text("import time\ntime.sleep(600)\n")
+    other_dir = tmp_path / "home" / ".ansible" / "tmp" / "ansible-tmp-4-5-6"  # not the job's
+    other_dir.mkdir()
+    env = {**os.environ, "TMPDIR": f"{runtime}/tmp"}
+    proc = subprocess.Popen([sys.executable, str(module)], env=env)
+    try:
+        tempdirs.stop_job_processes(str(runtime))
+        assert proc.wait(timeout=30) == -15
+        assert not module_dir.exists() and other_dir.is_dir()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("recorded", "seen"),
+    [("unix:///owners/docker.sock", "unix:///owners/docker.sock"), ("", "unset")],
+)
+def test_a_dead_owners_container_is_removed_on_the_endpoint_it_used(
+    tmpdir_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: str, seen: str
+) -> None:
+    """The reaper asks the engine where the dead owner's job ran (its DOCKER_HOST, or none),
+    not where this process's environment points."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///this/process/docker.sock")
+    owner = dataclasses.replace(
+        dead_owner(), container="containerrunner_job", engine="docker",
+        engine_executable=str(tmp_path / "fake-docker"), engine_endpoint=recorded,
+    )  # fmt: skip
+    log = tmp_path / "engine.log"
+    script = tmp_path / "fake-docker"
+    script.write_text(f'#!/bin/sh\necho "${{DOCKER_HOST:-unset}} $*" >> "{log}"\n')
+    script.chmod(0o755)
+    path = tempdirs.make_dir(tempdirs.runtime_dir_path("job"), owner=owner)
+    assert tempdirs.reap_stale() == [path]
+    calls = log.read_text().splitlines()
+    assert calls and all(line.startswith(f"{seen} ps ") for line in calls), calls
