@@ -34,6 +34,8 @@ def _commands() -> dict[str, Command]:
         "shell": execcmd.cmd_shell,
         "images build": images.cmd_build,
         "images list": images.cmd_list,
+        "images lock": images.cmd_build,
+        "images inspect": images.cmd_inspect,
     }
 
 
