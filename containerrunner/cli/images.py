@@ -30,6 +30,7 @@ RECIPE_LABEL = imagelocks.RECIPE_LABEL
 # Repository names (without registry and tag) of the images the project builds.
 PROJECT_IMAGES = ("containerrunner-base", "containerrunner-ee", "network-ee")
 QUERY_TIMEOUT = 120.0
+LIST_WIDTH = 1000  # at most this many columns in a row of `images list`
 
 
 def _bash() -> str:
@@ -152,7 +153,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             missing.append(f"{name} ({exc})" if args.debug else name)
             continue
         rows += list_rows(engine, hashes)
-    console = Console(highlight=False)
+    # Whole rows whatever the terminal's width (like `docker images`): a narrow terminal wraps
+    # them, and a script reading the output gets every column.
+    console = Console(highlight=False, width=LIST_WIDTH)
     table = Table(box=None, pad_edge=False)
     for column in ("ENGINE", "IMAGE", "ID", "RECIPE", "HASH", "CORE", "LOCKS", "COLLECTIONS"):
         table.add_column(column, no_wrap=True)

@@ -211,3 +211,31 @@ def test_build_script_refuses_verify_on_another_base() -> None:
     assert proc.returncode != 0
     assert "--verify" in proc.stderr and "--base-image" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_record_ids_replaces_only_the_verified_images(tmp_path: Path) -> None:
+    ids = tmp_path / "expected-ids"
+    ids.write_text(
+        "# old header\n"
+        "localhost/containerrunner-ee:latest x86_64 sha256:old\n"
+        "localhost/containerrunner-ee:ansible-core-2.14 x86_64 sha256:compat\n"
+        "localhost/containerrunner-ee:latest aarch64 sha256:arm\n"
+    )
+    proc = bash(
+        'record_ids "$1" x86_64 "$2" "$3"',
+        str(ids),
+        "localhost/containerrunner-ee:latest sha256:new",
+        "localhost/network-ee:latest sha256:net",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("#")]
+    assert lines == [
+        "localhost/containerrunner-ee:latest aarch64 sha256:arm",
+        "localhost/containerrunner-ee:ansible-core-2.14 x86_64 sha256:compat",
+        "localhost/containerrunner-ee:latest x86_64 sha256:new",
+        "localhost/network-ee:latest x86_64 sha256:net",
+    ]
+    fresh = bash('record_ids "$1" x86_64 "$2"', str(tmp_path / "none"), "img sha256:x")
+    assert [line for line in fresh.stdout.splitlines() if not line.startswith("#")] == [
+        "img x86_64 sha256:x"
+    ]

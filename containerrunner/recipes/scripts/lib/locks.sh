@@ -53,3 +53,17 @@ manifest_changes() {
         <(grep -v '^\s*\(#\|$\)' "$2" | LC_ALL=C sort -t= -k1,1) \
         | awk -F= '$2 != $3 { print $1 ": locked " $2 ", the mirror now gives " $3 }'
 }
+
+# record_ids FILE ARCH "IMAGE ID"...: FILE's content (expected-ids: `IMAGE ARCH ID` lines) with
+# these images' IDs for ARCH replaced or added; other images and machines keep theirs.
+record_ids() {
+    local file="$1" arch="$2" entry; shift 2
+    printf '# The image IDs the committed locks give (IMAGE ARCH ID), recorded by\n'
+    printf '# scripts/build-images --verify; every build says whether it produced them.\n'
+    {
+        [ ! -f "$file" ] || grep -v '^\s*\(#\|$\)' "$file" | awk -v a="$arch" -v drop="$*" '
+            BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i += 2) skip[d[i]] = 1 }
+            !($2 == a && ($1 in skip))'
+        for entry in "$@"; do printf '%s %s %s\n' "${entry%% *}" "$arch" "${entry#* }"; done
+    } | LC_ALL=C sort -k2,2 -k1,1
+}
