@@ -47,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "CONTAINERRUNNER_BIG_STDOUT_MIB)",
     )
     parser.addoption(
+        "--image-verify",
+        action="store_true",
+        default=os.environ.get("CONTAINERRUNNER_IMAGE_VERIFY", "") == "1",
+        help="run the image_verify tests: build-images --verify, every image built twice from "
+        "clean (tens of minutes; CONTAINERRUNNER_IMAGE_VERIFY=1)",
+    )
+    parser.addoption(
         "--fault-trials",
         type=int,
         default=int(os.environ.get("CONTAINERRUNNER_FAULT_TRIALS", "2")),

@@ -8,5 +8,5 @@ is the only part of containerrunner that prints or exits; each module has one jo
 - `daemon`: double fork, pidfile, stopping a daemonised job
 - `progress`: what `run` shows: a live view on a TTY, plain lines, or JSON events
 - `execcmd`: exec / shell (any command or a shell in the EE)
-- `images`: images build / list (the recipes packaged in containerrunner/recipes)
+- `images`: images build / lock / list / inspect (the recipes packaged in containerrunner/recipes)
 """

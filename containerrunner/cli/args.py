@@ -153,18 +153,44 @@ examples:
   containerrunner images build                     # base, EE and network EE; podman + docker
   containerrunner images build --engine podman --force
   containerrunner images build --base-image docker.io/library/python:3.11-slim
+  containerrunner images build --verify            # build twice from clean, compare the IDs
+  containerrunner images lock                      # relock from today's mirror and PyPI
   containerrunner images list
+  containerrunner images inspect localhost/network-ee:latest
 """
 
 IMAGES_BUILD_EPILOG = """\
 Runs the build-images script shipped in the package (bash, podman, and mmdebstrap for the
 offline Debian base; docker gets the same images through `podman save | docker load`). An image
-whose recipe is unchanged is not rebuilt.
+whose recipe is unchanged is not rebuilt. Every input is locked in the recipes (Debian package
+versions, Python wheels with their sha256); a Debian mirror that now serves another version
+fails the build, naming the package, unless --relock. The build says whether it produced the
+image IDs recorded in the recipes (expected-ids).
 
 examples:
   containerrunner images build
   containerrunner images build --engine podman --force
   containerrunner images build --base-image docker.io/library/python:3.11-slim
+  containerrunner images build --verify
+"""
+
+IMAGES_LOCK_EPILOG = """\
+Regenerates the locks in the packaged recipes (base/packages.lock, ee/requirements*.lock,
+network-ee/*.lock) from today's Debian mirror and PyPI, then builds from them
+(`images build --relock`). Commit the new locks, and record their image IDs with
+`images build --verify`.
+
+example:
+  containerrunner images lock --engine podman
+"""
+
+IMAGES_INSPECT_EPILOG = """\
+Prints the image's labels (recipe hash, ansible-core, collections, lock digests) and each lock
+it was built from: every Debian package and Python package inside, with its version (and
+sha256). The first engine that has the image answers (or only --engine E).
+
+example:
+  containerrunner images inspect localhost/containerrunner-ee:latest
 """
 
 IMAGES_LIST_EPILOG = """\
@@ -558,7 +584,7 @@ def build_parser() -> CliParser:
     _add_stream_args(processing)
     _add_session_args(add("session", "warm EE sessions for scripts", SESSION_EPILOG))
 
-    images = add("images", "build or list the project's EE images", IMAGES_EPILOG)
+    images = add("images", "build, lock, list or inspect the project's EE images", IMAGES_EPILOG)
     images_sub = images.add_subparsers(
         dest="images_command", metavar="ACTION", parser_class=CliParser
     )
@@ -577,7 +603,31 @@ def build_parser() -> CliParser:
         help="which engines get the images (default: both)",
     )
     build.add_argument("--force", action="store_true", help="rebuild even when current")
+    build.add_argument(
+        "--relock", action="store_true", help="regenerate the locks, then build from them"
+    )
+    build.add_argument(
+        "--verify",
+        action="store_true",
+        help="build twice from clean in private podman stores; fail naming the first differing "
+        "layer if the image IDs differ, else record them in the recipes' expected-ids",
+    )
     _add_debug(build, argparse.SUPPRESS)
+    lock = images_sub.add_parser(
+        "lock",
+        help="regenerate the image locks, then build from them",
+        description="regenerate the image locks, then build from them",
+        epilog=IMAGES_LOCK_EPILOG,
+        formatter_class=_Formatter,
+    )
+    lock.add_argument(
+        "--engine",
+        choices=("podman", "docker", "both"),
+        default="both",
+        help="which engines get the images (default: both)",
+    )
+    lock.set_defaults(base_image=None, force=False, relock=True, verify=False)
+    _add_debug(lock, argparse.SUPPRESS)
     listing = images_sub.add_parser(
         "list",
         help="list the images per engine, with ID and recipe state",
@@ -589,6 +639,18 @@ def build_parser() -> CliParser:
         "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
     )
     _add_debug(listing, argparse.SUPPRESS)
+    inspect = images_sub.add_parser(
+        "inspect",
+        help="print an image's labels and the locks it was built from",
+        description="print an image's labels and the locks it was built from",
+        epilog=IMAGES_INSPECT_EPILOG,
+        formatter_class=_Formatter,
+    )
+    inspect.add_argument("image", metavar="IMAGE", help="e.g. localhost/network-ee:latest")
+    inspect.add_argument(
+        "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: the first that has it"
+    )
+    _add_debug(inspect, argparse.SUPPRESS)
     cleanup = add("cleanup", "remove what dead jobs left (containers, temp dirs)", CLEANUP_EPILOG)
     cleanup.add_argument(
         "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
@@ -635,7 +697,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.command == "session" and args.session_command is None:
         raise UsageError("session needs an action: start, stop or list", f"{PROG} session")
     if args.command == "images" and args.images_command is None:
-        raise UsageError("images needs an action: build or list", f"{PROG} images")
+        raise UsageError("images needs an action: build, lock, list or inspect", f"{PROG} images")
     if args.command == "exec":
         cmd = list(args.cmd)
         if cmd and cmd[0] == "--":

@@ -1,14 +1,15 @@
-"""`images build` and `images list`: the project's EE images from the packaged recipes.
+"""`images build`, `lock`, `list` and `inspect`: the project's EE images from the packaged recipes.
 
-The recipes ship in the package (containerrunner/recipes/: ee/, base/, network-ee/ and the
-scripts), so `pip install containerrunner` is enough to build them; the build itself is the
-packaged `scripts/build-images` (bash), which also computes the recipe hashes that `list`
-compares with each image's `containerrunner.recipe` label.
+The recipes ship in the package (containerrunner/recipes/: ee/, base/, network-ee/, their lock
+files and the scripts), so `pip install containerrunner` is enough to build them; the build
+itself is the packaged `scripts/build-images` (bash), which also computes the recipe hashes that
+`list` compares with each image's `containerrunner.recipe` label.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -18,16 +19,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from containerrunner.cli import imagelocks
 from containerrunner.cli.common import CliError, say
 from containerrunner.errors import EngineError
 from containerrunner.isolation.engine import Engine, run_engine
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 BUILD_SCRIPT = RECIPES / "scripts" / "build-images"
-RECIPE_LABEL = "containerrunner.recipe"
+RECIPE_LABEL = imagelocks.RECIPE_LABEL
 # Repository names (without registry and tag) of the images the project builds.
 PROJECT_IMAGES = ("containerrunner-base", "containerrunner-ee", "network-ee")
 QUERY_TIMEOUT = 120.0
+LIST_WIDTH = 1000  # at most this many columns in a row of `images list`
 
 
 def _bash() -> str:
@@ -44,8 +47,9 @@ def build_argv(args: argparse.Namespace) -> list[str]:
     if args.base_image:
         argv += ["--base-image", args.base_image]
     argv += ["--engine", args.engine]
-    if args.force:
-        argv.append("--force")
+    for flag in ("force", "relock", "verify"):
+        if getattr(args, flag, False):
+            argv.append(f"--{flag}")
     return argv
 
 
@@ -85,6 +89,7 @@ class ImageRow:
     ref: str
     image_id: str
     recipe: str  # current | stale | - (not built from the recipe) | unknown
+    labels: imagelocks.ImageLabels
 
 
 def _repository_name(ref: str) -> str:
@@ -108,18 +113,28 @@ def list_rows(engine: Engine, hashes: dict[str, str]) -> list[ImageRow]:
         ref, _, image_id = line.strip().partition("\t")
         if _repository_name(ref) not in PROJECT_IMAGES:
             continue
-        label_format = f'{{{{index .Config.Labels "{RECIPE_LABEL}"}}}}'
-        label = run_engine(
-            engine, ["image", "inspect", "--format", label_format, ref], QUERY_TIMEOUT
-        ).stdout.strip()
-        if label in ("", "<no value>"):
+        labels = image_labels(engine, ref)
+        label = labels.recipe
+        if label is None:
             recipe = "-"
         else:
             expected = [h for r, h in hashes.items() if _same_image(ref, r)]
             recipe = "unknown" if not expected else "current" if label in expected else "stale"
         short_id = image_id.removeprefix("sha256:")[:12]
-        rows.append(ImageRow(engine.name, ref, short_id, recipe))
+        rows.append(ImageRow(engine.name, ref, short_id, recipe, labels))
     return rows
+
+
+def image_labels(engine: Engine, ref: str) -> imagelocks.ImageLabels:
+    """The containerrunner labels of an image (none when it has none or is absent)."""
+    proc = run_engine(
+        engine, ["image", "inspect", "--format", "{{json .Config.Labels}}", ref], QUERY_TIMEOUT
+    )
+    try:
+        labels = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        labels = None
+    return imagelocks.parse_labels(labels if isinstance(labels, dict) else None)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -138,14 +153,25 @@ def cmd_list(args: argparse.Namespace) -> int:
             missing.append(f"{name} ({exc})" if args.debug else name)
             continue
         rows += list_rows(engine, hashes)
-    console = Console(highlight=False)
+    # Whole rows whatever the terminal's width (like `docker images`): a narrow terminal wraps
+    # them, and a script reading the output gets every column.
+    console = Console(highlight=False, width=LIST_WIDTH)
     table = Table(box=None, pad_edge=False)
-    for column in ("ENGINE", "IMAGE", "ID", "RECIPE"):
+    for column in ("ENGINE", "IMAGE", "ID", "RECIPE", "HASH", "CORE", "LOCKS", "COLLECTIONS"):
         table.add_column(column, no_wrap=True)
     styles = {"current": "green", "stale": "yellow", "unknown": "dim", "-": "dim"}
     for row in rows:
         recipe = f"[{styles[row.recipe]}]{row.recipe}[/]"
-        table.add_row(row.engine, row.ref, row.image_id, recipe)
+        table.add_row(
+            row.engine,
+            row.ref,
+            row.image_id,
+            recipe,
+            row.labels.recipe or "-",
+            row.labels.ansible_core or "-",
+            imagelocks.format_locks(row.labels.locks),
+            imagelocks.format_collections(row.labels.collections),
+        )
     if rows:
         console.print(table)
     else:
@@ -154,3 +180,65 @@ def cmd_list(args: argparse.Namespace) -> int:
         say(f"{name} does not answer: its images are not listed")
     sys.stdout.flush()
     return 0
+
+
+def inspect_lines(ref: str, engine_name: str, labels: imagelocks.ImageLabels) -> list[str]:
+    """What `images inspect` prints: the labels, then each lock the image was built from."""
+    lines = [
+        f"image: {ref} ({engine_name})",
+        f"recipe: {labels.recipe or '-'}",
+        f"ansible-core: {labels.ansible_core or '-'}",
+        f"collections: {imagelocks.format_collections(labels.collections)}",
+    ]
+    for part, digest in labels.locks:
+        lines.append(f"lock {part}: {digest}")
+    for part, digest in labels.locks:
+        path = imagelocks.find_lock(RECIPES, digest)
+        lines.append("")
+        if path is None:
+            lines.append(
+                f"# lock {part}: {digest} is not among the packaged locks "
+                f"(the image was built from other recipes)"
+            )
+            continue
+        rel = path.relative_to(RECIPES)
+        pins = imagelocks.parse_lock(path.read_text(encoding="utf-8"), str(rel))
+        lines.append(f"# lock {part}: {rel} ({len(pins)} packages)")
+        for pin in pins:
+            if pin.sha256 is None:
+                lines.append(f"{pin.name}={pin.version}")
+            else:
+                lines.append(f"{pin.name}=={pin.version} --hash=sha256:{pin.sha256}")
+    return lines
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from containerrunner.isolation.engine import ENGINE_NAMES, detect_engine
+
+    names = ENGINE_NAMES if args.engine == "auto" else (args.engine,)
+    for name in names:
+        try:
+            engine = detect_engine(name)
+        except EngineError:
+            if args.engine != "auto":
+                raise
+            continue
+        if run_engine(engine, ["image", "inspect", args.image], QUERY_TIMEOUT).returncode != 0:
+            continue
+        labels = image_labels(engine, args.image)
+        if not labels.locks:
+            raise CliError(
+                f"{args.image} ({engine.name}) has no containerrunner.lock labels: it was not "
+                "built from locked recipes; build it with `containerrunner images build`"
+            )
+        try:
+            lines = inspect_lines(args.image, engine.name, labels)
+        except imagelocks.LockError as exc:
+            raise CliError(str(exc)) from exc
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        return 0
+    where = "any engine" if args.engine == "auto" else args.engine
+    raise CliError(
+        f"image {args.image} not found in {where}; `containerrunner images list` shows them"
+    )

@@ -41,6 +41,8 @@ def _commands() -> dict[str, Command]:
         "images build": images.cmd_build,
         "images list": images.cmd_list,
         "cleanup": cleanup.cmd_cleanup,
+        "images lock": images.cmd_build,
+        "images inspect": images.cmd_inspect,
     }
 
 

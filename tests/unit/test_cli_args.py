@@ -189,7 +189,7 @@ def test_unset_options_are_left_out(tmp_path: Path) -> None:
         (["run", "d", "--engine", "lxc"], "invalid choice"),
         (["exec"], "needs a command"),
         (["exec", "--"], "needs a command"),
-        (["images"], "build or list"),
+        (["images"], "build, lock, list or inspect"),
         ([], "a command is required"),
     ],
 )

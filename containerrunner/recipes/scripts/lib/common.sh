@@ -7,17 +7,17 @@ CR_STATE_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/containerrunner"
 CR_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/containerrunner"
 CR_CONTAINERS_CONF="$CR_CONFIG_DIR/containers.conf"
 
-# Where the image recipes are: the installed package keeps them in containerrunner/recipes/
-# (ee/, base/, network-ee/, scripts/); the source tree at the root (Containerfile, images/).
+# Where the image recipes are: containerrunner/recipes/ (ee/, base/, network-ee/, scripts/,
+# expected-ids) in the installed package and in the source tree (whose Containerfile and
+# images/ at the root are links into it).
 if [ -f "$CR_ROOT/ee/Containerfile" ]; then
-    CR_EE_RECIPE="$CR_ROOT/ee"
-    CR_BASE_RECIPE="$CR_ROOT/base"
-    CR_NETWORK_EE_RECIPE="$CR_ROOT/network-ee"
+    CR_RECIPES="$CR_ROOT"
 else
-    CR_EE_RECIPE="$CR_ROOT"
-    CR_BASE_RECIPE="$CR_ROOT/images/base"
-    CR_NETWORK_EE_RECIPE="$CR_ROOT/images/network-ee"
+    CR_RECIPES="$CR_ROOT/containerrunner/recipes"
 fi
+CR_EE_RECIPE="$CR_RECIPES/ee"
+CR_BASE_RECIPE="$CR_RECIPES/base"
+CR_NETWORK_EE_RECIPE="$CR_RECIPES/network-ee"
 
 # The images the project builds (scripts/build-images) and the tests use.
 CR_BASE_IMAGE="localhost/containerrunner-base:bookworm"

@@ -1,0 +1,1 @@
+../../containerrunner/recipes/scripts/lib/locks.sh
