@@ -588,20 +588,23 @@ def build_parser() -> CliParser:
     images_sub = images.add_subparsers(
         dest="images_command", metavar="ACTION", parser_class=CliParser
     )
-    build = images_sub.add_parser(
-        "build",
-        help="build the images from the packaged recipes",
-        description="build the images from the packaged recipes",
-        epilog=IMAGES_BUILD_EPILOG,
-        formatter_class=_Formatter,
-    )
+
+    def action(name: str, help_text: str, epilog: str) -> argparse.ArgumentParser:
+        return images_sub.add_parser(
+            name, help=help_text, description=help_text, epilog=epilog, formatter_class=_Formatter
+        )
+
+    def target_engines(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--engine",
+            choices=("podman", "docker", "both"),
+            default="both",
+            help="which engines get the images (default: both)",
+        )
+
+    build = action("build", "build the images from the packaged recipes", IMAGES_BUILD_EPILOG)
     build.add_argument("--base-image", metavar="IMAGE", help="build the EE on IMAGE")
-    build.add_argument(
-        "--engine",
-        choices=("podman", "docker", "both"),
-        default="both",
-        help="which engines get the images (default: both)",
-    )
+    target_engines(build)
     build.add_argument("--force", action="store_true", help="rebuild even when current")
     build.add_argument(
         "--relock", action="store_true", help="regenerate the locks, then build from them"
@@ -613,38 +616,19 @@ def build_parser() -> CliParser:
         "layer if the image IDs differ, else record them in the recipes' expected-ids",
     )
     _add_debug(build, argparse.SUPPRESS)
-    lock = images_sub.add_parser(
-        "lock",
-        help="regenerate the image locks, then build from them",
-        description="regenerate the image locks, then build from them",
-        epilog=IMAGES_LOCK_EPILOG,
-        formatter_class=_Formatter,
-    )
-    lock.add_argument(
-        "--engine",
-        choices=("podman", "docker", "both"),
-        default="both",
-        help="which engines get the images (default: both)",
-    )
+    lock = action("lock", "regenerate the image locks, then build from them", IMAGES_LOCK_EPILOG)
+    target_engines(lock)
     lock.set_defaults(base_image=None, force=False, relock=True, verify=False)
     _add_debug(lock, argparse.SUPPRESS)
-    listing = images_sub.add_parser(
-        "list",
-        help="list the images per engine, with ID and recipe state",
-        description="list the images per engine, with ID and recipe state",
-        epilog=IMAGES_LIST_EPILOG,
-        formatter_class=_Formatter,
+    listing = action(
+        "list", "list the images per engine, with ID and recipe state", IMAGES_LIST_EPILOG
     )
     listing.add_argument(
         "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
     )
     _add_debug(listing, argparse.SUPPRESS)
-    inspect = images_sub.add_parser(
-        "inspect",
-        help="print an image's labels and the locks it was built from",
-        description="print an image's labels and the locks it was built from",
-        epilog=IMAGES_INSPECT_EPILOG,
-        formatter_class=_Formatter,
+    inspect = action(
+        "inspect", "print an image's labels and the locks it was built from", IMAGES_INSPECT_EPILOG
     )
     inspect.add_argument("image", metavar="IMAGE", help="e.g. localhost/network-ee:latest")
     inspect.add_argument(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from containerrunner.cli.common import say
-from containerrunner.errors import EngineError
+from containerrunner.cli.common import chosen_engines, say
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
@@ -14,24 +13,18 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     engine that answers, or the one asked for) and the temp dirs dead owners left; one line
     per thing removed on stdout."""
     from containerrunner import tempdirs
-    from containerrunner.isolation.engine import ENGINE_NAMES, detect_engine
     from containerrunner.isolation.reaper import reap_orphans_owned
 
-    names = ENGINE_NAMES if args.engine == "auto" else (args.engine,)
+    def absent(name: str, exc: Exception) -> None:
+        if args.debug:
+            say(f"{name} does not answer: {exc}")
+
     removed = 0
     # the temp dirs first: a dead owner's dir names its container, which goes with it
     for path in tempdirs.reap_stale():
         print(f"removed {path}")
         removed += 1
-    for name in names:
-        try:
-            engine = detect_engine(name)
-        except EngineError as exc:
-            if args.engine != "auto":
-                raise
-            if args.debug:
-                say(f"{name} does not answer: {exc}")
-            continue
+    for engine in chosen_engines(args.engine, absent):
         for container in reap_orphans_owned(engine):
             print(
                 f"removed {engine.name} container {container['name']} "

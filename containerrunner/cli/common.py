@@ -79,3 +79,24 @@ def chain_status_handlers(
 
 class CliError(Exception):
     """A command failed for a reason the message explains (exit 1)."""
+
+
+def chosen_engines(
+    choice: str, on_absent: Callable[[str, Exception], None] | None = None
+) -> list[Any]:
+    """The engines an `--engine auto|podman|docker` option names that answer: with `auto`,
+    each that does not is passed to `on_absent` and left out; a named one that does not
+    raises its EngineError."""
+    from containerrunner.errors import EngineError
+    from containerrunner.isolation.engine import ENGINE_NAMES, detect_engine
+
+    found = []
+    for name in ENGINE_NAMES if choice == "auto" else (choice,):
+        try:
+            found.append(detect_engine(name))
+        except EngineError as exc:
+            if choice != "auto":
+                raise
+            if on_absent is not None:
+                on_absent(name, exc)
+    return found

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from containerrunner.cli import imagelocks
-from containerrunner.cli.common import CliError, say
+from containerrunner.cli.common import CliError, chosen_engines, say
 from containerrunner.errors import EngineError
 from containerrunner.isolation.engine import Engine, run_engine
 
@@ -138,20 +138,14 @@ def image_labels(engine: Engine, ref: str) -> imagelocks.ImageLabels:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from containerrunner.isolation.engine import ENGINE_NAMES, detect_engine
-
-    names = ENGINE_NAMES if args.engine == "auto" else (args.engine,)
     hashes = recipe_hashes()
     rows: list[ImageRow] = []
     missing: list[str] = []
-    for name in names:
-        try:
-            engine = detect_engine(name)
-        except EngineError as exc:
-            if args.engine != "auto":
-                raise
-            missing.append(f"{name} ({exc})" if args.debug else name)
-            continue
+
+    def absent(name: str, exc: Exception) -> None:
+        missing.append(f"{name} ({exc})" if args.debug else name)
+
+    for engine in chosen_engines(args.engine, absent):
         rows += list_rows(engine, hashes)
     # Whole rows whatever the terminal's width (like `docker images`): a narrow terminal wraps
     # them, and a script reading the output gets every column.
@@ -213,16 +207,7 @@ def inspect_lines(ref: str, engine_name: str, labels: imagelocks.ImageLabels) ->
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from containerrunner.isolation.engine import ENGINE_NAMES, detect_engine
-
-    names = ENGINE_NAMES if args.engine == "auto" else (args.engine,)
-    for name in names:
-        try:
-            engine = detect_engine(name)
-        except EngineError:
-            if args.engine != "auto":
-                raise
-            continue
+    for engine in chosen_engines(args.engine):
         if run_engine(engine, ["image", "inspect", args.image], QUERY_TIMEOUT).returncode != 0:
             continue
         labels = image_labels(engine, args.image)
