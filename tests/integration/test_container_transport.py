@@ -71,10 +71,14 @@ def test_files_the_play_writes_come_back(
     assert provenance["argv"][1:3] == ["-m", "containerrunner.streaming.relay"]
 
 
-def test_run_command_streamed(engine: Engine, no_leftover_containers: Engine) -> None:
+def test_run_command_streamed(
+    engine: Engine, no_leftover_containers: Engine, tmp_path: Path
+) -> None:
+    # host_cwd: the cwd is carried whole (a checkout with .tox/ is over the payload bound)
     out, err, rc = containerrunner.run_command(
-        "ansible", ["--version"], container_transport="stream", **container_kwargs(engine)
-    )
+        "ansible", ["--version"], container_transport="stream", host_cwd=str(tmp_path),
+        **container_kwargs(engine),
+    )  # fmt: skip
     assert rc == 0, err
     assert "ansible [core 2.19" in out
 
