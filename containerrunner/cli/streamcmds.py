@@ -39,9 +39,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
             idle_timeout=args.idle_timeout,
             cancel_callback=cancel.is_set,
         )
+    _quiet_broken_stdout()
     if result.job_explanation and result.rc is None:
         raise CliError(f"worker: {result.job_explanation}")
     return 0
+
+
+def _quiet_broken_stdout() -> None:
+    """When the stream's reader went away (the job was canceled for it), the interpreter's
+    last flush of stdout would fail and exit 120: point stdout at /dev/null instead."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def cmd_process(args: argparse.Namespace) -> int:

@@ -63,6 +63,9 @@ class PrivateService:
         tempdirs.remove_dir(self.directory)
 
 
+#: sockaddr_un's sun_path is 108 bytes on Linux, with its terminating NUL
+MAX_UNIX_PATH = 107
+
 _lock = threading.Lock()
 _private: PrivateService | None = None
 
@@ -147,6 +150,11 @@ def _start(executable: str) -> PrivateService | None:
     sock_url = f"unix://{os.path.join(directory, 'podman.sock')}"
     env = {**os.environ, "NOTIFY_SOCKET": notify_path, SERVICE_DIR_VARIABLE: directory + "/"}
     env.pop("CONTAINER_HOST", None)
+    if len(os.fsencode(os.path.join(directory, "podman.sock"))) >= MAX_UNIX_PATH:
+        # a deep TMPDIR: no unix socket can live there; the CLI it is
+        log.debug("no private podman service: %s is too deep for a unix socket", directory)
+        tempdirs.remove_dir(directory)
+        return None
     started = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(notify_path)
