@@ -37,11 +37,12 @@ def zip_dir(source: str | os.PathLike[str], skip: Collection[str] = ()) -> bytes
                 dirnames[:] = [d for d in dirnames if d not in skip]
                 filenames = [f for f in filenames if f not in skip]
             for name in sorted(dirnames + filenames):
-                _add(archive, here / name, (here / name).relative_to(root).as_posix())
+                add_member(archive, here / name, (here / name).relative_to(root).as_posix())
     return buffer.getvalue()
 
 
-def _add(archive: zipfile.ZipFile, path: Path, arcname: str) -> None:
+def add_member(archive: zipfile.ZipFile, path: Path, arcname: str) -> None:
+    """Add `path` as `arcname`: a symlink as a link, a dir or regular file as itself."""
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode):
         member = zipfile.ZipInfo(arcname)

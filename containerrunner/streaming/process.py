@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from containerrunner.errors import StreamError
+from containerrunner.events import stats_from_events
 from containerrunner.streaming import archive, wire
 from containerrunner.streaming.idle import reader_for
 
@@ -66,13 +67,8 @@ class ProcessResult:
 
     @property
     def stats(self) -> dict[str, Any] | None:
-        """The playbook_on_stats event's data, as Runner.stats gives it (None: no such event)."""
-        for event in self.events:
-            if event.get("event") == "playbook_on_stats":
-                data = event.get("event_data", {})
-                keys = ("changed", "dark", "failures", "ignored", "ok", "processed", "rescued")
-                return {key: data.get(key, {}) for key in (*keys, "skipped")}
-        return None
+        """The play recap as Runner.stats gives it (None: no playbook_on_stats event)."""
+        return stats_from_events(self.events)
 
 
 def artifact_dir_for(

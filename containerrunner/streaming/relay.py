@@ -31,6 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from containerrunner.streaming.archive import add_member
+
 #: Largest payload of mounted files the relay sends.
 MAX_PAYLOAD = 256 * 1024 * 1024
 
@@ -93,11 +95,7 @@ def pack_mounts(mounts: list[dict[str, Any]]) -> bytes:
                         f"{path} is a socket (an ssh-agent?): container_transport='stream' "
                         "cannot carry it; use the default transport for ssh_key"
                     )
-                if stat.S_ISLNK(info.st_mode):
-                    member = zipfile.ZipInfo(arcname)
-                    member.external_attr = (stat.S_IFLNK | 0o777) << 16
-                    archive.writestr(member, os.readlink(path))
-                elif stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+                if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
                     total += info.st_size
                     if total > MAX_PAYLOAD:
                         raise RelayError(
@@ -105,7 +103,7 @@ def pack_mounts(mounts: list[dict[str, Any]]) -> bytes:
                             f"{MAX_PAYLOAD} for container_transport='stream' (mount less, e.g. "
                             "run from a smaller directory)"
                         )
-                    archive.write(path, arcname)
+                add_member(archive, path, arcname)  # FIFOs and devices are skipped there
     return buffer.getvalue()
 
 

@@ -23,10 +23,15 @@ from containerrunner.validate import HANDLER_NAMES
 CALLER_SIDE = frozenset({"private_data_dir", "artifact_dir", *HANDLER_NAMES})
 
 
+def job_side(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The options given (not None) that are not the caller's side (CALLER_SIDE)."""
+    return {k: v for k, v in kwargs.items() if v is not None and k not in CALLER_SIDE}
+
+
 def job_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments a worker gets: given (not None), known, JSON, with an ident."""
     reject_unknown(kwargs)
-    sent = {k: v for k, v in kwargs.items() if v is not None and k not in CALLER_SIDE}
+    sent = job_side(kwargs)
     for name, value in sent.items():
         try:
             json.dumps(value)

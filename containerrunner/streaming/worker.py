@@ -27,7 +27,7 @@ from containerrunner.errors import ContainerRunnerError, StreamError
 from containerrunner.interface import run
 from containerrunner.streaming import archive, wire
 from containerrunner.streaming.idle import reader_for
-from containerrunner.streaming.transmit import CALLER_SIDE
+from containerrunner.streaming.transmit import job_side
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def read_job(
 
 def _run_kwargs(kwargs: dict[str, Any], workdir: str) -> dict[str, Any]:
     """run()'s keyword arguments from the stream's, for a private data dir at `workdir`."""
-    job = {k: v for k, v in kwargs.items() if v is not None and k not in CALLER_SIDE}
+    job = job_side(kwargs)
     inventory = job.get("inventory")
     if isinstance(inventory, str) and not os.path.isabs(inventory):
         job["inventory"] = os.path.join(workdir, inventory)  # as ansible-runner's worker does
