@@ -270,32 +270,55 @@ def _remove_container(spec: dict[str, Any]) -> None:
         )
 
 
+#: A sample this long needs no warm-up (imports and caches are noise next to it): a row whose
+#: warm-up sample takes longer counts that round as measured and skips further warm-ups.
+LONG_SAMPLE = 60.0
+
+
 def measure(
     row: Row, rounds: int, warmup: int, deadline: float, log: Callable[[str], None]
 ) -> None:
     """Warm-up rounds (not counted), then up to `rounds` measured ones, alternating methods.
-    At least one round is measured; no further round starts past `deadline`."""
+    At least one round is measured; no further round starts past `deadline`. A sample may take
+    twice the longest one seen in the row, whatever the budget says (never cut short a
+    measurement the budget already paid for)."""
     methods = row.methods
-    for rnd in range(warmup + rounds):
-        measured = rnd - warmup
+    longest = 0.0
+    measured = warmed = 0
+    while measured < rounds:
+        warming = warmed < warmup and longest <= LONG_SAMPLE
         if measured > 0 and time.monotonic() > deadline:
             log(f"  budget: stopping {row.title} after {measured} round(s)")
             return
-        if rnd < warmup and time.monotonic() > deadline:
-            continue  # no time for a warm-up
-        shift = rnd % len(methods)
+        if warming and time.monotonic() > deadline:
+            warmed = warmup  # no time for a warm-up
+            continue
+        shift = (measured + warmed) % len(methods)
+        kept: list[tuple[Method, dict[str, Any]]] = []
         for m in methods[shift:] + methods[:shift]:
             if m.unavailable is not None:
                 continue
-            result = sample(row, m, timeout=max(120.0, deadline - time.monotonic() + 600))
+            timeout = max(120.0, 2 * longest, deadline - time.monotonic() + 600)
+            result = sample(row, m, timeout=timeout)
             if result.get("error"):
                 m.unavailable = str(result["error"])
                 m.samples.clear()
                 log(f"    {m.key}: n/a ({m.unavailable})")
                 continue
-            if rnd >= warmup:
-                m.samples.append(result)
+            longest = max(longest, float(result["seconds"]))
+            kept.append((m, result))
             log(f"    {row.bench} {m.key:<11} {result['seconds']:8.3f} s")
+        if warming and longest > LONG_SAMPLE:
+            warming = False  # a long row: its warm-up round counts
+            log(f"  {row.title}: samples over {LONG_SAMPLE:.0f} s, the warm-up round counts")
+        if warming:
+            warmed += 1
+            continue
+        for m, result in kept:
+            m.samples.append(result)
+        measured += 1
+        if not kept:
+            return
 
 
 # ---------------------------------------------------------------------- reporting
