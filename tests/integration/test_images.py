@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from containerrunner.cli import images
 from containerrunner.isolation.engine import Engine
-from tests.conftest import EE_IMAGE, NETWORK_EE_IMAGE, image_present
+from tests.conftest import (
+    EE_IMAGE,
+    NETWORK_EE_IMAGE,
+    EngineProbe,
+    image_present,
+    require_engine,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +68,48 @@ def test_files_written_to_mount_belong_to_caller(engine: Engine, tmp_path: Path)
     made = tmp_path / "made-in-container"
     assert made.exists()
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def _recorded_ids() -> dict[str, str]:
+    """IMAGE -> ID from the recipes' expected-ids for this machine's architecture."""
+    arch = platform.machine()
+    ids = {}
+    for line in (images.RECIPES / "expected-ids").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#") and parts[1] == arch:
+            ids[parts[0]] = parts[2]
+    return ids
+
+
+def _image_id(engine: Engine, image: str) -> str:
+    proc = subprocess.run(
+        engine.command("image", "inspect", "--format", "{{.Id}}", image),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"{engine.name} image inspect {image}: {proc.stderr.strip()}"
+    return proc.stdout.strip().removeprefix("sha256:")
+
+
+@pytest.mark.podman
+@pytest.mark.docker
+def test_both_engines_hold_the_recorded_image_ids(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
+) -> None:
+    """scripts/build-images gave the IDs the committed locks give (recipes/expected-ids), and
+    docker, which gets each image by `podman save | docker load`, runs the identical one."""
+    recorded = _recorded_ids()
+    if not recorded:
+        pytest.skip(f"no IDs recorded for {platform.machine()} in recipes/expected-ids")
+    podman = require_engine(request, engine_probes, "podman")
+    docker = require_engine(request, engine_probes, "docker")
+    for image, expected in sorted(recorded.items()):
+        built = _image_id(podman, image)
+        assert built == expected, (
+            f"podman holds {image} as {built[:12]}, the locks give {expected[:12]}"
+            " (recipes/expected-ids): the build is not reproducible, or the recipe changed"
+            " without scripts/build-images --verify"
+        )
+        assert _image_id(docker, image) == built, f"docker's {image} is not podman's {built[:12]}"
