@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -245,19 +246,23 @@ def sample(row: Row, method: Method, timeout: float) -> dict[str, Any]:
         ident = f"bench-{uuid.uuid4().hex[:12]}"
         spec = {**method.spec, "pdd": str(pdd), "ident": ident}
         argv = [sys.executable, str(SAMPLE), json.dumps(spec)]
-        try:
-            proc = subprocess.run(
-                argv, capture_output=True, text=True, env=child_env(), timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            _remove_container(spec)
-            return {"error": f"no result within {timeout:.0f} s"}
-        lines = proc.stdout.strip().splitlines()
+        # its own session, so a sample cut short takes its ansible-playbook and forks with it
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        ) as proc:  # fmt: skip
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                _remove_container(spec)
+                return {"error": f"no result within {timeout:.0f} s"}
+        lines = stdout.strip().splitlines()
         try:
             result: dict[str, Any] = json.loads(lines[-1])
         except (IndexError, ValueError):
-            tail = (proc.stderr or proc.stdout).strip()[-300:]
+            tail = (stderr or stdout).strip()[-300:]
             return {"error": f"sample process rc={proc.returncode}: {tail}"}
         return result
 
