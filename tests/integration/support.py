@@ -144,3 +144,17 @@ def event_shape(events: Any) -> tuple[list[tuple[str, str | None]], list[tuple[s
         else:
             ordered.append((e["event"], data.get("task")))
     return ordered, sorted(per_host)
+
+
+@contextlib.contextmanager
+def short_temp_dir(prefix: str) -> Iterator[Path]:
+    """A temp dir with a short path, removed afterwards: a private podman store's runroot
+    (DIR/run) may be at most 50 characters, which pytest's tmp_path often is not."""
+    import tempfile
+
+    tmp = tempfile.gettempdir()
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp if len(tmp) <= 24 else "/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from containerrunner.cli import images
+from tests.integration.support import short_temp_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.podman, pytest.mark.image_verify]
 
@@ -28,15 +29,17 @@ def _opt_in(request: pytest.FixtureRequest) -> None:
 
 def test_verify_builds_the_recorded_ids_twice(tmp_path: Path) -> None:
     recorded = EXPECTED_IDS.read_text()
-    proc = subprocess.run(
-        ["bash", str(images.BUILD_SCRIPT), "--verify"],
-        env=dict(os.environ, TMPDIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state")),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
+    with short_temp_dir("cr-v-") as short:  # the stores' runroots: at most 50 characters
+        proc = subprocess.run(
+            ["bash", str(images.BUILD_SCRIPT), "--verify"],
+            env=dict(os.environ, TMPDIR=str(short), XDG_STATE_HOME=str(tmp_path / "state")),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+        left = list(short.glob("cr-verify.*"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "verify: reproducible; the IDs are the ones in" in proc.stderr, proc.stderr[-4000:]
     assert EXPECTED_IDS.read_text() == recorded
@@ -45,4 +48,4 @@ def test_verify_builds_the_recorded_ids_twice(tmp_path: Path) -> None:
             image, arch, image_id = line.split()
             if arch == platform.machine():
                 assert f"verify: {image}: {image_id[:12]} both times" in proc.stderr
-    assert not any(tmp_path.glob("cr-verify.*")), "the private stores are removed"
+    assert not left, "the private stores are removed"
