@@ -86,6 +86,7 @@ def test_rootless_comes_from_podman_info(
     engine, log = fake_engine(tmp_path, "podman")
     Path(engine.executable).write_text(f'#!/bin/sh\necho "$*" >> "{log}"\necho {answer}\n')
     monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: False)  # podman is asked
     assert engine_mod.make_engine("podman", engine.executable).rootless is expected
     assert engine_mod.make_engine("podman", engine.executable).rootless is expected
     # Asked once per process, with the engine's own answer.
@@ -98,6 +99,7 @@ def test_rootless_falls_back_to_the_euid_when_podman_info_fails(
     engine, _log = fake_engine(tmp_path, "podman")
     Path(engine.executable).write_text("#!/bin/sh\nexit 125\n")
     monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: False)  # podman is asked
     assert engine_mod.make_engine("podman", engine.executable).rootless is (os.geteuid() != 0)
     assert engine_mod._ROOTLESS == {}  # a failure is not remembered
 
@@ -116,6 +118,7 @@ def test_detect_engine_asks_version_once_and_info_alongside(
     podman.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
+    monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: False)  # podman is asked
     monkeypatch.setattr(engine_mod, "_ANSWERED", set())
     monkeypatch.setattr(engine_mod, "_VERSIONS", {})
     engine = engine_mod.detect_engine("podman")
