@@ -158,3 +158,40 @@ def short_temp_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def recorded_image_ids() -> dict[str, str]:
+    """IMAGE -> ID from the recipes' expected-ids for this machine's architecture."""
+    import platform
+
+    from containerrunner.cli import images
+
+    ids = {}
+    for line in (images.RECIPES / "expected-ids").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#") and parts[1] == platform.machine():
+            ids[parts[0]] = parts[2]
+    return ids
+
+
+def built_from_committed_recipe(engine: Engine, image: str) -> bool:
+    """Whether `image` in `engine` carries the recipe label the committed recipe gives
+    (`build-images --print-hashes`): not built with --base-image or from local relocks."""
+    from containerrunner.cli import images
+
+    hashes = subprocess.run(
+        ["bash", str(images.BUILD_SCRIPT), "--print-hashes"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    label = subprocess.run(
+        engine.command(
+            "image", "inspect", "--format", '{{index .Labels "containerrunner.recipe"}}', image
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return dict(zip(hashes[::2], hashes[1::2], strict=True)).get(image) == label

@@ -16,7 +16,11 @@ import pytest
 
 from containerrunner.cli import images
 from tests.conftest import EngineProbe, require_engine
-from tests.integration.support import short_temp_dir
+from tests.integration.support import (
+    built_from_committed_recipe,
+    recorded_image_ids,
+    short_temp_dir,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.podman]
 
@@ -26,14 +30,6 @@ EE = "localhost/containerrunner-ee:latest"
 
 def _store(path: Path, *args: str) -> list[str]:
     return ["podman", "--root", str(path / "root"), "--runroot", str(path / "run"), *args]
-
-
-def _recorded(image: str) -> str | None:
-    for line in (images.RECIPES / "expected-ids").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == image and parts[1] == platform.machine():
-            return parts[2]
-    return None
 
 
 def _build_in(store: Path, base_archive: Path) -> tuple[str, str]:
@@ -62,24 +58,10 @@ def test_the_default_ee_builds_to_the_recorded_id_twice(
     request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe], tmp_path: Path
 ) -> None:
     podman = require_engine(request, engine_probes, "podman")
-    expected = _recorded(EE)
+    expected = recorded_image_ids().get(EE)
     if expected is None:
         pytest.skip(f"no ID recorded for {EE} on {platform.machine()}")
-    base_label = subprocess.run(
-        podman.command(
-            "image", "inspect", "--format", '{{index .Labels "containerrunner.recipe"}}', BASE
-        ),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    hashes = subprocess.run(
-        ["bash", str(images.BUILD_SCRIPT), "--print-hashes"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    if dict(zip(hashes[::2], hashes[1::2], strict=True)).get(BASE) != base_label:
+    if not built_from_committed_recipe(podman, BASE):
         pytest.skip(f"{BASE} was built from other inputs than the committed recipe")
     archive = tmp_path / "base.tar"
     subprocess.run(podman.command("save", "-q", "-o", str(archive), BASE), check=True, timeout=300)

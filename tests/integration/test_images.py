@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from containerrunner.cli import images
 from containerrunner.isolation.engine import Engine
 from tests.conftest import (
     EE_IMAGE,
@@ -18,6 +17,7 @@ from tests.conftest import (
     image_present,
     require_engine,
 )
+from tests.integration.support import built_from_committed_recipe, recorded_image_ids
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +70,6 @@ def test_files_written_to_mount_belong_to_caller(engine: Engine, tmp_path: Path)
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())
 
 
-def _recorded_ids() -> dict[str, str]:
-    """IMAGE -> ID from the recipes' expected-ids for this machine's architecture."""
-    arch = platform.machine()
-    ids = {}
-    for line in (images.RECIPES / "expected-ids").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3 and not line.startswith("#") and parts[1] == arch:
-            ids[parts[0]] = parts[2]
-    return ids
-
-
 def _image_id(engine: Engine, image: str) -> str:
     proc = subprocess.run(
         engine.command("image", "inspect", "--format", "{{.Id}}", image),
@@ -100,29 +89,13 @@ def test_both_engines_hold_the_recorded_image_ids(
 ) -> None:
     """scripts/build-images gave the IDs the committed locks give (recipes/expected-ids), and
     docker, which gets each image by `podman save | docker load`, runs the identical one."""
-    recorded = _recorded_ids()
+    recorded = recorded_image_ids()
     if not recorded:
         pytest.skip(f"no IDs recorded for {platform.machine()} in recipes/expected-ids")
     podman = require_engine(request, engine_probes, "podman")
     docker = require_engine(request, engine_probes, "docker")
-    hashes = subprocess.run(
-        ["bash", str(images.BUILD_SCRIPT), "--print-hashes"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
-    default_recipe = dict(zip(hashes[::2], hashes[1::2], strict=True))
     for image, expected in sorted(recorded.items()):
-        label = subprocess.run(
-            podman.command(
-                "image", "inspect", "--format", '{{index .Labels "containerrunner.recipe"}}', image
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if label != default_recipe.get(image):
+        if not built_from_committed_recipe(podman, image):
             continue  # built from other inputs (--base-image, a local relock): no record to meet
         built = _image_id(podman, image)
         assert built == expected, (
