@@ -177,9 +177,16 @@ def command_runner(
     return _command_runner(_command(executable_cmd, cmdline_args or []), options, helper)
 
 
-def run(**kwargs: Any) -> Runner:
-    """Run a playbook, an ad-hoc module or a role; returns the finished Runner."""
+def run(**kwargs: Any) -> Any:
+    """Run a playbook, an ad-hoc module or a role; returns the finished Runner.
+
+    With `streamer="transmit" | "worker" | "process"` (and `_output=` / `_input=`), one phase
+    of the job stream instead, as ansible-runner does (containerrunner.streaming.streamer)."""
     observe("run", None, (), kwargs)
+    if kwargs.get("streamer") is not None:
+        from containerrunner.streaming.streamer import run_streamer
+
+        return run_streamer(kwargs)
     runner = run_runner(kwargs)
     runner.run()
     return runner

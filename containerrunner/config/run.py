@@ -103,7 +103,8 @@ UNSUPPORTED_KWARGS: Mapping[str, str] = {
         "the bubblewrap sandbox is not supported; use process_isolation=True with "
         "process_isolation_executable='podman' or 'docker' to run in a container",
     ),
-    "streamer": "remote execution lives in containerrunner.streaming",
+    "streamer": "streamer= works with run() (transmit, worker, process); elsewhere use "
+    "containerrunner.streaming",
 }
 
 # A playbook given as a collection name (namespace.collection.playbook), not as a file.

@@ -117,3 +117,33 @@ def test_ansible_runners_transmit_feeds_our_worker_and_its_process(tmp_path: Pat
     events = [json.loads(p.read_text()) for p in (artifacts / "job_events").iterdir()]
     events.sort(key=lambda e: e["counter"])
     assert event_shape(events) == event_shape(local.events)
+
+
+def test_run_with_a_streamer_is_ansible_runners_three_phases(tmp_path: Path) -> None:
+    """AWX's way: the same run() keyword arguments with streamer= for each phase."""
+    demo = copy_examples(tmp_path)
+    local = _local(demo, {"process_isolation": False})
+    job = {"private_data_dir": str(demo), "playbook": "site.yml", "ident": "streamed"}
+    sent = io.BytesIO()
+    transmitted = containerrunner.run(streamer="transmit", _output=sent, **job)
+    assert (transmitted.status, transmitted.rc) == ("unstarted", None)
+
+    back = io.BytesIO()
+    worked = containerrunner.run(
+        streamer="worker", _input=io.BytesIO(sent.getvalue()), _output=back
+    )
+    assert (worked.status, worked.rc) == ("successful", 0), worked.job_explanation
+
+    seen: list[dict[str, Any]] = []
+    caller = tmp_path / "caller"
+    done = containerrunner.run(
+        streamer="process",
+        _input=io.BytesIO(back.getvalue()),
+        quiet=True,
+        event_handler=lambda event: seen.append(event) or True,  # True: keep it
+        **{**job, "private_data_dir": str(caller)},
+    )
+    assert (done.status, done.rc) == ("successful", 0)
+    assert event_shape(seen) == event_shape(local.events)
+    assert done.stats == local.stats
+    assert (caller / "artifacts" / "streamed" / "status").read_text() == "successful"
