@@ -98,6 +98,22 @@ def test_a_silent_sender_ends_in_a_stream_error() -> None:
         os.close(write_end)
 
 
+def test_a_worker_whose_sender_goes_silent_refuses_the_job_within_the_idle_timeout() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"kwargs": {"playbook": "site.yml"}}\n')  # then nothing, pipe open
+    back = io.BytesIO()
+    try:
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            result = streaming.worker(source, back, idle_timeout=0.3)
+    finally:
+        os.close(write_end)
+    assert result.status == "error" and result.rc is None
+    assert "silent for 0.3 s" in (result.job_explanation or "")
+    items = list(wire.read_items(io.BytesIO(back.getvalue())))
+    assert [i.kind for i in items] == ["status", "eof"]
+    assert items[0].data["status"] == "error"
+
+
 def test_the_idle_reader_reads_lines_and_payloads_like_a_file() -> None:
     read_end, write_end = os.pipe()
     out = io.BytesIO()
