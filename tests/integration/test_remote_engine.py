@@ -1,0 +1,169 @@
+"""engine_url for real: a second docker daemon on another "machine", a network namespace
+(tests/netns.py: a veth pair on 10.231.18.0/24) where it listens on tcp://10.231.18.2:2375
+(plain tcp, reachable only through that private veth), with the EE image loaded from the
+shared daemon. run, run_command and get_plugin_docs through engine_url give what the local
+docker gives (the job streamed: no bind mount reaches the remote), and a caller SIGKILLed
+mid-job leaves a container on the remote that the next call's reaper removes there.
+Everything is torn down afterwards, and asserted so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import containerrunner
+from containerrunner.isolation.engine import LABEL_ENDPOINT, Engine, make_engine
+from tests.conftest import EngineProbe, our_containers, require_engine
+from tests.integration.dockerd import PrivateDockerd
+from tests.integration.support import EE_IMAGE, container_kwargs, copy_examples, event_shape
+from tests.netns import NetworkNamespace, available
+
+REPO = Path(__file__).resolve().parents[2]
+PREFIX = "10.231.18"
+
+pytestmark = pytest.mark.docker
+
+
+class RemoteDocker:
+    def __init__(self, ns: NetworkNamespace, daemon: PrivateDockerd) -> None:
+        self.ns, self.daemon = ns, daemon
+        self.url = f"tcp://{ns.address}:2375"
+        # the remote daemon seen through its URL, as the job's client sees it
+        self.engine = make_engine("docker", endpoint=self.url)
+
+    def containers(self, owner_pid: int | None = None) -> list[str]:
+        label = "containerrunner" if owner_pid is None else f"containerrunner.owner-pid={owner_pid}"
+        out = subprocess.run(
+            ["docker", "-H", self.url, "ps", "-a", "--filter", f"label={label}",
+             "--format", "{{.Names}}"],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        return out.split()
+
+
+@pytest.fixture(scope="module")
+def remote(
+    request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe]
+) -> Iterator[RemoteDocker]:
+    require_engine(request, engine_probes, "docker")
+    why = available()
+    if why:
+        pytest.skip(why)
+    ns = NetworkNamespace(f"cr-remote-{os.getpid()}", PREFIX)
+    with ns:
+        daemon = PrivateDockerd(EE_IMAGE, netns=ns.name, listen=(f"tcp://{ns.address}:2375",))
+        try:
+            yield RemoteDocker(ns, daemon)
+        finally:
+            daemon.close()
+    assert not daemon.processes(), "the remote dockerd left processes"
+    assert not ns.exists() and not ns.host_link_exists(), "the namespace or its veth is left"
+
+
+@pytest.fixture
+def local_docker(engine_probes: dict[str, EngineProbe]) -> Engine:
+    engine = engine_probes["docker"].engine
+    assert engine is not None
+    return engine
+
+
+@pytest.fixture
+def nothing_left(remote: RemoteDocker, local_docker: Engine) -> Iterator[RemoteDocker]:
+    before = set(our_containers(local_docker, os.getpid()))
+    yield remote
+    assert remote.containers(os.getpid()) == [], "containers left on the remote"
+    assert set(our_containers(local_docker, os.getpid())) == before
+
+
+def test_run_through_engine_url_gives_the_local_result(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    demo = copy_examples(tmp_path)
+    kwargs = {"private_data_dir": str(demo), "playbook": "site.yml"}
+    local = containerrunner.run(**kwargs, ident="local", **container_kwargs(local_docker))
+    remote = containerrunner.run(
+        **kwargs, ident="remote", engine_url=nothing_left.url, **container_kwargs(local_docker)
+    )
+    assert (remote.status, remote.rc) == ("successful", 0), remote.stdout.read()
+    assert event_shape(remote.events) == event_shape(local.events)
+    assert remote.stats == local.stats
+    provenance = json.loads((demo / "artifacts" / "remote" / "provenance.json").read_text())
+    assert provenance["engine_endpoint"] == nothing_left.url
+    assert provenance["container_transport"] == "stream"
+
+
+def test_run_command_through_engine_url(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    argv = ["ansible", ["--version"]]
+    where = {"host_cwd": str(tmp_path), **container_kwargs(local_docker)}
+    local = containerrunner.run_command(*argv, **where)  # type: ignore[arg-type]
+    remote = containerrunner.run_command(*argv, engine_url=nothing_left.url, **where)  # type: ignore[arg-type]
+    assert remote == local and remote[2] == 0
+
+
+def test_get_plugin_docs_through_engine_url(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    where = {"host_cwd": str(tmp_path), **container_kwargs(local_docker)}
+    query: dict[str, Any] = {"plugin_type": "module", "response_format": "json"}
+    local, _ = containerrunner.get_plugin_docs(["ansible.builtin.ping"], **query, **where)
+    remote, _ = containerrunner.get_plugin_docs(
+        ["ansible.builtin.ping"], **query, engine_url=nothing_left.url, **where
+    )
+    assert remote == local
+    assert remote["ansible.builtin.ping"]["doc"]["module"] == "ping"
+
+
+KILLED_OWNER = textwrap.dedent(
+    """\
+    import json, sys
+    import containerrunner
+    containerrunner.run_command(
+        "sh", ["-c", "echo up; exec sleep 600"], output_fd=sys.stdout, **json.loads(sys.argv[1])
+    )
+    """
+)
+
+
+def test_a_killed_callers_remote_container_is_reaped_by_the_next_call(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    where = {
+        "host_cwd": str(tmp_path),
+        "engine_url": nothing_left.url,
+        **container_kwargs(local_docker),
+    }
+    owner = subprocess.Popen(
+        [sys.executable, "-c", KILLED_OWNER, json.dumps(where)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    assert line.startswith("up"), f"the job did not start: {line!r}"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    left = nothing_left.containers(owner.pid)
+    assert len(left) == 1, left
+    labels = subprocess.run(
+        ["docker", "-H", nothing_left.url, "inspect", "--format",
+         f'{{{{index .Config.Labels "{LABEL_ENDPOINT}"}}}}', left[0]],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert labels == nothing_left.url
+
+    _out, err, rc = containerrunner.run_command(
+        "true", [], host_cwd=str(tmp_path)
+    )  # any call reaps
+    assert rc == 0, err
+    assert nothing_left.containers(owner.pid) == []
