@@ -7,6 +7,11 @@ connection needs with pipelining (modules go to the remote python on stdin: no s
 Only `client_key` (the text of a private key; its public half is taken) logs in, so a job
 that connects proves that key reached its ssh client, e.g. through the job's ssh-agent.
 The host has no sshd: this keeps the ssh tests free of one.
+
+`python -m tests.sshserver ADDRESS PORT CLIENT_KEY_FILE` serves on ADDRESS:PORT in a process of
+its own (e.g. started in a network namespace with `nsenter --net=...`; the commands run with
+its environment), prints `ready KEYTYPE BASE64` (its host key, for known_hosts) once it
+listens, and stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 from types import TracebackType
 from typing import IO
@@ -90,11 +97,11 @@ class _Interface(paramiko.ServerInterface):
 class SshServer:
     """See the module docstring; a context manager (stops listening and closes sessions)."""
 
-    def __init__(self, client_key: str) -> None:
+    def __init__(self, client_key: str, address: str = "127.0.0.1", port: int = 0) -> None:
         self.client_key = paramiko.Ed25519Key(file_obj=io.StringIO(client_key))
         self.host_key = paramiko.ECDSAKey.generate()
         self.logins: list[str] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server((address, port))
         self.port: int = self._listener.getsockname()[1]
         self._transports: list[paramiko.Transport] = []
         self._closed = threading.Event()
@@ -130,3 +137,17 @@ class SshServer:
         self._thread.join(10)
         for transport in self._transports:
             transport.close()
+
+
+def main(argv: list[str]) -> None:
+    address, port, key_file = argv
+    with open(key_file) as fh, SshServer(fh.read(), address, int(port)) as server:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        key = server.host_key
+        print(f"ready {key.get_name()} {key.get_base64()}", flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -25,7 +25,13 @@ import containerrunner
 from containerrunner.isolation.engine import LABEL_ENDPOINT, Engine, make_engine
 from tests.conftest import EngineProbe, our_containers, require_engine
 from tests.integration.dockerd import PrivateDockerd
-from tests.integration.support import EE_IMAGE, container_kwargs, copy_examples, event_shape
+from tests.integration.support import (
+    EE_IMAGE,
+    container_kwargs,
+    copy_examples,
+    event_shape,
+    make_ssh_key,
+)
 from tests.netns import NetworkNamespace, available
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,6 +83,23 @@ def local_docker(engine_probes: dict[str, EngineProbe]) -> Engine:
     return engine
 
 
+@pytest.fixture(scope="module")
+def local_demo(
+    remote: RemoteDocker,
+    engine_probes: dict[str, EngineProbe],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Any, dict[str, Any]]:
+    """(event shape, stats) of the demo on the local docker, once for the module."""
+    engine = engine_probes["docker"].engine
+    assert engine is not None
+    demo = copy_examples(tmp_path_factory.mktemp("local"))
+    r = containerrunner.run(
+        private_data_dir=str(demo), playbook="site.yml", **container_kwargs(engine)
+    )
+    assert (r.status, r.rc) == ("successful", 0)
+    return event_shape(r.events), r.stats
+
+
 @pytest.fixture
 def nothing_left(remote: RemoteDocker, local_docker: Engine) -> Iterator[RemoteDocker]:
     before = set(our_containers(local_docker, os.getpid()))
@@ -86,17 +109,15 @@ def nothing_left(remote: RemoteDocker, local_docker: Engine) -> Iterator[RemoteD
 
 
 def test_run_through_engine_url_gives_the_local_result(
-    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+    nothing_left: RemoteDocker, local_docker: Engine, local_demo: tuple[Any, Any], tmp_path: Path
 ) -> None:
     demo = copy_examples(tmp_path)
-    kwargs = {"private_data_dir": str(demo), "playbook": "site.yml"}
-    local = containerrunner.run(**kwargs, ident="local", **container_kwargs(local_docker))
     remote = containerrunner.run(
-        **kwargs, ident="remote", engine_url=nothing_left.url, **container_kwargs(local_docker)
-    )
+        private_data_dir=str(demo), playbook="site.yml", ident="remote",
+        engine_url=nothing_left.url, **container_kwargs(local_docker),
+    )  # fmt: skip
     assert (remote.status, remote.rc) == ("successful", 0), remote.stdout.read()
-    assert event_shape(remote.events) == event_shape(local.events)
-    assert remote.stats == local.stats
+    assert (event_shape(remote.events), remote.stats) == local_demo
     provenance = json.loads((demo / "artifacts" / "remote" / "provenance.json").read_text())
     assert provenance["engine_endpoint"] == nothing_left.url
     assert provenance["container_transport"] == "stream"
@@ -167,3 +188,71 @@ def test_a_killed_callers_remote_container_is_reaped_by_the_next_call(
     )  # any call reaps
     assert rc == 0, err
     assert nothing_left.containers(owner.pid) == []
+
+
+@pytest.fixture(scope="module")
+def remote_sshd(
+    remote: RemoteDocker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """An SSH server (tests/sshserver.py, paramiko: the machine has no sshd) on the
+    namespace's address, port 22, whose commands see the remote dockerd as DOCKER_HOST: what
+    docker's ssh:// runs there (`docker system dial-stdio`). (key file, known_hosts line)."""
+    pytest.importorskip("paramiko")
+    keys = tmp_path_factory.mktemp("ssh")
+    key = keys / "id"
+    key.write_text(make_ssh_key(keys))
+    key.chmod(0o600)
+    server = subprocess.Popen(
+        ["nsenter", f"--net={remote.ns.path}", sys.executable, "-m", "tests.sshserver",
+         remote.ns.address, "22", str(key)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "DOCKER_HOST": remote.daemon.host},
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        ready = server.stdout.readline().split()
+        assert ready[:1] == ["ready"], f"the ssh server did not start: {ready}"
+        yield key, f"{remote.ns.address} {ready[1]} {ready[2]}"
+    finally:
+        server.kill()  # a test server: nothing of it to close but the process
+        server.wait(30)
+
+
+@pytest.fixture
+def ssh_client(
+    remote_sshd: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ssh` on PATH logs in with the test's key and knows the server's host key (docker's
+    ssh:// runs the `ssh` it finds on PATH; root's ~/.ssh is left alone)."""
+    key, known = remote_sshd
+    (tmp_path / "known_hosts").write_text(known + "\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "ssh"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"exec /usr/bin/ssh -F /dev/null -i {key} -o IdentitiesOnly=yes -o BatchMode=yes "
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={tmp_path / 'known_hosts'} "
+        '"$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_run_through_docker_over_ssh(
+    nothing_left: RemoteDocker,
+    ssh_client: None,
+    local_docker: Engine,
+    local_demo: tuple[Any, Any],
+    tmp_path: Path,
+) -> None:
+    demo = copy_examples(tmp_path)
+    url = f"ssh://root@{nothing_left.ns.address}"
+    remote = containerrunner.run(
+        private_data_dir=str(demo), playbook="site.yml", ident="ssh", engine_url=url,
+        **container_kwargs(local_docker),
+    )  # fmt: skip
+    assert (remote.status, remote.rc) == ("successful", 0), remote.stdout.read()
+    assert (event_shape(remote.events), remote.stats) == local_demo
+    provenance = json.loads((demo / "artifacts" / "ssh" / "provenance.json").read_text())
+    assert provenance["engine_endpoint"] == url
