@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.conftest import EngineProbe, our_containers, require_engine
 from tests.integration.dockerd import PrivateDockerd
 from tests.integration.support import (
     EE_IMAGE,
+    LOCAL_VARS,
     container_kwargs,
     copy_examples,
     event_shape,
@@ -144,6 +146,40 @@ def test_get_plugin_docs_through_engine_url(
     )
     assert remote == local
     assert remote["ansible.builtin.ping"]["doc"]["module"] == "ping"
+
+
+NAP = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Nap
+      ansible.builtin.command: sleep 600
+"""
+
+
+def test_a_canceled_remote_job_is_stopped_on_the_remote(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    pdd = tmp_path / "nap"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "inventory").mkdir()
+    (pdd / "project" / "site.yml").write_text(NAP)
+    (pdd / "inventory" / "hosts").write_text(f"box {LOCAL_VARS}\n")
+    napping = threading.Event()
+
+    def on_event(event: dict[str, Any]) -> bool:
+        if event.get("event") == "runner_on_start":
+            napping.set()
+        return True
+
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="site.yml", engine_url=nothing_left.url,
+        event_handler=on_event, cancel_callback=napping.is_set, **container_kwargs(local_docker),
+    )  # fmt: skip
+    thread.join(timeout=240)
+    assert not thread.is_alive()
+    assert runner.status == "canceled"
+    assert nothing_left.containers(os.getpid()) == []
 
 
 KILLED_OWNER = textwrap.dedent(
