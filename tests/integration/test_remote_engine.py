@@ -9,13 +9,17 @@ Everything is torn down afterwards, and asserted so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -292,3 +296,121 @@ def test_run_through_docker_over_ssh(
     assert (event_shape(remote.events), remote.stats) == local_demo
     provenance = json.loads((demo / "artifacts" / "ssh" / "provenance.json").read_text())
     assert provenance["engine_endpoint"] == url
+
+
+ONLY_HERE = "localhost/cr-remote-ee:test"  # the EE's name in the private podman store only
+
+
+class PrivatePodmanService:
+    """`podman system service` on a private store (its own --root, --runroot, --tmpdir under a
+    short temp dir: the shared store is untouched) with the EE loaded from `podman save`."""
+
+    def __init__(self, image: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="crp-"))
+        self.socket = self.dir / "podman.sock"
+        self.store = [
+            "--root", str(self.dir / "root"), "--runroot", str(self.dir / "run"),
+            "--tmpdir", str(self.dir / "tmp"),
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        try:
+            save = subprocess.Popen(["podman", "save", image], stdout=subprocess.PIPE)
+            load = subprocess.run(
+                ["podman", *self.store, "load", "-q"], stdin=save.stdout, capture_output=True
+            )
+            assert save.stdout is not None
+            save.stdout.close()
+            assert save.wait() == 0 and load.returncode == 0, load.stderr
+            # a name only this store has: a job that runs with it ran on this service
+            subprocess.run(["podman", *self.store, "tag", image, ONLY_HERE], check=True)
+            self.proc = subprocess.Popen(
+                ["podman", *self.store, "system", "service", "--time=0", f"unix://{self.socket}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            deadline = time.monotonic() + 90
+            while not self.answers():  # a condition with a deadline, not a sleep
+                assert self.proc.poll() is None, "podman system service exited"
+                assert time.monotonic() < deadline, "podman system service did not answer"
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(0.2)
+        except BaseException:
+            self.close()
+            raise
+
+    def answers(self) -> bool:
+        proc = subprocess.run(
+            ["podman", "--url", f"unix://{self.socket}", "version"],
+            capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+        return proc.returncode == 0
+
+    def containers(self) -> list[str]:
+        out = subprocess.run(
+            ["podman", *self.store, "ps", "-a", "--filter", "label=containerrunner",
+             "--format", "{{.Names}}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return out.split()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        mounts = [
+            line.split()[1]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(str(self.dir) + "/")
+        ]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.mark.podman
+def test_run_through_podman_over_ssh(
+    remote: RemoteDocker,
+    local_demo: tuple[Any, Any],
+    engine_probes: dict[str, EngineProbe],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_engine(request, engine_probes, "podman")
+    service = PrivatePodmanService(EE_IMAGE)
+    try:
+        key = tmp_path / "id"
+        key.write_text(make_ssh_key(tmp_path))
+        key.chmod(0o600)
+        server = subprocess.Popen(
+            ["nsenter", f"--net={remote.ns.path}", sys.executable, "-m", "tests.sshserver",
+             remote.ns.address, "2222", str(key), str(service.socket)],
+            stdout=subprocess.PIPE, text=True, cwd=REPO,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline().startswith("ready")
+            monkeypatch.setenv("CONTAINER_SSHKEY", str(key))
+            url = f"ssh://root@{remote.ns.address}:2222{service.socket}"
+            demo = copy_examples(tmp_path)
+            r = containerrunner.run(
+                private_data_dir=str(demo), playbook="site.yml", engine_url=url,
+                container_network="none", pull="never",
+                **container_kwargs(make_engine("podman"), ONLY_HERE),
+            )  # fmt: skip
+            assert (r.status, r.rc) == ("successful", 0), r.stdout.read()
+            assert (event_shape(r.events), r.stats) == local_demo
+            assert service.containers() == []
+            provenance = json.loads(
+                (demo / "artifacts" / r.config.ident / "provenance.json").read_text()
+            )
+            assert (provenance["engine_endpoint"], provenance["engine"]) == (url, "podman")
+        finally:
+            server.kill()
+            server.wait(30)
+    finally:
+        service.close()
+    assert not service.dir.exists()
