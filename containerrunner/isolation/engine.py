@@ -435,4 +435,9 @@ def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
                 continue
         _ANSWERED.add((exe, where))
         return make_engine(name, exe, endpoint)
+    if endpoint is not None:  # the engine is there; its daemon or service is not
+        raise EngineError(
+            f"no container engine answers at engine_url {endpoint!r} ({'; '.join(problems)}): "
+            "check the URL and that the daemon or service runs there"
+        )
     raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

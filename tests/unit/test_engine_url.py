@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from containerrunner.config.execution import ExecutionOptions
-from containerrunner.errors import ConfigurationError
+from containerrunner.errors import ConfigurationError, EngineError
 from containerrunner.isolation import Engine, containerize
 from containerrunner.isolation.engine import LABEL_ENDPOINT, endpoint_env
 from containerrunner.streaming.relay import RelaySpec
@@ -112,3 +112,13 @@ def test_endpoint_env_sets_or_removes_the_variable(monkeypatch: pytest.MonkeyPat
     assert (endpoint_env("podman", REMOTE) or {})["CONTAINER_HOST"] == REMOTE
     engine = Engine(name="podman", executable="podman", endpoint=REMOTE)
     assert (engine.where, engine.remote) == (REMOTE, True)
+
+
+def test_an_engine_url_that_does_not_answer_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from containerrunner.isolation import engine as engine_module
+
+    monkeypatch.setattr(engine_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(engine_module, "engine_answers", lambda *a, **k: False)
+    with pytest.raises(EngineError, match=r"no container engine answers at engine_url") as info:
+        engine_module.detect_engine("docker", REMOTE)
+    assert REMOTE in str(info.value) and "apt-get" not in str(info.value)
