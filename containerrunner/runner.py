@@ -69,7 +69,7 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
         return None, None
     if job.execution.session is not None:  # checked and started when the session started
         return job.execution.session.engine, job.execution.session.image_id
-    engine = detect_engine(job.execution.engine)
+    engine = detect_engine(job.execution.engine, job.execution.engine_url)
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
         engine,
@@ -638,6 +638,7 @@ class Runner:
             record.update(
                 engine=engine.name,
                 engine_executable=engine.executable,
+                engine_endpoint=engine.where or None,
                 engine_version=engine_version(engine),
                 image=image,
                 image_id=image_id,

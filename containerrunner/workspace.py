@@ -23,7 +23,7 @@ from typing import Any
 
 from containerrunner.artifacts import write_text_atomic
 from containerrunner.events import EventStream
-from containerrunner.isolation.engine import Engine, current_endpoint
+from containerrunner.isolation.engine import Engine
 from containerrunner.job import Job
 from containerrunner.sshagent import SshAgent
 from containerrunner.tempdirs import Owner, make_dir, reap_stale_meanwhile, remove_dir
@@ -58,7 +58,7 @@ class Workspace:
             container=container,
             engine=engine.name if engine else None,
             executable=engine.executable if engine else None,
-            endpoint=current_endpoint(engine.name) if engine else None,
+            endpoint=engine.where if engine else None,
         )
         workspace = cls(job.runtime_dir)
         workspace._stack.callback(reaping.join)  # last of all on close

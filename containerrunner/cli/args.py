@@ -410,6 +410,15 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
         help=hide("the container's network: host, none, a named network (see docs/network.md)"),
     )
     container.add_argument(
+        "--engine-url",
+        metavar="URL",
+        help=hide(
+            "the engine's endpoint: unix:///path.sock, tcp://HOST:PORT or "
+            "ssh://[USER@]HOST[:PORT][/path] (default: DOCKER_HOST / CONTAINER_HOST, else the "
+            "local engine); a remote one streams the job's files (docs/streaming.md)"
+        ),
+    )
+    container.add_argument(
         "--pull", choices=PULL_POLICIES, help=hide("image pull policy (default: missing)")
     )
     container.add_argument(

@@ -78,6 +78,8 @@ def run_kwargs(
                 prog,
             )
         process_isolation, executable = True, engine
+    if args.engine_url is not None:  # a job on an engine runs in a container
+        process_isolation = True
     verbosity = min(args.verbosity, MAX_VERBOSITY) if args.verbosity else None
     kwargs: dict[str, Any] = {
         "private_data_dir": private_data_dir(args),
@@ -113,6 +115,7 @@ def run_kwargs(
         "container_volume_mounts": args.container_volume_mounts,
         "container_options": args.container_options,
         "container_network": args.container_network,
+        "engine_url": args.engine_url,
         "pull": args.pull,
         "session": attach_session(getattr(args, "session", None)),
     }

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import urlsplit
 
 from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import ConfigurationError
@@ -25,6 +26,17 @@ from containerrunner.validate import (
 
 if TYPE_CHECKING:
     from containerrunner.session import Session
+
+# the engines' endpoint schemes and variables (isolation.engine, which imports this module)
+ENDPOINT_SCHEMES: tuple[str, ...] = ("unix", "tcp", "ssh")
+REMOTE_SCHEMES: tuple[str, ...] = ("tcp", "ssh")
+ENDPOINT_VARIABLES: dict[str, str] = {"podman": "CONTAINER_HOST", "docker": "DOCKER_HOST"}
+
+
+def is_remote(endpoint: str | None) -> bool:
+    """Whether `endpoint` (an engine URL) is on another machine: tcp:// or ssh://."""
+    return endpoint is not None and endpoint.split("://", 1)[0] in REMOTE_SCHEMES
+
 
 EngineChoice = Literal["auto", "podman", "docker"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
@@ -53,6 +65,7 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "container_workdir",
     "container_network",
     "container_transport",
+    "engine_url",
     "host_cwd",
     "secret_envvars",
     "timeout",
@@ -80,6 +93,9 @@ class ExecutionOptions:
     container_network: str | None = None
     # mounts: bind mounts; stream: files sent on the container's stdin (streaming/relay.py)
     transport: Transport = "mounts"
+    # where the engine's client connects (unix://, tcp://, ssh://); None: as the caller's
+    # environment says (DOCKER_HOST, CONTAINER_HOST), else the engine's default
+    engine_url: str | None = None
     host_cwd: str | None = None
     envvars: Mapping[str, str] = field(default_factory=dict)
     secret_env_names: frozenset[str] = frozenset()
@@ -112,6 +128,7 @@ class ExecutionOptions:
         container_workdir: Any = None,
         container_network: Any = None,
         container_transport: Any = None,
+        engine_url: Any = None,
         host_cwd: Any = None,
         envvars: Any = None,
         secret_envvars: Any = None,
@@ -165,10 +182,25 @@ class ExecutionOptions:
             )
         options = as_str_tuple(container_options, "container_options")
         network = _container_network(container_network, options)
-        transport = container_transport or "mounts"
-        if transport not in TRANSPORTS:
+        if container_transport is not None and container_transport not in TRANSPORTS:
             raise ConfigurationError(
-                f"container_transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}"
+                f"container_transport must be one of {', '.join(TRANSPORTS)}; "
+                f"got {container_transport!r}"
+            )
+        url = _engine_url(engine_url, process_isolation)
+        if url is not None and session is not None:
+            raise ConfigurationError(
+                f"engine_url={url!r} and session= both given: a warm session's container is on "
+                "the engine it was started on; give one of them"
+            )
+        transport = container_transport or (
+            "stream" if _remote_endpoint(url, engine, session) else "mounts"
+        )
+        if transport == "mounts" and url is not None and is_remote(url):
+            raise ConfigurationError(
+                f"container_transport='mounts' and engine_url={url!r} both given: a local path "
+                "cannot be bind-mounted on a remote engine; leave container_transport out (a "
+                "remote engine_url streams the job's files) or give 'stream'"
             )
         if transport == "stream" and session is not None:
             raise ConfigurationError(
@@ -178,6 +210,8 @@ class ExecutionOptions:
         if timeout is not None and job_timeout is not None and timeout != job_timeout:
             raise ConfigurationError("give either timeout or job_timeout, not both")
         env = as_env(envvars, "envvars")
+        if process_isolation:
+            _check_endpoint_envvars(env)
         secrets = frozenset(as_str_tuple(secret_envvars, "secret_envvars"))
         unknown = secrets - env.keys()
         if unknown:
@@ -195,6 +229,7 @@ class ExecutionOptions:
             container_workdir=container_workdir,
             container_network=network,
             transport=cast(Transport, transport),
+            engine_url=url,
             host_cwd=os.path.abspath(host_cwd) if host_cwd else None,
             envvars=env,
             secret_env_names=secrets,
@@ -205,6 +240,56 @@ class ExecutionOptions:
             pull=cast(PullPolicy, pull),
             container_auth=RegistryAuth.from_value(container_auth_data),
             session=session,
+        )
+
+
+def _engine_url(value: Any, process_isolation: bool) -> str | None:
+    """The validated engine_url: unix:///path, tcp://host:port or ssh://[user@]host[:port][/path]."""
+    if value is None:
+        return None
+    if not process_isolation:
+        raise ConfigurationError(
+            f"engine_url={value!r} given without process_isolation=True: only a container job "
+            "runs on an engine"
+        )
+    scheme = urlsplit(value).scheme if isinstance(value, str) else None
+    if not isinstance(value, str) or scheme not in ENDPOINT_SCHEMES:
+        raise ConfigurationError(
+            "engine_url must be unix:///path/to.sock, tcp://host:port or "
+            f"ssh://[user@]host[:port][/path]; got {value!r}"
+        )
+    parsed = urlsplit(value)
+    try:
+        parsed.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError as exc:
+        raise ConfigurationError(f"engine_url {value!r}: {exc}") from None
+    if parsed.scheme == "unix" and not parsed.path:
+        raise ConfigurationError(f"engine_url {value!r} names no socket path (unix:///path)")
+    if parsed.scheme != "unix" and not parsed.hostname:
+        raise ConfigurationError(f"engine_url {value!r} names no host")
+    return value
+
+
+def _remote_endpoint(url: str | None, engine: str, session: Any) -> bool:
+    """Whether the job's engine is on another machine: engine_url, else the caller's
+    DOCKER_HOST / CONTAINER_HOST for the chosen engine (`auto`: either)."""
+    if session is not None:
+        return False
+    if url is not None:
+        return is_remote(url)
+    names = tuple(ENDPOINT_VARIABLES) if engine == "auto" else (engine,)
+    return any(is_remote(os.environ.get(ENDPOINT_VARIABLES[name])) for name in names)
+
+
+def _check_endpoint_envvars(env: Mapping[str, str]) -> None:
+    """A container job's envvars must not set the engines' endpoint variables: the engine's
+    client would connect there for `run` while stop, rm and the reaper used another."""
+    given = sorted(set(env) & set(ENDPOINT_VARIABLES.values()))
+    if given:
+        raise ConfigurationError(
+            f"envvars sets {', '.join(given)}, the engine client's endpoint variable, for a "
+            "container job: give engine_url= (--engine-url) to choose the engine, or set it in "
+            "the caller's environment"
         )
 
 

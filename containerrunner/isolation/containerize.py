@@ -12,6 +12,7 @@ from containerrunner.config.execution import ExecutionOptions
 from containerrunner.isolation.argv import build_exec_argv, build_run_argv
 from containerrunner.isolation.engine import (
     LABEL,
+    LABEL_ENDPOINT,
     LABEL_IDENT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
@@ -37,15 +38,19 @@ def container_name(ident: str) -> str:
     return CONTAINER_NAME_PREFIX + re.sub(r"[^a-zA-Z0-9_.-]", "_", ident)
 
 
-def container_labels(ident: str) -> dict[str, str]:
-    """The labels that mark a container as ours, with its ident, owning process and user."""
-    return {
+def container_labels(ident: str, endpoint: str = "") -> dict[str, str]:
+    """The labels that mark a container as ours, with its ident, owning process and user,
+    and (when not the engine's default) the endpoint its owner's client connected to."""
+    labels = {
         LABEL: "1",
         LABEL_IDENT: ident,
         LABEL_OWNER_PID: str(os.getpid()),
         LABEL_OWNER_HOST: socket.gethostname(),
         LABEL_OWNER_UID: str(os.getuid()),
     }
+    if endpoint:
+        labels[LABEL_ENDPOINT] = endpoint
+    return labels
 
 
 def containerize(
@@ -83,7 +88,10 @@ def containerize(
     if session is not None:
         eng = session.engine
     else:
-        eng = engine if engine is not None else detect_engine(options.engine)
+        eng = engine if engine is not None else detect_engine(options.engine, options.engine_url)
+    # the engine's client connects where the Engine says (engine_url or the caller's
+    # DOCKER_HOST / CONTAINER_HOST): the same endpoint as stop, rm and the reaper use
+    child_env = {**(eng.client_env() or os.environ), **env}
     mounts: list[Mount] = []
     if not is_system_dir(cwd):
         mounts.append(Mount.same_path(cwd))
@@ -115,7 +123,7 @@ def containerize(
         )
     name = container_name(ident)
     if options.transport == "stream":
-        return _streamed(command, options, eng, name, ident, env, mounts, runtime_dir)
+        return _streamed(command, options, eng, name, ident, env, child_env, mounts, runtime_dir)
     spec = ContainerSpec(
         engine=eng,
         image=options.container_image,
@@ -123,7 +131,7 @@ def containerize(
         workdir=options.container_workdir or cwd,
         mounts=normalise_mounts(mounts),
         env_names=tuple(sorted(env)),
-        labels=container_labels(ident),
+        labels=container_labels(ident, eng.where),
         tty=tty,
         interactive=interactive,
         user=(os.getuid(), os.getgid()),
@@ -150,6 +158,7 @@ def _streamed(
     name: str,
     ident: str,
     env: Mapping[str, str],
+    child_env: Mapping[str, str],
     mounts: Sequence[Mount],
     runtime_dir: str | None,
 ) -> Invocation:
@@ -167,7 +176,7 @@ def _streamed(
         name=name,
         workdir="/",
         env_names=tuple(sorted(env)),
-        labels=container_labels(ident),
+        labels=container_labels(ident, eng.where),
         interactive=True,  # the image's user (root in the EE) unpacks the files
         options=options.container_options,
         pull=options.pull,
@@ -191,7 +200,7 @@ def _streamed(
     return Invocation(
         argv=(sys.executable, "-m", "containerrunner.streaming.relay", path),
         cwd=cwd,
-        env={**os.environ, **env},
+        env=dict(child_env),
         container_name=name,
         engine=eng,
     )

@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
+from containerrunner.config.execution import ENDPOINT_VARIABLES as ENDPOINT_NAMES
+from containerrunner.config.execution import is_remote
 from containerrunner.errors import ConfigurationError, EngineError, EngineTimeoutError
 
 EngineName = Literal["podman", "docker"]
@@ -31,6 +33,10 @@ LABEL_IDENT = "containerrunner.ident"
 LABEL_OWNER_PID = "containerrunner.owner-pid"
 LABEL_OWNER_HOST = "containerrunner.owner-host"
 LABEL_OWNER_UID = "containerrunner.owner-uid"
+# where the owner's engine client connected (engine_url, DOCKER_HOST / CONTAINER_HOST; "": the
+# engine's default), so that a container on a remote engine names the endpoint it was run at
+LABEL_ENDPOINT = "containerrunner.engine-endpoint"
+
 
 # HOME inside the container when it runs as a non-root caller: Ansible writes ~/.ansible/tmp,
 # and the image's HOME for an unknown uid is `/` (docker: unwritable) or the workdir (podman
@@ -66,14 +72,17 @@ class Engine:
     def client_env(self) -> dict[str, str] | None:
         """The environment for this engine's client: None (inherit) unless `endpoint` is
         set, then this process's with the endpoint variable set to it (or removed)."""
-        if self.endpoint is None:
-            return None
-        env = dict(os.environ)
-        variable = ENDPOINT_VARIABLES[self.name]
-        env.pop(variable, None)
-        if self.endpoint:
-            env[variable] = self.endpoint
-        return env
+        return endpoint_env(self.name, self.endpoint)
+
+    @property
+    def where(self) -> str:
+        """The endpoint variable's value this engine's client uses ("": the engine's default)."""
+        return self.endpoint if self.endpoint is not None else current_endpoint(self.name)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the client connects to another machine's engine (tcp://, ssh://)."""
+        return is_remote(self.where)
 
     def user_args(self, uid: int, gid: int) -> list[str]:
         """Flags that make files written to mounts belong to the caller (uid, gid).
@@ -284,7 +293,10 @@ def podman_rootless(executable: str, timeout: float = 20.0) -> bool:
 
 
 # The variables that point an engine's client at another daemon or service.
-ENDPOINT_VARIABLES: dict[EngineName, str] = {"podman": "CONTAINER_HOST", "docker": "DOCKER_HOST"}
+ENDPOINT_VARIABLES: dict[EngineName, str] = {
+    "podman": ENDPOINT_NAMES["podman"],
+    "docker": ENDPOINT_NAMES["docker"],
+}
 DEFAULT_ENDPOINTS: dict[EngineName, str] = {
     "podman": "the local podman service",
     "docker": "unix:///var/run/docker.sock",
@@ -314,9 +326,9 @@ def require_answering(engine: Engine) -> None:
     """Raise EngineError naming the engine and where its client connects when
     `<engine> version` fails (a daemon that is down), so that a failed query is not taken
     for a missing image or container."""
-    if not engine_answers(engine.executable, timeout=10.0):
+    if not engine_answers(engine.executable, timeout=10.0, env=engine.client_env()):
         raise EngineError(
-            f"{engine.name} does not answer at {engine_endpoint(engine.name)} "
+            f"{engine.name} does not answer at {engine.where or DEFAULT_ENDPOINTS[engine.name]} "
             f"(`{engine.executable} version` fails): start its daemon or service, or point "
             f"{ENDPOINT_VARIABLES[engine.name]} at one that runs"
         )
@@ -327,22 +339,29 @@ def unreachable_reason(engine: Engine, rc: int) -> str | None:
     stopped answering (a daemon that died or restarted mid-run): names the engine and where
     its client connects. None when the engine still answers or `rc` is not the client's own
     failure (125)."""
-    if rc != ENGINE_FAILURE_RC or engine_answers(engine.executable, timeout=10.0):
+    if rc != ENGINE_FAILURE_RC or engine_answers(
+        engine.executable, timeout=10.0, env=engine.client_env()
+    ):
         return None
     return (
-        f"{engine.name} stopped answering at {engine_endpoint(engine.name)} during the job "
+        f"{engine.name} stopped answering at {engine.where or DEFAULT_ENDPOINTS[engine.name]} "
+        "during the job "
         f"(the {engine.name} client exited {rc}; `{engine.executable} version` fails)"
     )
 
 
-def engine_answers(executable: str, timeout: float = 20.0) -> bool:
-    """True when `<engine> version` answers (client and server), not just when it is on PATH.
+def engine_answers(
+    executable: str, timeout: float = 20.0, env: dict[str, str] | None = None
+) -> bool:
+    """True when `<engine> version` answers (client and server), not just when it is on PATH
+    (`env`: the client's environment, e.g. `Engine.client_env()`; None: this process's).
 
     The client version it prints is kept for `known_version` (no `--version` round trip).
     """
     try:
         proc = subprocess.run(
             [executable, "version", "--format", "{{.Client.Version}}"],
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -382,6 +401,19 @@ def use_project_containers_conf() -> None:
         os.environ["CONTAINERS_CONF"] = conf
 
 
+def endpoint_env(name: EngineName, endpoint: str | None) -> dict[str, str] | None:
+    """This process's environment with `name`'s endpoint variable set to `endpoint` ("":
+    removed); None (inherit) when `endpoint` is None."""
+    if endpoint is None:
+        return None
+    env = dict(os.environ)
+    variable = ENDPOINT_VARIABLES[name]
+    env.pop(variable, None)
+    if endpoint:
+        env[variable] = endpoint
+    return env
+
+
 def current_endpoint(name: EngineName) -> str:
     """The value of `name`'s endpoint variable in this process's environment ("": unset)."""
     return os.environ.get(ENDPOINT_VARIABLES[name], "")
@@ -401,8 +433,9 @@ def make_engine(
     )
 
 
-def detect_engine(choice: str = "auto") -> Engine:
-    """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker.
+def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
+    """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker;
+    with `endpoint` (engine_url) the one whose client answers there, bound to it.
 
     An engine counts only when it answers (`<engine> version` succeeds), so a docker client
     without a daemon is passed over. The first time in a process, podman's `info` (rootless)
@@ -419,18 +452,18 @@ def detect_engine(choice: str = "auto") -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
-        where = engine_endpoint(name)
+        where = endpoint or engine_endpoint(name)
         if (exe, where) not in _ANSWERED:
             # podman's `info` (rootless or not) is its slowest question: asked meanwhile.
             rootless = None
             if name == "podman" and exe not in _ROOTLESS:
                 use_project_containers_conf()
-                if _plainly_rootful():
+                if endpoint is None and _plainly_rootful():
                     _ROOTLESS[exe] = False
                 else:
                     rootless = threading.Thread(target=podman_rootless, args=(exe,), daemon=True)
                     rootless.start()
-            answered = engine_answers(exe)
+            answered = engine_answers(exe, env=endpoint_env(name, endpoint))
             if rootless is not None:
                 rootless.join()
             if not answered:
@@ -439,5 +472,10 @@ def detect_engine(choice: str = "auto") -> Engine:
                 )
                 continue
         _ANSWERED.add((exe, where))
-        return make_engine(name, exe)
+        return make_engine(name, exe, endpoint)
+    if endpoint is not None:  # the engine is there; its daemon or service is not
+        raise EngineError(
+            f"no container engine answers at engine_url {endpoint!r} ({'; '.join(problems)}): "
+            "check the URL and that the daemon or service runs there"
+        )
     raise EngineError(f"no working container engine ({'; '.join(problems)}); {INSTALL_HINT}")

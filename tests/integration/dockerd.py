@@ -62,7 +62,11 @@ def _read_pid(path: Path) -> int | None:
 
 
 class PrivateDockerd:
-    def __init__(self, image: str) -> None:
+    """`netns`: run it in that named network namespace (`nsenter`, tests/netns.py)
+    instead of an anonymous one; `listen`: a further `-H` address, e.g. tcp://NS-IP:2375."""
+
+    def __init__(self, image: str, netns: str | None = None, listen: tuple[str, ...] = ()) -> None:
+        self.netns, self.listen = netns, listen
         self.root = Path(tempfile.mkdtemp(prefix="crtest-dockerd-"))
         self.data, self.exec_root = self.root / "data", self.root / "exec"
         self.pidfile, self.socket = self.root / "docker.pid", self.root / "docker.sock"
@@ -94,9 +98,12 @@ class PrivateDockerd:
             # its own network namespace: a dockerd started with --bridge=none deletes the
             # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
             # machine's namespace is the shared daemon's bridge
-            "unshare", "--net", "dockerd",
+            *self._netns_args(),
+            "dockerd",
             "--data-root", str(self.data), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.pidfile), "-H", self.host,
+            *[arg for address in self.listen for arg in ("-H", address)],
+            *(["--tls=false"] if self.listen else []),  # plain tcp: inside a private netns
             "--bridge=none", "--iptables=false", "--ip6tables=false", *_ulimit_args(),
         ]  # fmt: skip
         with self.log.open("ab") as log:
@@ -113,6 +120,12 @@ class PrivateDockerd:
                 )
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(0.2)  # wakes at once if it exits
+
+    def _netns_args(self) -> list[str]:
+        # nsenter, not `ip netns exec`, which mounts a sysfs of its own (no cgroups there)
+        if self.netns:
+            return ["nsenter", f"--net=/run/netns/{self.netns}"]
+        return ["unshare", "--net"]
 
     def kill(self) -> None:
         """SIGKILL dockerd, as a crash would (its containerd dies with it; shims live on)."""

@@ -174,6 +174,12 @@ def test_engine_implies_process_isolation(tmp_path: Path) -> None:
         )
 
 
+def test_engine_url_implies_process_isolation(tmp_path: Path) -> None:
+    url = "ssh://root@10.231.18.2/run/podman.sock"
+    kw = kwargs_for(["run", str(tmp_path), "-p", "x.yml", "--engine-url", url])
+    assert (kw["process_isolation"], kw["engine_url"]) == (True, url)
+
+
 def test_unset_options_are_left_out(tmp_path: Path) -> None:
     """So env/settings in the private data dir decide what the command line does not."""
     kw = kwargs_for(["run", str(tmp_path), "-p", "x.yml"])
