@@ -249,6 +249,55 @@ def test_a_stopped_job_leaves_nothing_in_the_temp_dir(
         assert_module_dir_gone(line)
 
 
+# An action that makes the task's remote temp dir (as a module transfer starts with), says so
+# through a FIFO and blocks there: no process's argv names the dir (no module file yet).
+STALL_ACTION = textwrap.dedent(
+    """
+    import signal
+    from ansible.plugins.action import ActionBase
+
+    class ActionModule(ActionBase):
+        def run(self, tmp=None, task_vars=None):
+            made = self._make_tmp_path()
+            with open(self._task.args["fifo"], "w") as fifo:
+                fifo.write("up " + made + "\\n")
+            while True:
+                signal.pause()
+    """
+)
+
+
+@pytest.mark.parametrize("fault", ["cancel", "kill"])
+def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
+    fault: str, private_tmp: Path, tmp_path: Path
+) -> None:
+    """A host job stopped right after its task made its remote temp dir, before any module
+    file is in it (no argv names the dir): the dir, found by its maker's pid in its name, is
+    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp."""
+    pdd = copy_examples(tmp_path)
+    fifo = pdd / "project" / "stall.fifo"
+    os.mkfifo(fifo)
+    (pdd / "project" / "action_plugins").mkdir()
+    (pdd / "project" / "action_plugins" / "stall.py").write_text(STALL_ACTION)
+    (pdd / "project" / "stall.yml").write_text(
+        "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+        f"    - stall: {{fifo: {json.dumps(str(fifo))}}}\n"
+    )
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="stall.yml", quiet=True, termination_grace=2,
+        process_isolation=False,
+    )  # fmt: skip
+    line = wait_until_up(fifo, thread, runner)
+    made = Path(line.removeprefix("up").strip())
+    assert made.name.startswith("ansible-tmp-") and made.is_dir(), line
+    (runner.cancel if fault == "cancel" else runner.kill)()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    assert (runner.status, runner.rc) == ("canceled", 254)
+    assert not made.exists(), "the task's remote temp dir is left"
+    assert left_in(private_tmp) == []
+
+
 INTERRUPTED_CALLER = textwrap.dedent(
     """
     import os, sys, threading, containerrunner
