@@ -99,6 +99,17 @@ def command_line(pid: int) -> list[str]:
     return [arg.decode(errors="surrogateescape") for arg in raw.split(b"\0")[:-1]]
 
 
+def environment(pid: int) -> dict[str, str]:
+    """The environment of process `pid` (empty when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="surrogateescape").partition("=") for item in raw.split(b"\0"))
+    return {name: value for name, sep, value in pairs if sep}
+
+
 def processes_mentioning(text: str) -> list[int]:
     """Pids of this user's live processes (not this one) whose environment holds `text`;
     empty without /proc."""

@@ -23,6 +23,7 @@ import errno
 import json
 import logging
 import os
+import pwd
 import secrets
 import select
 import shutil
@@ -38,6 +39,7 @@ from dataclasses import asdict, dataclass
 from containerrunner.errors import ContainerRunnerError
 from containerrunner.procinfo import (
     command_line,
+    environment,
     process_alive,
     processes_mentioning,
     processes_using,
@@ -280,7 +282,44 @@ def _job_processes(path: str) -> list[int]:
 
 
 def _module_dirs_of(pids: list[int]) -> set[str]:
-    return {found for pid in pids for found in ansible_module_dirs(command_line(pid))}
+    return {
+        found
+        for pid in pids
+        for found in [*ansible_module_dirs(command_line(pid)), *ansible_tmp_dirs_made_by(pid)]
+    }
+
+
+def ansible_tmp_dirs_made_by(pid: int) -> list[str]:
+    """The local connection's remote temp dirs (`ansible-tmp-<time>-<pid>-<random>`) that the
+    Ansible worker `pid` made in its remote_tmp (ANSIBLE_REMOTE_TMP in its environment, else
+    ~/.ansible/tmp; `~` as its HOME or as this user's home in the password database, which
+    the local connection may use): a dir made for a module that no process names yet (the
+    module is being transferred) is found by its maker's pid. Only real dirs of this user."""
+    env = environment(pid)
+    if not env:
+        return []
+    remote_tmp = env.get("ANSIBLE_REMOTE_TMP") or "~/.ansible/tmp"
+    homes = {env.get("HOME") or "", pwd.getpwuid(os.getuid()).pw_dir}
+    if remote_tmp == "~" or remote_tmp.startswith("~/"):
+        bases = {home + remote_tmp[1:] for home in homes if os.path.isabs(home)}
+    else:
+        bases = {remote_tmp} if os.path.isabs(remote_tmp) else set()
+    found = []
+    for base in sorted(bases):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            parts = name.split("-")
+            if len(parts) != 5 or parts[:2] != ["ansible", "tmp"] or parts[3] != str(pid):
+                continue
+            directory = os.path.join(base, name)
+            with contextlib.suppress(OSError):
+                info = os.lstat(directory)
+                if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                    found.append(directory)
+    return found
 
 
 def ansible_module_dirs(argv: list[str]) -> list[str]:

@@ -454,7 +454,9 @@ def _check_applicable(given: Mapping[str, Any], chosen: str) -> None:
     if chosen == "module":
         for name in ("tags", "skip_tags"):
             if name in given:
-                raise ConfigurationError(f"{name} only applies to playbook and role runs")
+                raise ConfigurationError(
+                    f"{name} only applies to playbook and role runs; this is a module run"
+                )
 
 
 def _playbook(

@@ -249,6 +249,55 @@ def test_a_stopped_job_leaves_nothing_in_the_temp_dir(
         assert_module_dir_gone(line)
 
 
+# An action that makes the task's remote temp dir (as a module transfer starts with), says so
+# through a FIFO and blocks there: no process's argv names the dir (no module file yet).
+STALL_ACTION = textwrap.dedent(
+    """
+    import signal
+    from ansible.plugins.action import ActionBase
+
+    class ActionModule(ActionBase):
+        def run(self, tmp=None, task_vars=None):
+            made = self._make_tmp_path()
+            with open(self._task.args["fifo"], "w") as fifo:
+                fifo.write("up " + made + "\\n")
+            while True:
+                signal.pause()
+    """
+)
+
+
+@pytest.mark.parametrize("fault", ["cancel", "kill"])
+def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
+    fault: str, private_tmp: Path, tmp_path: Path
+) -> None:
+    """A host job stopped right after its task made its remote temp dir, before any module
+    file is in it (no argv names the dir): the dir, found by its maker's pid in its name, is
+    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp."""
+    pdd = copy_examples(tmp_path)
+    fifo = pdd / "project" / "stall.fifo"
+    os.mkfifo(fifo)
+    (pdd / "project" / "action_plugins").mkdir()
+    (pdd / "project" / "action_plugins" / "stall.py").write_text(STALL_ACTION)
+    (pdd / "project" / "stall.yml").write_text(
+        "- hosts: db1\n  gather_facts: false\n  tasks:\n"
+        f"    - stall: {{fifo: {json.dumps(str(fifo))}}}\n"
+    )
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="stall.yml", quiet=True, termination_grace=2,
+        process_isolation=False,
+    )  # fmt: skip
+    line = wait_until_up(fifo, thread, runner)
+    made = Path(line.removeprefix("up").strip())
+    assert made.name.startswith("ansible-tmp-") and made.is_dir(), line
+    (runner.cancel if fault == "cancel" else runner.kill)()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    assert (runner.status, runner.rc) == ("canceled", 254)
+    assert not made.exists(), "the task's remote temp dir is left"
+    assert left_in(private_tmp) == []
+
+
 INTERRUPTED_CALLER = textwrap.dedent(
     """
     import os, sys, threading, containerrunner
@@ -506,3 +555,87 @@ def test_docker_daemon_gone_mid_run_names_the_engine_and_its_socket(
             containerrunner.run(private_data_dir=str(pdd), playbook="slow.yml", **where)
     finally:
         daemon.start()
+
+
+def _labelled(client: list[str], label: str) -> list[str]:
+    out = subprocess.run(
+        [*client, "ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return out.split()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.docker
+def test_a_dead_owners_container_is_reaped_on_the_endpoint_it_used(
+    private_dockerd: PrivateDockerd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner ran its job on a private dockerd (DOCKER_HOST in its environment only) and
+    was SIGKILLed; the next job of a process whose DOCKER_HOST is the shared daemon's reaps
+    the container on the private daemon (the owner record's endpoint), and asks the shared
+    daemon about nothing of the owner's."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)  # this process: the shared daemon
+    pdd = copy_examples(tmp_path)
+    (pdd / "project" / "slow.yml").write_text(SLOW)
+    key = tmp_path / "key-text"
+    key.write_text(make_ssh_key(tmp_path))
+    where = container_kwargs(make_engine("docker"))
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, repr(where), str(pdd), str(key)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "DOCKER_HOST": private_dockerd.host},
+    )  # fmt: skip
+    assert owner.stdout is not None
+    assert owner.stdout.readline().startswith("up"), "the owner's job did not start"
+    owned = f"containerrunner.owner-pid={owner.pid}"
+    private, shared = private_dockerd.client(), ["docker"]
+    assert len(_labelled(private, owned)) == 1, "the owner's container is not on its daemon"
+    assert _labelled(shared, owned) == []
+    # The owner's docker client dies with it (its process group killed, as an OOM kill of its
+    # cgroup would): a living client would forward the reaper's SIGTERM to the container
+    # through the private daemon itself, whatever endpoint the reaper used.
+    clients = [pid for pid in _children(owner.pid) if b"docker" in _cmdline(pid)]
+    assert clients, "the owner's docker client is not its child"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    for pid in clients:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    since = subprocess.run(
+        ["date", "+%s.%N"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
+    until = subprocess.run(
+        ["date", "+%s.%N"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert _labelled(private, owned) == [], "the dead owner's container is left on its daemon"
+    assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == owner.pid]
+
+    def actions(client: list[str]) -> list[str]:
+        return subprocess.run(
+            [*client, "events", "--since", since, "--until", until, "--filter", f"label={owned}",
+             "--format", "{{.Action}}"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.split()  # fmt: skip
+
+    # the reaper's own kill through the private daemon's API, not only the container's end
+    # once the reaper had stopped the owner's processes in it (their environment names the
+    # runtime dir: that alone ends the `--rm` container, without a `kill` event)
+    assert "kill" in actions(private), actions(private)
+    assert actions(shared) == [], "the shared daemon saw the owner's container"

@@ -11,6 +11,7 @@ the vault password file is mounted read-only; both are gone at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -19,7 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import containerrunner
+from containerrunner.errors import ArtifactWriteError
+from containerrunner.isolation.engine import Engine
 from tests.integration.support import (
     copy_examples,
     files_containing,
@@ -116,10 +121,17 @@ def test_no_secret_reaches_a_file(where: dict[str, Any], tmp_path: Path) -> None
     assert files_containing(MARKERS["vault"], secret_dir) == [str(vault_pw)]  # the sweep sees
 
 
-def test_the_cli_password_reaches_no_file_and_no_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["--password", "--passwords-file"])
+def test_the_cli_password_reaches_no_file_and_no_output(
+    engine: Engine, given: str, tmp_path: Path
+) -> None:
     before = temp_entries()
-    vaulted = tmp_path / "vaulted.yml"
-    pw = tmp_path / ".pw"
+    work = tmp_path / "work"
+    work.mkdir()
+    vaulted = work / "vaulted.yml"
+    secret_dir = tmp_path / "secret"  # the caller's passwords file, outside what is swept
+    secret_dir.mkdir(mode=0o700)
+    pw = secret_dir / ".pw"
     pw.write_text(MARKERS["vault"] + "\n")
     subprocess.run(
         [str(Path(sys.executable).with_name("ansible-vault")), "encrypt",
@@ -127,13 +139,73 @@ def test_the_cli_password_reaches_no_file_and_no_output(tmp_path: Path) -> None:
         input="opened: yes\n", text=True, check=True, capture_output=True,
     )  # fmt: skip
     pw.unlink()
+    if given == "--password":
+        answer = ["--password", f"Vault password.*:={MARKERS['vault']}"]
+    else:
+        answers = secret_dir / "passwords.yml"
+        answers.write_text(f"'Vault password.*': {MARKERS['vault']}\n")
+        answers.chmod(0o600)
+        answer = ["--passwords-file", str(answers)]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "containerrunner", "exec", "--password",
-         f"Vault password.*:={MARKERS['vault']}", "--", "ansible-vault", "view", str(vaulted)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name, *answer,
+         "--", "ansible-vault", "view", str(vaulted)],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "opened: yes" in proc.stdout
-    roots = [tmp_path, *new_in_temp(before, tmp_path)]
+    roots = [work, *new_in_temp(before, tmp_path)]
     assert_no_marker(roots, proc.stdout, proc.stderr)
+    assert not our_temp_dirs()
+    if given == "--passwords-file":  # the sweep sees the one place the secret belongs
+        assert files_containing(MARKERS["vault"], secret_dir) == [str(secret_dir / "passwords.yml")]
+
+
+def test_no_secret_reaches_a_file_when_the_artifacts_disk_is_full(
+    where: dict[str, Any], tmp_path: Path
+) -> None:
+    """The artifacts dir on a 256 KiB tmpfs that the job's output fills, mid-run: the job fails
+    naming the dir, and no secret is in what was written before or after the disk was full."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    before = temp_entries()
+    pdd = copy_examples(tmp_path)
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        (tmp_path / "secret").mkdir(mode=0o700)
+        key_text = make_ssh_key(tmp_path / "secret")
+        key_body = key_text.splitlines()[2]
+        (pdd / "project" / "full.yml").write_text(
+            "- hosts: db1\n  gather_facts: false\n"
+            "  vars_prompt:\n    - name: favourite\n      prompt: Favourite colour\n"
+            "      private: true\n"
+            "  tasks:\n"
+            "    - assert:\n        quiet: true\n        that:\n"
+            "          - favourite | length == 18\n"
+            "          - db_password | length == 19\n"
+            "          - lookup('env', 'API_TOKEN') | length == 15\n"
+            "    - debug: {msg: \"{{ 'x' * 2000 }} {{ item }}\"}\n"
+            '      loop: "{{ range(300) | list }}"\n'
+        )
+        with pytest.raises(ArtifactWriteError, match=f"in {full}/full1"):
+            containerrunner.run(
+                private_data_dir=str(pdd), playbook="full.yml", artifact_dir=str(full),
+                ident="full1", quiet=True,
+                passwords={"Favourite colour": MARKERS["prompt"]},
+                envvars={"API_TOKEN": MARKERS["env"]}, secret_envvars=["API_TOKEN"],
+                extravars={"db_password": MARKERS["extravar"]}, ssh_key=key_text, **where,
+            )  # fmt: skip
+        assert (full / "full1" / "status").read_text() == "failed"
+        written = [json.loads(f.read_text()) for f in (full / "full1" / "job_events").iterdir()]
+        assert any(  # the secrets were used (the prompt answered) before the disk was full
+            e["event"] == "runner_on_ok" and e["event_data"].get("task_action") == "assert"
+            for e in written
+        ), sorted(e["event"] for e in written)
+        assert not our_temp_dirs()
+        roots = [pdd, full, *new_in_temp(before, tmp_path)]
+        assert_no_marker(roots)
+        assert not files_containing(key_body, *roots)
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

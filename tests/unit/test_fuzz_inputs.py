@@ -404,3 +404,224 @@ def test_malformed_event_lines_cost_only_themselves(
     expected = [f"u{n}" for n in range(1, len(garbage_lines) + 1)]
     assert [u for u in seen if u in expected] == expected  # every real event, once, in order
     shutil.rmtree(work)
+
+
+# ---- conflicting options ---------------------------------------------------------------------
+# Each case: options that cannot go together (or that ansible-runner accepts together), the
+# option names an error must name (all of them), and whether an error is required. Derived
+# from config/run.py, config/execution.py, jobs.py and session.check_session_options.
+Conflict = tuple[str, dict[str, Any], tuple[str, ...], bool]
+SESSION = object()  # replaced by a (not started) podman session in the test
+STREAM = {"container_transport": "stream", "process_isolation": True}
+CONFLICTS: list[Conflict] = [
+    ("run", {"module": "ping", "host_pattern": "all"}, ("playbook", "module"), True),
+    ("run", {"role": "r"}, ("playbook", "role"), True),
+    ("run", {"playbook": None, "module": "ping", "role": "r"}, ("module", "role"), True),
+    ("run", {"playbook": None, "module": "ping"}, ("module", "host_pattern"), True),
+    ("run", {"module_args": "x"}, ("module_args", "playbook"), True),
+    ("run", {"host_pattern": "all"}, ("host_pattern", "playbook"), True),
+    (
+        "run",
+        {"playbook": None, "module": "ping", "hosts": "a", "host_pattern": "b"},
+        ("host_pattern", "hosts"),
+        True,
+    ),
+    (
+        "run",
+        {"playbook": None, "module": "ping", "host_pattern": "all", "tags": "t"},
+        ("tags", "module"),
+        True,
+    ),
+    (
+        "run",
+        {"playbook": None, "module": "ping", "host_pattern": "all", "skip_tags": "t"},
+        ("skip_tags", "module"),
+        True,
+    ),
+    ("run", {"role_vars": {"a": 1}}, ("role_vars", "playbook"), True),
+    ("run", {"timeout": 5, "job_timeout": 6}, ("timeout", "job_timeout"), True),
+    ("run", {"timeout": -1}, ("timeout",), True),
+    ("run", {"idle_timeout": -3}, ("idle_timeout",), True),
+    ("run", {"envvars": {"A": "1"}, "secret_envvars": ["B"]}, ("secret_envvars", "envvars"), True),
+    (
+        "run",
+        {"container_network": "host", "container_options": ["--network=none"]},
+        ("container_network", "container_options"),
+        True,
+    ),
+    (
+        "run",
+        {**STREAM, "passwords": {"x": "y"}},
+        ("container_transport", "passwords"),
+        True,
+    ),
+    (
+        "run",
+        {**STREAM, "ssh_key": "KEY"},
+        ("container_transport", "ssh_key"),
+        True,
+    ),
+    (
+        "run",
+        {**STREAM, "session": SESSION},
+        ("container_transport", "session"),
+        True,
+    ),
+    (
+        "run",
+        {"session": SESSION, "process_isolation_executable": "docker"},
+        ("process_isolation_executable", "session"),
+        True,
+    ),
+    (
+        "run",
+        {"session": SESSION, "container_image": "example.invalid/other:1"},
+        ("container_image", "session"),
+        True,
+    ),
+    (
+        "run",
+        {"session": SESSION, "container_options": ["--cap-add=ALL"]},
+        ("container_options", "session"),
+        True,
+    ),
+    (
+        "run",
+        {"session": SESSION, "container_network": "host"},
+        ("container_network", "session"),
+        True,
+    ),
+    ("run", {"streamer": "worker"}, ("streamer",), True),
+    ("run", {"directory_isolation_base_path": "/tmp"}, ("directory_isolation_base_path",), True),
+    # ansible-runner accepts these together; so may containerrunner (or name both)
+    (
+        "run",
+        {"process_isolation": False, "container_image": "example.invalid/ee:1"},
+        ("process_isolation", "container_image"),
+        False,
+    ),
+    (
+        "run",
+        {"process_isolation": False, "container_volume_mounts": ["/tmp:/tmp"]},
+        ("process_isolation", "container_volume_mounts"),
+        False,
+    ),
+    (
+        "run",
+        {"process_isolation": False, "container_options": ["--cap-add=ALL"]},
+        ("process_isolation", "container_options"),
+        False,
+    ),
+    (
+        "run",
+        {"process_isolation": False, "container_transport": "stream", "passwords": {"x": "y"}},
+        ("process_isolation", "container_transport"),
+        False,
+    ),
+    (
+        "run",
+        {"session": SESSION, "process_isolation": False},
+        ("process_isolation", "session"),
+        False,
+    ),
+    ("run", {"json_mode": True, "quiet": True}, ("json_mode", "quiet"), False),
+    ("run", {"json_mode": True, "suppress_output_file": True}, ("json_mode", "quiet"), False),
+    (
+        "run",
+        {"omit_event_data": True, "only_failed_event_data": True},
+        ("omit_event_data", "only_failed_event_data"),
+        False,
+    ),
+    (
+        "run",
+        {"runner_mode": "subprocess", "passwords": {"x": "y"}},
+        ("runner_mode", "passwords"),
+        False,
+    ),
+    ("run", {"timeout": 5, "job_timeout": 5}, ("timeout", "job_timeout"), False),
+    (
+        "run_command",
+        {**STREAM, "input_fd": 0},
+        ("container_transport", "input_fd"),
+        True,
+    ),
+    (
+        "run_command",
+        {**STREAM, "passwords": {"x": "y"}},
+        ("container_transport", "passwords"),
+        True,
+    ),
+    ("run_command", {"runner_mode": "pexpect", "input_fd": 0}, ("runner_mode", "input_fd"), True),
+    (
+        "run_command",
+        {"session": SESSION, "process_isolation_executable": "docker"},
+        ("process_isolation_executable", "session"),
+        True,
+    ),
+    ("run_command", {"timeout": -0.5}, ("timeout",), True),
+    (
+        "run_command",
+        {"process_isolation": False, "container_image": "example.invalid/ee:1"},
+        ("process_isolation", "container_image"),
+        False,
+    ),
+    ("run_command", {"json_mode": True, "quiet": True}, ("json_mode", "quiet"), False),
+]
+#: options that go with any of the cases above, drawn as noise around them
+BENIGN: dict[str, Any] = {
+    "quiet": True,
+    "json_mode": True,
+    "suppress_output_file": True,
+    "rotate_artifacts": 2,
+    "verbosity": 1,
+    "forks": 2,
+    "ident": "conflict",
+}
+
+
+@pytest.fixture
+def not_started_session(tmp_path: Path) -> Iterator[containerrunner.Session]:
+    """A podman Session that looks started (nothing runs: building a job starts nothing)."""
+    from containerrunner.session import make_engine
+
+    session = containerrunner.Session(mounts=[str(tmp_path)])
+    session._engine = make_engine("podman", "podman")
+    session._runtime_dir = str(tmp_path)
+    session._attached = True  # close() only lets go
+    yield session
+
+
+@pytest.mark.parametrize("case", CONFLICTS, ids=lambda case: "+".join(case[2]))
+@settings(FUZZ, max_examples=max(4, FUZZ_EXAMPLES // 8))
+@given(
+    noise=st.dictionaries(st.sampled_from(sorted(BENIGN)), st.just(None), max_size=3),
+    isolated=st.booleans(),
+)
+@example(noise={}, isolated=False)  # found: "tags only applies to ..." did not name the module run
+def test_conflicting_options(
+    earlier: Path,
+    not_started_session: containerrunner.Session,
+    case: Conflict,
+    noise: dict[str, None],
+    isolated: bool,
+) -> None:
+    helper, conflict, names, required = case
+    options: dict[str, Any] = {"private_data_dir": str(earlier)}
+    if isolated:
+        options |= {"process_isolation": True, "process_isolation_executable": "podman"}
+    options |= {name: BENIGN[name] for name in noise}
+    options |= {
+        name: not_started_session if value is SESSION else value for name, value in conflict.items()
+    }
+    try:
+        if helper == "run":
+            options.setdefault("playbook", "site.yml")
+            options = {name: value for name, value in options.items() if value is not None}
+            run_runner(options)
+        else:
+            command_runner("true", [], options, "run_command")
+    except ContainerRunnerError as exc:
+        message = str(exc)
+        assert all(name in message for name in names), (names, message)
+        return
+    assert not required, f"{conflict} was accepted"

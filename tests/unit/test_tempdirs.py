@@ -213,3 +213,32 @@ def test_a_dead_owners_container_is_removed_on_the_endpoint_it_used(
     assert tempdirs.reap_stale() == [path]
     calls = log.read_text().splitlines()
     assert calls and all(line.startswith(f"{seen} ps ") for line in calls), calls
+
+
+@pytest.mark.parametrize("remote_tmp", [None, "custom"])
+def test_a_workers_remote_tmp_dirs_are_found_by_the_pid_in_their_name(
+    tmp_path: Path, remote_tmp: str | None
+) -> None:
+    """The local connection's `ansible-tmp-<time>-<pid>-<random>` of a live process, in its
+    ANSIBLE_REMOTE_TMP or its HOME's ~/.ansible/tmp: its own only, never a link."""
+    home = tmp_path / "home"
+    base = tmp_path / "custom" if remote_tmp else home / ".ansible" / "tmp"
+    base.mkdir(parents=True)
+    env = {**os.environ, "HOME": str(home)}
+    if remote_tmp:
+        env["ANSIBLE_REMOTE_TMP"] = str(base)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env
+    )
+    try:
+        mine = base / f"ansible-tmp-1796243902.87-{worker.pid}-98634528885176"
+        mine.mkdir()
+        (base / f"ansible-tmp-1796243902.87-{worker.pid + 1}-1").mkdir()  # another worker's
+        (base / f"ansible-tmp-1796243902.87-{worker.pid}-2").symlink_to(tmp_path)  # a link
+        (base / f"ansible-local-{worker.pid}abc").mkdir()  # not a remote temp dir
+        assert tempdirs.ansible_tmp_dirs_made_by(worker.pid) == [str(mine)]
+    finally:
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait()
+    assert tempdirs.ansible_tmp_dirs_made_by(worker.pid) == []  # gone: its environment too
