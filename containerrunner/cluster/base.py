@@ -22,6 +22,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from containerrunner.errors import ConfigurationError
+from containerrunner.isolation.engine import (
+    LABEL,
+    LABEL_IDENT,
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    LABEL_OWNER_UID,
+)
 
 #: the schedulers `scheduler=` accepts ("local": the engine on this machine)
 SCHEDULERS = ("local", "swarm", "kubernetes")
@@ -32,12 +39,9 @@ BACKENDS: dict[str, str] = {
     "kubernetes": "containerrunner.cluster.kubernetes:KubernetesBackend",
 }
 
-#: labels every cluster job carries (the same names as our containers' labels)
-LABEL_PREFIX = "io.containerrunner"
-LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
-LABEL_IDENT = f"{LABEL_PREFIX}.ident"
-LABEL_OWNER_PID = f"{LABEL_PREFIX}.owner-pid"
-LABEL_OWNER_HOST = f"{LABEL_PREFIX}.owner-host"
+#: labels every cluster job carries: the same names as our containers' labels
+LABEL_MANAGED = LABEL
+JOB_LABELS = (LABEL, LABEL_IDENT, LABEL_OWNER_PID, LABEL_OWNER_HOST, LABEL_OWNER_UID)
 
 
 @dataclass(frozen=True)
