@@ -138,13 +138,19 @@ class AdapterSpec:
     command: list[str]  # the bootstrap's argv (python3 -c BOOTSTRAP)
     labels: dict[str, str]
     ident: str
-    env: dict[str, str] = field(default_factory=dict)  # names -> values (never in artifacts)
+    #: names of the job's environment variables: the adapter takes their values from its own
+    #: environment (the relay's), so no value is written to disk
+    env_names: list[str] = field(default_factory=list)
     workdir: str | None = None
 
     def write(self, path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(asdict(self), out)
+
+    def env(self) -> dict[str, str]:
+        """The job's environment: the named variables' values from this process's."""
+        return {name: os.environ[name] for name in self.env_names if name in os.environ}
 
     @classmethod
     def read(cls, path: str) -> AdapterSpec:
@@ -188,6 +194,18 @@ class SchedulerBackend(Protocol):
     def reap(self, is_alive: Callable[[ClusterJobRef], bool]) -> list[ClusterJobRef]:
         """Remove our jobs whose owner is not alive; returns those removed."""
         ...
+
+
+def owner_alive(ref: ClusterJobRef) -> bool:
+    """False only for a job whose owner is a process of this host that is gone (the reaper's
+    test: jobs of other hosts, or without an owner label, are left alone)."""
+    import socket
+
+    from containerrunner.procinfo import pid_alive
+
+    if ref.owner_host != socket.gethostname() or ref.owner_pid is None:
+        return True
+    return pid_alive(ref.owner_pid)
 
 
 def adapter_argv(spec_path: str) -> list[str]:
