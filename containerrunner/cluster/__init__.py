@@ -3,7 +3,6 @@
 from containerrunner.cluster.base import (
     AdapterSpec,
     ClusterJobRef,
-    RegistryAuth,
     SchedulerBackend,
     SchedulerOptions,
     backend_for,
@@ -12,7 +11,6 @@ from containerrunner.cluster.base import (
 __all__ = [
     "AdapterSpec",
     "ClusterJobRef",
-    "RegistryAuth",
     "SchedulerBackend",
     "SchedulerOptions",
     "backend_for",

@@ -31,7 +31,7 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def run_adapter(spec: AdapterSpec) -> int:
-    backend = backend_for(spec.backend, spec.options)
+    backend = backend_for(spec.backend, spec.scheduler_options())
     payload = sys.stdin.buffer.read()
     ref: ClusterJobRef | None = None
     out = sys.stdout.buffer

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import ConfigurationError
 from containerrunner.isolation.engine import (
     LABEL,
@@ -39,18 +40,12 @@ BACKENDS: dict[str, str] = {
     "kubernetes": "containerrunner.cluster.kubernetes:KubernetesBackend",
 }
 
+#: the adapter's environment variable with the registry password (never in its spec file)
+REGISTRY_PASSWORD = "CONTAINERRUNNER_REGISTRY_PASSWORD"
+
 #: labels every cluster job carries: the same names as our containers' labels
 LABEL_MANAGED = LABEL
 JOB_LABELS = (LABEL, LABEL_IDENT, LABEL_OWNER_PID, LABEL_OWNER_HOST, LABEL_OWNER_UID)
-
-
-@dataclass(frozen=True)
-class RegistryAuth:
-    """Credentials for the registry the image is pulled from (never written to artifacts)."""
-
-    server: str
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,13 +95,12 @@ class SchedulerOptions:
                 if isinstance(item, str) or not isinstance(item, Sequence):
                     raise ConfigurationError(f"scheduler_options[{name!r}] must be a list of str")
                 values[name] = tuple(str(v) for v in item)
-        auth = values.get("registry_auth")
-        if isinstance(auth, Mapping):
+        if "registry_auth" in values and not isinstance(values["registry_auth"], RegistryAuth):
             try:
-                values["registry_auth"] = RegistryAuth(**auth)
-            except TypeError as exc:
+                values["registry_auth"] = RegistryAuth.from_value(values["registry_auth"])
+            except ConfigurationError as exc:
                 raise ConfigurationError(
-                    "scheduler_options['registry_auth'] needs server, username, password"
+                    f"scheduler_options['registry_auth']: {exc} (the keys of container_auth_data)"
                 ) from exc
         for name in ("cpu_limit", "memory_limit"):
             if values.get(name) is not None:
@@ -114,7 +108,18 @@ class SchedulerOptions:
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options as the adapter's spec file holds them: no registry password (the
+        adapter takes it from CONTAINERRUNNER_REGISTRY_PASSWORD in its environment)."""
+        data = asdict(self)
+        if self.registry_auth is not None:
+            data["registry_auth"] = {
+                "host": self.registry_auth.host,
+                "username": self.registry_auth.username,
+                "password": "",
+                "verify_ssl": self.registry_auth.verify_ssl,
+            }
+        data["extra"] = dict(self.extra)
+        return data
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,14 @@ class AdapterSpec:
     def env(self) -> dict[str, str]:
         """The job's environment: the named variables' values from this process's."""
         return {name: os.environ[name] for name in self.env_names if name in os.environ}
+
+    def scheduler_options(self) -> SchedulerOptions:
+        """The options, with the registry password from this process's environment."""
+        options = dict(self.options)
+        auth = options.get("registry_auth")
+        if isinstance(auth, Mapping):
+            options["registry_auth"] = {**auth, "password": os.environ.get(REGISTRY_PASSWORD, "")}
+        return SchedulerOptions.from_mapping(options)
 
     @classmethod
     def read(cls, path: str) -> AdapterSpec:

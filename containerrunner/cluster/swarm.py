@@ -176,7 +176,7 @@ class SwarmBackend:
                     "--username",
                     auth.username,
                     "--password-stdin",
-                    auth.server,
+                    auth.host,
                     input=auth.password.encode(),
                 )
             self._docker(*self.create_argv(spec, secrets))
