@@ -9,12 +9,18 @@ before exiting; it removes it at the end in every case. Exit 125 when the job ne
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from types import FrameType
 
-from containerrunner.cluster.base import AdapterSpec, ClusterJobRef, backend_for
+from containerrunner.cluster.base import (
+    SCHEDULER_RECORD,
+    AdapterSpec,
+    ClusterJobRef,
+    backend_for,
+)
 
 #: rc when the scheduler could not run the job
 NOT_RUN = 125
@@ -28,6 +34,14 @@ class _Stop(BaseException):
 
 def _raise_stop(signum: int, _frame: FrameType | None) -> None:
     raise _Stop(signum)
+
+
+def _record(spec: AdapterSpec, ref: ClusterJobRef, node: str | None) -> None:
+    """Where the job ran, in its artifacts dir (run_group reports it per job)."""
+    if spec.report_dir is None or not os.path.isdir(spec.report_dir):
+        return
+    with open(os.path.join(spec.report_dir, SCHEDULER_RECORD), "w", encoding="utf-8") as out:
+        json.dump({"backend": ref.backend, "job": ref.id, "node": node}, out)
 
 
 def run_adapter(spec: AdapterSpec) -> int:
@@ -50,7 +64,10 @@ def run_adapter(spec: AdapterSpec) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
         if ref is not None:
-            backend.remove(ref)
+            try:
+                _record(spec, ref, backend.node_of(ref))
+            finally:
+                backend.remove(ref)
 
 
 def main(argv: list[str]) -> int:

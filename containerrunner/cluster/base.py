@@ -43,6 +43,9 @@ BACKENDS: dict[str, str] = {
 #: the adapter's environment variable with the registry password (never in its spec file)
 REGISTRY_PASSWORD = "CONTAINERRUNNER_REGISTRY_PASSWORD"
 
+#: the record of where a job ran, in its artifacts dir
+SCHEDULER_RECORD = "scheduler.json"
+
 #: labels every cluster job carries: the same names as our containers' labels
 LABEL_MANAGED = LABEL
 JOB_LABELS = (LABEL, LABEL_IDENT, LABEL_OWNER_PID, LABEL_OWNER_HOST, LABEL_OWNER_UID)
@@ -147,6 +150,8 @@ class AdapterSpec:
     #: environment (the relay's), so no value is written to disk
     env_names: list[str] = field(default_factory=list)
     workdir: str | None = None
+    #: the job's artifacts dir: the adapter writes SCHEDULER_RECORD there (backend, job, node)
+    report_dir: str | None = None
 
     def write(self, path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

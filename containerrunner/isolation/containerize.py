@@ -169,6 +169,7 @@ def _adapter_argv(
         labels=container_labels(ident),
         ident=ident,
         env_names=sorted(env),
+        report_dir=env.get("CONTAINERRUNNER_ARTIFACT_DIR"),
     )
     path = os.path.join(runtime_dir, ADAPTER_SPEC)
     spec.write(path)

@@ -62,7 +62,10 @@ def _read_pid(path: Path) -> int | None:
 
 
 class PrivateDockerd:
-    def __init__(self, image: str) -> None:
+    def __init__(self, image: str, netns: str | None = None, hostname: str | None = None) -> None:
+        # netns: an `ip netns` namespace to run in (a swarm node on its veth) instead of a
+        # fresh unshared one; hostname: its own UTS namespace with that name (a node's name)
+        self.netns, self.hostname = netns, hostname
         self.root = Path(tempfile.mkdtemp(prefix="crtest-dockerd-"))
         self.data, self.exec_root = self.root / "data", self.root / "exec"
         self.pidfile, self.socket = self.root / "docker.pid", self.root / "docker.sock"
@@ -90,11 +93,18 @@ class PrivateDockerd:
         """Start dockerd on the roots and wait until it answers (watching its exit, too)."""
         assert self.proc is None or self.proc.poll() is not None, "dockerd runs already"
         self._forget_dead_containerd()
+        # its own network namespace: a dockerd started with --bridge=none deletes the
+        # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
+        # machine's namespace is the shared daemon's bridge
+        # (nsenter, not `ip netns exec`, which mounts a sysfs of its own over /sys and hides
+        # the cgroup hierarchy dockerd needs)
+        where = (
+            ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else ["unshare", "--net"]
+        )
+        if self.hostname:
+            where += ["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"', "-"]
         argv = [
-            # its own network namespace: a dockerd started with --bridge=none deletes the
-            # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
-            # machine's namespace is the shared daemon's bridge
-            "unshare", "--net", "dockerd",
+            *where, "dockerd",
             "--data-root", str(self.data), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.pidfile), "-H", self.host,
             "--bridge=none", "--iptables=false", "--ip6tables=false", *_ulimit_args(),
