@@ -119,3 +119,15 @@ def test_scheduler_kwarg() -> None:
         ExecutionOptions.from_kwargs(scheduler_options={"cpu_limit": "1"})
     with pytest.raises(ConfigurationError, match="no scheduler backend"):
         backend_for("local")
+
+
+def test_cli_scheduler_options() -> None:
+    from containerrunner.cli.args import UsageError
+    from containerrunner.cli.jobcmds import scheduler_options
+
+    assert scheduler_options(None) is None
+    assert scheduler_options(
+        ["constraints=node.role==worker", "constraints=node.labels.ee==1", "memory_limit=1G"]
+    ) == {"constraints": ["node.role==worker", "node.labels.ee==1"], "memory_limit": "1G"}
+    with pytest.raises(UsageError, match="--scheduler-option 'x': expected KEY=VALUE"):
+        scheduler_options(["x"])
