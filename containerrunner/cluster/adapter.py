@@ -70,9 +70,25 @@ def run_adapter(spec: AdapterSpec) -> int:
                 backend.remove(ref)
 
 
+def _term_when_parent_dies() -> None:
+    """SIGTERM when the relay dies, however it dies (Linux PR_SET_PDEATHSIG): the adapter
+    runs in a session of its own, so nothing else would tell it to remove the job."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
 def main(argv: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
+    parent = os.getppid()
+    _term_when_parent_dies()
+    if os.getppid() != parent:  # the relay died before the death signal was set
+        return NOT_RUN
     if len(argv) != 1:
         sys.stderr.write("usage: python -m containerrunner.cluster.adapter SPEC\n")
         return 2

@@ -223,6 +223,7 @@ def _streamed(
         # docker runs a non-root caller's command as the caller (files written back are
         # theirs); rootful and rootless podman's container root is the caller already
         user=[os.getuid(), os.getgid()] if eng.name == "docker" and os.getuid() != 0 else None,
+        own_session=options.scheduler != "local",
     )
     path = os.path.join(runtime_dir, RELAY_SPEC)
     relay_spec.write(path)

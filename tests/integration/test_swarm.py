@@ -9,6 +9,7 @@ leaves no namespace, daemon or process (asserted).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -128,6 +129,23 @@ def until(check: Callable[[], bool], limit: float = 60.0) -> bool:
             return False
         time.sleep(0.5)
     return True
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (from /proc's parent pids)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        here = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == here]
+        found += children
+        frontier += children
+    return found
 
 
 def nothing_ours(swarm: Swarm) -> bool:
@@ -281,9 +299,10 @@ CALLER = textwrap.dedent(
         if event.get("event") == "runner_on_start":
             print("started", flush=True)
         return True
-    containerrunner.run(private_data_dir=sys.argv[1], playbook="sleep.yml",
-        event_handler=on_event, scheduler="swarm",
+    r = containerrunner.run(private_data_dir=sys.argv[1], playbook="sleep.yml",
+        event_handler=on_event, scheduler="swarm", quiet=True,
         scheduler_options={"engine_url": sys.argv[2]}, container_image=sys.argv[3])
+    print("ended", r.status, r.rc, r.stdout.read(), r.stderr.read(), flush=True)
     """
 )
 
@@ -297,9 +316,14 @@ def test_killed_caller_service_reaped_by_next_call(swarm: Swarm, tmp_path: Path)
     )
     try:
         assert caller.stdout is not None
-        assert caller.stdout.readline().strip() == "started"
+        assert caller.stdout.readline().strip() == "started", caller.stdout.read()
     finally:
-        os.killpg(caller.pid, signal.SIGKILL)  # the caller, its relay and its adapter
+        # the caller and its relay (its group), and the adapter (a session of its own)
+        family = descendants(caller.pid)
+        os.killpg(caller.pid, signal.SIGKILL)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         caller.wait()
     assert swarm.ours()["services"], "the killed caller's service should still be there"
     next_call = containerrunner.run(**_quick_job(tmp_path, "next", swarm))
