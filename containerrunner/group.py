@@ -17,6 +17,7 @@ whenever any job's progress changes and when a job ends, one call at a time.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -91,6 +92,22 @@ class GroupResult:
     @property
     def successful(self) -> bool:
         return self.status == "successful"
+
+    @property
+    def node(self) -> str | None:
+        """The scheduler node that ran the job (scheduler='swarm'; None for a local job, or
+        when its artifacts did not stay): from `scheduler.json` in its artifacts dir."""
+        from containerrunner.cluster.base import SCHEDULER_RECORD
+
+        where = self.artifact_dir or (self.runner.artifact_dir if self.runner else None)
+        if where is None:
+            return None
+        try:
+            with open(os.path.join(where, SCHEDULER_RECORD), encoding="utf-8") as fh:
+                node = json.load(fh).get("node")
+        except (OSError, ValueError):
+            return None
+        return str(node) if node else None
 
 
 def _value_text(value: Any) -> str:

@@ -69,6 +69,11 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
         return None, None
     if job.execution.session is not None:  # checked and started when the session started
         return job.execution.session.engine, job.execution.session.image_id
+    if job.execution.scheduler != "local":  # the cluster's nodes pull the image
+        from containerrunner.cluster.base import backend_for, owner_alive
+
+        backend_for(job.execution.scheduler, job.execution.scheduler_options).reap(owner_alive)
+        return detect_engine("docker"), None
     engine = detect_engine(job.execution.engine, job.execution.engine_url)
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(

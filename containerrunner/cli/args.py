@@ -422,6 +422,24 @@ def _add_job_args(parser: argparse.ArgumentParser, full: bool) -> None:
         "--pull", choices=PULL_POLICIES, help=hide("image pull policy (default: missing)")
     )
     container.add_argument(
+        "--scheduler",
+        choices=("local", "swarm", "kubernetes"),
+        help=hide(
+            "run: where the job runs: local (this machine's engine, the default), swarm (a "
+            "Docker Swarm service), kubernetes (see docs/scale-out.md)"
+        ),
+    )
+    container.add_argument(
+        "--scheduler-option",
+        dest="scheduler_options",
+        action="append",
+        metavar="KEY=VALUE",
+        help=hide(
+            "run: a scheduler option (repeatable), e.g. constraints=node.role==worker, "
+            "engine_url=tcp://manager:2375, memory_limit=512M (see docs/scale-out.md)"
+        ),
+    )
+    container.add_argument(
         "--session",
         metavar="ID",
         help=hide(

@@ -118,8 +118,30 @@ def run_kwargs(
         "engine_url": args.engine_url,
         "pull": args.pull,
         "session": attach_session(getattr(args, "session", None)),
+        "scheduler": getattr(args, "scheduler", None),
+        "scheduler_options": scheduler_options(getattr(args, "scheduler_options", None)),
     }
     return {name: value for name, value in kwargs.items() if value is not None}
+
+
+#: scheduler options that take a list: repeat --scheduler-option KEY=VALUE for each item
+LIST_OPTIONS = ("constraints", "image_pull_secrets")
+
+
+def scheduler_options(given: list[str] | None) -> dict[str, Any] | None:
+    """`--scheduler-option KEY=VALUE` flags as the scheduler_options dict (None: none)."""
+    if not given:
+        return None
+    options: dict[str, Any] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--scheduler-option {item!r}: expected KEY=VALUE")
+        if key in LIST_OPTIONS:
+            options.setdefault(key, []).append(value)
+        else:
+            options[key] = value
+    return options
 
 
 def attach_session(ident: str | None) -> Any:

@@ -25,6 +25,7 @@ from containerrunner.validate import (
 )
 
 if TYPE_CHECKING:
+    from containerrunner.cluster.base import SchedulerOptions
     from containerrunner.session import Session
 
 # the engines' endpoint schemes and variables (isolation.engine, which imports this module)
@@ -76,6 +77,8 @@ EXECUTION_KWARGS: tuple[str, ...] = (
     "pull",
     "container_auth_data",
     "session",
+    "scheduler",
+    "scheduler_options",
 )
 
 
@@ -110,6 +113,10 @@ class ExecutionOptions:
     container_auth: RegistryAuth | None = None
     # a running warm EE session (containerrunner.Session): the job is exec'd in its container
     session: Session | None = field(default=None, compare=False)
+    # "local": the engine on this machine; "swarm" / "kubernetes": a job on that scheduler
+    # (a stream job whose engine process is the scheduler adapter, containerrunner.cluster)
+    scheduler: str = "local"
+    scheduler_options: SchedulerOptions | None = None
 
     @property
     def cwd(self) -> str:
@@ -140,6 +147,8 @@ class ExecutionOptions:
         pull: Any = "missing",
         container_auth_data: Any = None,
         session: Any = None,
+        scheduler: Any = None,
+        scheduler_options: Any = None,
     ) -> ExecutionOptions:
         """Validate the public execution keyword arguments; errors name the offending option."""
         if session is not None:
@@ -207,6 +216,21 @@ class ExecutionOptions:
                 "container_transport='stream' and session= both given: a warm session's "
                 "container has its mounts already; give one of them"
             )
+        from containerrunner.cluster.base import SchedulerOptions, check_scheduler
+
+        scheduler = check_scheduler(scheduler)
+        cluster_options = None
+        if scheduler != "local":
+            if session is not None or container_transport == "mounts":
+                raise ConfigurationError(
+                    f"scheduler={scheduler!r} runs the job as a stream job on the cluster: "
+                    "it cannot be combined with "
+                    + ("session=" if session is not None else "container_transport='mounts'")
+                )
+            process_isolation, transport = True, "stream"
+            cluster_options = SchedulerOptions.from_mapping(scheduler_options)
+        elif scheduler_options is not None:
+            raise ConfigurationError("scheduler_options needs scheduler='swarm' or 'kubernetes'")
         if timeout is not None and job_timeout is not None and timeout != job_timeout:
             raise ConfigurationError("give either timeout or job_timeout, not both")
         env = as_env(envvars, "envvars")
@@ -240,6 +264,8 @@ class ExecutionOptions:
             pull=cast(PullPolicy, pull),
             container_auth=RegistryAuth.from_value(container_auth_data),
             session=session,
+            scheduler=scheduler,
+            scheduler_options=cluster_options,
         )
 
 

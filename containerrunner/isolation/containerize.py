@@ -148,7 +148,40 @@ def containerize(
     )
 
 
-RELAY_SPEC = "relay.json"  # in the job's runtime dir: what the relay runs (no secret values)
+RELAY_SPEC = "relay.json"
+ADAPTER_SPEC = "scheduler.json"  # the scheduler adapter's spec (no secret values)
+
+
+def _adapter_argv(
+    options: ExecutionOptions,
+    bootstrap: list[str],
+    ident: str,
+    env: Mapping[str, str],
+    runtime_dir: str,
+    invocation_env: dict[str, str],
+) -> list[str]:
+    """A scheduler job: the relay runs the scheduler adapter (containerrunner.cluster) in
+    place of `<engine> run -i`; its spec names the job's environment variables, whose values
+    (and the registry password) reach the adapter in its environment only."""
+    from containerrunner.cluster.base import REGISTRY_PASSWORD, AdapterSpec, adapter_argv
+
+    scheduler_options = options.scheduler_options
+    assert scheduler_options is not None
+    if scheduler_options.registry_auth is not None:
+        invocation_env[REGISTRY_PASSWORD] = scheduler_options.registry_auth.password
+    spec = AdapterSpec(
+        backend=options.scheduler,
+        options=scheduler_options.to_json(),
+        image=options.container_image,
+        command=list(bootstrap),
+        labels=container_labels(ident),
+        ident=ident,
+        env_names=sorted(env),
+        report_dir=env.get("CONTAINERRUNNER_ARTIFACT_DIR"),
+    )
+    path = os.path.join(runtime_dir, ADAPTER_SPEC)
+    spec.write(path)
+    return adapter_argv(path)  # in the job's runtime dir: what the relay runs (no secret values)
 
 
 def _streamed(
@@ -182,8 +215,13 @@ def _streamed(
         pull=options.pull,
         network=options.container_network,
     )
+    bootstrap = ["python3", "-c", bootstrap_source()]
+    engine_argv = build_run_argv(spec, bootstrap)
+    invocation_env = dict(child_env)  # the engine client's environment with the job's
+    if options.scheduler != "local":
+        engine_argv = _adapter_argv(options, bootstrap, ident, env, runtime_dir, invocation_env)
     relay_spec = RelaySpec(
-        engine_argv=build_run_argv(spec, ["python3", "-c", bootstrap_source()]),
+        engine_argv=engine_argv,
         mounts=[
             {"source": m.source, "target": m.target, "read_only": m.read_only}
             for m in normalise_mounts(list(mounts))
@@ -194,13 +232,14 @@ def _streamed(
         # docker runs a non-root caller's command as the caller (files written back are
         # theirs); rootful and rootless podman's container root is the caller already
         user=[os.getuid(), os.getgid()] if eng.name == "docker" and os.getuid() != 0 else None,
+        own_session=options.scheduler != "local",
     )
     path = os.path.join(runtime_dir, RELAY_SPEC)
     relay_spec.write(path)
     return Invocation(
         argv=(sys.executable, "-m", "containerrunner.streaming.relay", path),
         cwd=cwd,
-        env=dict(child_env),
+        env=invocation_env,
         container_name=name,
         engine=eng,
     )

@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -50,6 +51,9 @@ class RelaySpec:
     cwd: str
     fifo: str | None
     user: list[int] | None
+    # a scheduler adapter (containerrunner.cluster) in its own session: a stop's SIGTERM
+    # reaches it through the relay and the group's SIGKILL does not cut its cleanup short
+    own_session: bool = False
 
     def write(self, path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -161,8 +165,16 @@ def relay(spec: RelaySpec) -> int:
         "user": spec.user,
         "payload": len(payload),
     }
-    proc = subprocess.Popen(spec.engine_argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        spec.engine_argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=spec.own_session,
+    )
     assert proc.stdin is not None and proc.stdout is not None
+    if spec.own_session:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda signum, _frame: proc.send_signal(signum))
     feeder = threading.Thread(target=_feed, args=(proc.stdin, header, payload), daemon=True)
     feeder.start()
     fifo_fd: int | None = None

@@ -63,10 +63,17 @@ def _read_pid(path: Path) -> int | None:
 
 class PrivateDockerd:
     """`netns`: run it in that named network namespace (`nsenter`, tests/netns.py)
-    instead of an anonymous one; `listen`: a further `-H` address, e.g. tcp://NS-IP:2375."""
+    instead of an anonymous one; `listen`: a further `-H` address, e.g. tcp://NS-IP:2375;
+    `hostname`: its own UTS namespace with that name (a swarm node's name)."""
 
-    def __init__(self, image: str, netns: str | None = None, listen: tuple[str, ...] = ()) -> None:
-        self.netns, self.listen = netns, listen
+    def __init__(
+        self,
+        image: str,
+        netns: str | None = None,
+        listen: tuple[str, ...] = (),
+        hostname: str | None = None,
+    ) -> None:
+        self.netns, self.listen, self.hostname = netns, listen, hostname
         self.root = Path(tempfile.mkdtemp(prefix="crtest-dockerd-"))
         self.data, self.exec_root = self.root / "data", self.root / "exec"
         self.pidfile, self.socket = self.root / "docker.pid", self.root / "docker.sock"
@@ -94,11 +101,14 @@ class PrivateDockerd:
         """Start dockerd on the roots and wait until it answers (watching its exit, too)."""
         assert self.proc is None or self.proc.poll() is not None, "dockerd runs already"
         self._forget_dead_containerd()
+        # its own network namespace: a dockerd started with --bridge=none deletes the
+        # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
+        # machine's namespace is the shared daemon's bridge
+        where = self._netns_args()
+        if self.hostname:
+            where += ["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"', "-"]
         argv = [
-            # its own network namespace: a dockerd started with --bridge=none deletes the
-            # `docker0` link it finds (moby's removeDefaultBridgeInterface), which in the
-            # machine's namespace is the shared daemon's bridge
-            *self._netns_args(),
+            *where,
             "dockerd",
             "--data-root", str(self.data), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.pidfile), "-H", self.host,

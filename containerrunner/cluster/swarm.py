@@ -1,0 +1,333 @@
+"""Docker Swarm backend: one service per job, the payload as swarm secrets.
+
+The service (`--replicas 1 --restart-condition none --init`, our labels) runs a small
+standard-library wrapper (`WRAPPER`) in the EE image: it reads the job's payload from the
+secrets mounted at /run/secrets/cr-payload-NNN (in order; a payload over the secret size limit
+is split), the bootstrap's argv and the job's environment from /run/secrets/cr-meta, runs the
+bootstrap with the payload on its stdin and writes its stdout as text lines
+`CRS SEQ BASE64` (log drivers keep text lines, not binary), then `CRS END RC`. The adapter
+reads them with `docker service logs -f --raw`, drops duplicates by SEQ, and removes the
+service and its secrets at the end, on cancel and timeout; services of a dead caller are
+removed by `reap` at the next job's start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from containerrunner.cluster.base import (
+    AdapterSpec,
+    ClusterJobRef,
+    SchedulerOptions,
+    adapter_argv,
+)
+from containerrunner.isolation.engine import LABEL, LABEL_IDENT, LABEL_OWNER_HOST, LABEL_OWNER_PID
+
+#: swarm refuses secrets over 500 KB; parts stay under it
+SECRET_PART = 480 * 1024
+#: states of a task that has ended
+ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+#: seconds to keep reading the log once the task ended without its END line
+LOG_GRACE = 10.0
+
+WRAPPER = r"""
+import base64, json, os, subprocess, sys, threading
+d = "/run/secrets"
+meta = json.load(open(os.path.join(d, "cr-meta")))
+parts = sorted(n for n in os.listdir(d) if n.startswith("cr-payload-"))
+data = b"".join(open(os.path.join(d, n), "rb").read() for n in parts)
+env = dict(os.environ)
+env.update(meta["env"])
+proc = subprocess.Popen(meta["command"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+def feed():
+    try:
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except OSError:
+        pass
+threading.Thread(target=feed, daemon=True).start()
+out = sys.stdout
+seq = 0
+fd = proc.stdout.fileno()
+while True:
+    chunk = os.read(fd, 3072)
+    if not chunk:
+        break
+    out.write("CRS %d %s\n" % (seq, base64.b64encode(chunk).decode()))
+    out.flush()
+    seq += 1
+out.write("CRS END %d\n" % proc.wait())
+out.flush()
+"""
+
+
+def service_name(ident: str) -> str:
+    return f"cr-{ident}"[:63]
+
+
+def split_payload(payload: bytes, size: int = SECRET_PART) -> list[bytes]:
+    """The payload in parts of at most `size` bytes (one empty part for an empty payload)."""
+    return [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+
+
+def parse_line(line: str) -> tuple[str, int, bytes] | None:
+    """("data", seq, bytes) or ("end", rc, b"") for a wrapper line; None for any other."""
+    parts = line.strip().split(" ")
+    if len(parts) != 3 or parts[0] != "CRS":
+        return None
+    if parts[1] == "END":
+        return ("end", int(parts[2]), b"")
+    return ("data", int(parts[1]), base64.b64decode(parts[2]))
+
+
+class SwarmBackend:
+    name = "swarm"
+
+    def __init__(self, options: SchedulerOptions) -> None:
+        self.options = options
+        self._rc: dict[str, int] = {}
+
+    # the docker CLI against the swarm manager
+
+    def docker_argv(self, *args: str) -> list[str]:
+        host = ["-H", self.options.engine_url] if self.options.engine_url else []
+        return ["docker", *host, *args]
+
+    def _docker(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        done = subprocess.run(
+            self.docker_argv(*args), input=input, capture_output=True, check=False
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(
+                f"docker {args[0]} {args[1] if len(args) > 1 else ''} failed "
+                f"(rc {done.returncode}): {done.stderr.decode(errors='replace').strip()}"
+            )
+        return done.stdout.decode(errors="replace")
+
+    def adapter_argv(self, spec_path: str) -> list[str]:
+        return adapter_argv(spec_path)
+
+    def create_argv(self, spec: AdapterSpec, secrets: list[tuple[str, str]]) -> list[str]:
+        """`docker service create ...` for `spec` with (secret name, target) pairs (pure)."""
+        opts = self.options
+        argv = [
+            "service",
+            "create",
+            "--detach",
+            "--quiet",
+            "--name",
+            service_name(spec.ident),
+            "--replicas",
+            "1",
+            "--restart-condition",
+            "none",
+            "--init",
+            "--no-healthcheck",
+        ]
+        for key, value in sorted(spec.labels.items()):
+            argv += ["--label", f"{key}={value}", "--container-label", f"{key}={value}"]
+        for name, target in secrets:
+            argv += ["--secret", f"source={name},target={target}"]
+        for constraint in opts.constraints:
+            argv += ["--constraint", constraint]
+        if opts.cpu_limit:
+            argv += ["--limit-cpu", opts.cpu_limit]
+        if opts.memory_limit:
+            argv += ["--limit-memory", opts.memory_limit]
+        if opts.registry_auth is not None:
+            argv.append("--with-registry-auth")
+        for key, value in sorted(opts.extra.items()):
+            argv += [f"--{key}", value] if value else [f"--{key}"]
+        argv += [spec.image, "python3", "-c", WRAPPER]
+        return argv
+
+    def submit(self, spec: AdapterSpec, payload: bytes) -> ClusterJobRef:
+        name = service_name(spec.ident)
+        labels = {**spec.labels}
+        label_args = [a for k, v in sorted(labels.items()) for a in ("--label", f"{k}={v}")]
+        secrets: list[tuple[str, str]] = []
+        meta = json.dumps({"command": spec.command, "env": spec.env()}).encode()
+        chunks = [("cr-meta", meta)] + [
+            (f"cr-payload-{i:03d}", part) for i, part in enumerate(split_payload(payload))
+        ]
+        ref = ClusterJobRef(
+            self.name,
+            name,
+            int(labels.get(LABEL_OWNER_PID, "0")) or None,
+            labels.get(LABEL_OWNER_HOST),
+            labels,
+        )
+        try:
+            for target, data in chunks:
+                secret = f"{name}-{target}"[:64]
+                self._docker("secret", "create", *label_args, secret, "-", input=data)
+                secrets.append((secret, target))
+            if self.options.registry_auth is not None:
+                auth = self.options.registry_auth
+                self._docker(
+                    "login",
+                    "--username",
+                    auth.username,
+                    "--password-stdin",
+                    auth.host,
+                    input=auth.password.encode(),
+                )
+            self._docker(*self.create_argv(spec, secrets))
+        except BaseException:
+            self.remove(ref)
+            raise
+        return ref
+
+    def _task_state(self, ref: ClusterJobRef) -> tuple[str | None, str | None]:
+        """(current state, node) of the service's task; (None, None) before it has one."""
+        out = self._docker(
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{json .}}",
+            ref.id,
+            check=False,
+        )
+        for line in out.splitlines():
+            try:
+                task = json.loads(line)
+            except ValueError:
+                continue
+            state = str(task.get("CurrentState", "")).split(" ")[0].lower()
+            return state or None, task.get("Node") or None
+        return None, None
+
+    def node_of(self, ref: ClusterJobRef) -> str | None:
+        return self._task_state(ref)[1]
+
+    def follow(self, ref: ClusterJobRef) -> Iterator[bytes]:
+        logs = subprocess.Popen(
+            self.docker_argv("service", "logs", "--follow", "--raw", "--no-trunc", ref.id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert logs.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert logs.stdout is not None
+            for line in logs.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        seen = -1
+        ended_at: float | None = None
+        try:
+            while True:
+                try:
+                    line = lines.get(timeout=1.0)
+                except queue.Empty:
+                    line = ""
+                if line is None:
+                    break
+                parsed = parse_line(line) if line else None
+                if parsed is not None:
+                    kind, number, data = parsed
+                    if kind == "end":
+                        self._rc[ref.id] = number
+                        return
+                    if number > seen:  # a log line read twice is dropped
+                        seen = number
+                        yield data
+                    continue
+                if line:
+                    continue  # the job's stderr or engine noise: not the stream
+                if ended_at is None:
+                    state, _node = self._task_state(ref)
+                    if state in ENDED:
+                        ended_at = time.monotonic()
+                elif time.monotonic() - ended_at > LOG_GRACE:
+                    break
+        finally:
+            logs.terminate()
+            logs.wait()
+            reader.join(timeout=5)
+
+    def exit_code(self, ref: ClusterJobRef) -> int:
+        if ref.id in self._rc:
+            return self._rc[ref.id]
+        out = self._docker(
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.ID}}",
+            ref.id,
+            check=False,
+        ).split()
+        if out:
+            code = self._docker(
+                "inspect", "--format", "{{.Status.ContainerStatus.ExitCode}}", out[0], check=False
+            ).strip()
+            if code.lstrip("-").isdigit() and int(code) != 0:
+                return int(code)
+        return 125
+
+    def list_ours(self) -> list[ClusterJobRef]:
+        ids = self._docker(
+            "service", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}", check=False
+        ).split()
+        if not ids:
+            return []
+        out = self._docker("service", "inspect", *ids, check=False)
+        try:
+            found: list[dict[str, Any]] = json.loads(out or "[]")
+        except ValueError:
+            return []
+        refs = []
+        for service in found:
+            spec = service.get("Spec", {})
+            labels = dict(spec.get("Labels") or {})
+            pid = labels.get(LABEL_OWNER_PID, "")
+            refs.append(
+                ClusterJobRef(
+                    self.name,
+                    str(spec.get("Name")),
+                    int(pid) if pid.isdigit() else None,
+                    labels.get(LABEL_OWNER_HOST),
+                    labels,
+                )
+            )
+        return refs
+
+    def remove(self, ref: ClusterJobRef) -> None:
+        self._docker("service", "rm", ref.id, check=False)
+        ident = ref.labels.get(LABEL_IDENT)
+        filters = ["--filter", f"label={LABEL_IDENT}={ident}"] if ident else []
+        names = self._docker("secret", "ls", *filters, "--format", "{{.Name}}", check=False).split()
+        names = [n for n in names if n.startswith(ref.id + "-")]
+        # a secret stays in use until the task's container is gone on its node
+        deadline = time.monotonic() + 30
+        while names:
+            self._docker("secret", "rm", *names, check=False)
+            left = self._docker(
+                "secret", "ls", *filters, "--format", "{{.Name}}", check=False
+            ).split()
+            names = [n for n in left if n.startswith(ref.id + "-")]
+            if not names or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+
+    def reap(self, is_alive: Callable[[ClusterJobRef], bool]) -> list[ClusterJobRef]:
+        removed = []
+        for ref in self.list_ours():
+            if not is_alive(ref):
+                self.remove(ref)
+                removed.append(ref)
+        return removed
