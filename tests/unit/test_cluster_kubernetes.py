@@ -280,3 +280,18 @@ def test_reap_removes_only_the_pods_of_a_dead_owner_of_this_host() -> None:
     assert gone[0].owner_pid == 999999 and gone[0].owner_host == "ctl-1"
     assert pool.sent[0]["query"] == {"labelSelector": "containerrunner"}
     assert re.search(r"ident=dead01$", pool.sent[2]["query"]["labelSelector"])
+
+
+def test_a_log_that_ends_without_its_end_line_takes_the_containers_exit_code() -> None:
+    made, pool = backend(
+        [("GET", POD, "pod_running.json"), ("GET", f"{POD}/log", "log_part1.txt")]
+        + [("GET", POD, "pod_terminated.json"), ("GET", f"{POD}/log", "log_part1.txt")] * 2
+        + [("GET", POD, "pod_terminated.json")]
+    )
+    job = ref()
+    got = b"".join(made.follow(job))
+    chunks = json.loads((FIXTURES / "stream_chunks.json").read_text())
+    # the lines read once each; the one cut by the drop never arrived whole
+    assert got.decode() == "".join(chunks[:3])
+    assert made.exit_code(job) == 2
+    assert pool.script == []
