@@ -295,3 +295,17 @@ def test_a_log_that_ends_without_its_end_line_takes_the_containers_exit_code() -
     assert got.decode() == "".join(chunks[:3])
     assert made.exit_code(job) == 2
     assert pool.script == []
+
+
+def test_cleanup_with_no_reachable_cluster_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from containerrunner.cli.main import main
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    rc = main(["cleanup", "--scheduler", "kubernetes", "--namespace", "jobs"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "error: cleanup --scheduler kubernetes: ConfigException" in err
+    assert "Traceback" not in err
