@@ -217,10 +217,13 @@ CLEANUP_EPILOG = """\
 Removes this user's containerrunner containers whose owner process on this host is gone
 (killed with SIGKILL, or a machine that lost power), and the temp dirs such owners left (with
 their ssh-agents and engine API services); prints one line per thing removed. Every job start
-does the same in the background; this is for when no job runs.
+does the same in the background; this is for when no job runs. With --scheduler, removes
+instead the jobs (pods, services and their secrets) that dead owners of this host left on
+that scheduler.
 
-example:
+examples:
   containerrunner cleanup
+  containerrunner cleanup --scheduler kubernetes --namespace jobs
 """
 
 
@@ -665,6 +668,14 @@ def build_parser() -> CliParser:
     cleanup = add("cleanup", "remove what dead jobs left (containers, temp dirs)", CLEANUP_EPILOG)
     cleanup.add_argument(
         "--engine", choices=ENGINE_CHOICES, default="auto", help="auto: every engine that works"
+    )
+    cleanup.add_argument(
+        "--scheduler",
+        choices=("swarm", "kubernetes"),
+        help="reap the jobs of dead owners on this scheduler instead",
+    )
+    cleanup.add_argument(
+        "--namespace", help="kubernetes: the namespace (default: default)", default=None
     )
     _add_debug(cleanup, False)
     return parser
