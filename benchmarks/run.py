@@ -348,6 +348,13 @@ def _rss(m: Method) -> str:
     return f"{max(int(s['rss_kb']) for s in m.samples) / 1024:.0f}"
 
 
+def _cpu(m: Method) -> str:
+    if m.key == "bare":
+        return "-"
+    cpu = [float(s["cpu_s"]) for s in m.samples if s.get("cpu_s") is not None]
+    return fmt(statistics.median(cpu)) if cpu else "-"
+
+
 def _latency(m: Method) -> str:
     lat = [s["latency_ms"] for s in m.samples if s.get("latency_ms")]
     if not lat:
@@ -380,7 +387,9 @@ def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-HEADER = ["method", "n", "events", "min s", "median s", "max s", "vs floor", "cr/ar", "RSS MB"]
+HEADER = [
+    "method", "n", "events", "min s", "median s", "max s", "vs floor", "cr/ar", "RSS MB", "CPU s"
+]  # fmt: skip
 
 
 def row_table(row: Row) -> str:
@@ -401,7 +410,7 @@ def row_table(row: Row) -> str:
         line = [
             m.label, str(len(times)), _events(m), fmt(min(times)), fmt(m.median()),
             fmt(max(times)), ratio(m.median(), floor),
-            ratio(m.median(), other.median()) if other else "", _rss(m),
+            ratio(m.median(), other.median()) if other else "", _rss(m), _cpu(m),
         ]  # fmt: skip
         if extra:
             line += [_latency(m), lost(m)]
@@ -566,7 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "vs floor: median / the floor's median (bare run; B4: containerrunner serial); "
         "cr/ar: containerrunner / ansible-runner medians;\nRSS MB: peak RSS of the calling "
-        "process (max over samples); lat: callback write -> event_handler, median p50 / "
+        "process (max over samples); CPU s: its user+system CPU time (median; children "
+        "not counted);\nlat: callback write -> event_handler, median p50 / "
         "max p99;\nlost: none when handler count = job_events files = counter range"
     )
     if args.json:

@@ -264,7 +264,10 @@ def main() -> int:
         result = {"error": str(exc).replace("\n", " ")[:400]}
     except Exception as exc:  # reported to run.py as the sample's error
         result = {"error": f"{type(exc).__name__}: {exc}".replace("\n", " ")[:400]}
-    result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["rss_kb"] = usage.ru_maxrss
+    # CPU time of the calling process (not its children): the load-robust cost of the caller
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     sys.stdout.flush()
     print("\n" + json.dumps(result))
     return 0

@@ -93,8 +93,15 @@ class EngineClient:
             self._fallback_said = True
             log.debug("%s: %s; using the %s CLI", self.engine.name, reason, self.engine.name)
 
-    def _call(self, method: Callable[[Backend], T]) -> T:
-        api = self._backend(reconnect=False)
+    def connected(self) -> Backend | None:
+        """The API backend when this process has connected to it already, else None."""
+        with self._lock:
+            return self._api if self._use_api else None
+
+    def _call(self, method: Callable[[Backend], T], connect: bool = True) -> T:
+        """`method` on the API (connecting first unless `connect` is False: then the API only
+        when connected already), else on the CLI."""
+        api = self._backend(reconnect=False) if connect else self.connected()
         if api is not None:
             try:
                 return self._answer(api, method)
@@ -121,11 +128,14 @@ class EngineClient:
         """The engine's (server's) version."""
         return self._call(lambda b: b.version())
 
-    def image(self, ref: str, timeout: float | None = None) -> ImageInfo | None:
+    def image(
+        self, ref: str, timeout: float | None = None, connect: bool = True
+    ) -> ImageInfo | None:
         """The local image `ref` (ID, labels, RepoDigests) in one query; None when absent.
         EngineError when the engine does not answer, EngineTimeoutError after `timeout` s
-        (the podman API and the CLI; the docker SDK's calls have the client's timeout)."""
-        return self._call(lambda b: b.image(ref, timeout))
+        (the podman API and the CLI; the docker SDK's calls have the client's timeout).
+        `connect=False`: through the API only when connected already (a job's start)."""
+        return self._call(lambda b: b.image(ref, timeout), connect)
 
     def containers(self, label: str) -> list[ContainerInfo]:
         """The containers (running or not) carrying label `label`."""

@@ -112,8 +112,9 @@ def ensure_image(
 
 def image_info(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> ImageInfo | None:
     """The local image `image` (ID, labels, RepoDigests) in one query, None when absent;
-    EngineError when the engine does not answer."""
-    return client_for(engine).image(image, timeout)
+    EngineError when the engine does not answer. On a job's start path: through the engine's
+    API only when this process is connected to it already, else the CLI (client.py)."""
+    return client_for(engine).image(image, timeout, connect=False)
 
 
 def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> str | None:

@@ -84,6 +84,32 @@ def test_image_is_one_api_query_with_the_clis_answer(engine: Engine) -> None:
     assert engine_client.image("localhost/containerrunner-no-such-image:x") is None
 
 
+ONE_SHOT = """
+import json, sys
+import containerrunner
+from containerrunner.isolation import podman_service
+out, err, rc = containerrunner.run_command(
+    "sh", ["-c", "echo started"], process_isolation=True,
+    process_isolation_executable=sys.argv[1], container_image=sys.argv[2], quiet=True)
+libraries = sorted({"docker", "podman"} & set(sys.modules))
+service = podman_service.current_private() is not None
+print(json.dumps({"rc": rc, "out": out, "libraries": libraries, "service": service}))
+"""
+
+
+def test_a_one_shot_job_starts_without_the_engine_library(engine: Engine) -> None:
+    # a job's image query goes through the API only once connected: a fresh process's first
+    # job imports neither library and starts no podman service (docs/architecture.md)
+    env = {k: v for k, v in os.environ.items() if k != client.API_VARIABLE}
+    proc = subprocess.run(
+        [sys.executable, "-c", ONE_SHOT, engine.name, EE_IMAGE],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and "started" in got["out"]
+    assert got["libraries"] == [] and got["service"] is False
+
+
 def test_reaper_lists_and_removes_through_the_api(engine: Engine) -> None:
     name = f"containerrunner_eng12-orphan-{os.getpid()}-{engine.name}"
     start_orphan(engine, name, dead_pid())

@@ -299,3 +299,19 @@ def test_a_changed_docker_host_gets_a_client_of_its_own(monkeypatch: pytest.Monk
     assert client.client_for(docker_engine) is default
     monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/other/docker.sock")
     assert client.client_for(docker_engine) is not default
+
+
+def test_a_jobs_image_query_connects_not_but_uses_a_connected_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a job's start (connect=False) does not pay the library's import or podman's service
+    # start: the CLI answers until something else (cleanup, the reaper) has connected
+    api = Scripted("the podman API", INFO, INFO)
+    connects: list[Any] = [api]
+    c = scripted_client(monkeypatch, connects, Scripted("the CLI", INFO))
+    assert c.image("x", connect=False) == INFO
+    assert c.last_via == "the CLI" and connects == [api] and c.connected() is None
+    assert c.image("x") == INFO  # connects
+    assert c.last_via == "the podman API" and connects == []
+    assert c.image("x", connect=False) == INFO
+    assert c.last_via == "the podman API" and c.connected() is api
