@@ -33,6 +33,7 @@ from containerrunner.cluster.base import (
     SchedulerOptions,
     adapter_argv,
 )
+from containerrunner.cluster.lines import parse_line, split_payload, wrapper_source
 from containerrunner.isolation.engine import LABEL, LABEL_IDENT, LABEL_OWNER_HOST, LABEL_OWNER_PID
 
 #: raw payload bytes per Secret (base64 in the object: about 930 KiB, under etcd's 1 MiB)
@@ -54,35 +55,12 @@ FATAL_WAITING = {
     "CreateContainerError",
 }
 
-WRAPPER = r"""
-import base64, json, os, subprocess, sys, threading
-root = "/run/containerrunner"
-parts = sorted(n for n in os.listdir(root) if n.startswith("payload-"))
-meta = json.load(open(os.path.join(root, parts[0], "meta")))
-data = b"".join(open(os.path.join(root, n, "data"), "rb").read() for n in parts)
-env = dict(os.environ)
-env.update(meta["env"])
-proc = subprocess.Popen(meta["command"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-def feed():
-    try:
-        proc.stdin.write(data)
-        proc.stdin.close()
-    except OSError:
-        pass
-threading.Thread(target=feed, daemon=True).start()
-out = sys.stdout
-seq = 0
-fd = proc.stdout.fileno()
-while True:
-    chunk = os.read(fd, 3072)
-    if not chunk:
-        break
-    out.write("CRS %d %s\n" % (seq, base64.b64encode(chunk).decode()))
-    out.flush()
-    seq += 1
-out.write("CRS END %d\n" % proc.wait())
-out.flush()
-"""
+WRAPPER = wrapper_source(
+    'root = "/run/containerrunner"\n'
+    'parts = sorted(n for n in os.listdir(root) if n.startswith("payload-"))\n'
+    'meta = json.load(open(os.path.join(root, parts[0], "meta")))\n'
+    'data = b"".join(open(os.path.join(root, n, "data"), "rb").read() for n in parts)\n'
+)
 
 
 class LogGapError(RuntimeError):
@@ -108,11 +86,6 @@ def label_value(value: str) -> str:
     return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
 
 
-def split_payload(payload: bytes, size: int = SECRET_PART) -> list[bytes]:
-    """The payload in parts of at most `size` bytes (one empty part for an empty payload)."""
-    return [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
-
-
 def parse_log_line(line: str) -> tuple[float | None, str, int, bytes] | None:
     """(timestamp, "data", seq, bytes) or (timestamp, "end", rc, b"") for a wrapper line read
     with `timestamps=True`; None for any other line."""
@@ -121,12 +94,8 @@ def parse_log_line(line: str) -> tuple[float | None, str, int, bytes] | None:
     if head != "CRS":
         stamp = parse_timestamp(head)
         line = rest
-    parts = line.strip().split(" ")
-    if len(parts) != 3 or parts[0] != "CRS":
-        return None
-    if parts[1] == "END":
-        return (stamp, "end", int(parts[2]), b"")
-    return (stamp, "data", int(parts[1]), base64.b64decode(parts[2]))
+    parsed = parse_line(line)
+    return None if parsed is None else (stamp, *parsed)
 
 
 def parse_timestamp(text: str) -> float | None:
@@ -183,7 +152,7 @@ class KubernetesBackend:
         labels = self.labels_for(spec)
         meta = json.dumps({"command": spec.command, "env": spec.env()}).encode()
         manifests = []
-        for index, part in enumerate(split_payload(payload)):
+        for index, part in enumerate(split_payload(payload, SECRET_PART)):
             data = {"data": base64.b64encode(part).decode()}
             if index == 0:
                 data["meta"] = base64.b64encode(meta).decode()

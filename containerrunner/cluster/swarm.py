@@ -13,7 +13,6 @@ removed by `reap` at the next job's start.
 
 from __future__ import annotations
 
-import base64
 import json
 import queue
 import subprocess
@@ -28,6 +27,7 @@ from containerrunner.cluster.base import (
     SchedulerOptions,
     adapter_argv,
 )
+from containerrunner.cluster.lines import parse_line, split_payload, wrapper_source
 from containerrunner.isolation.engine import LABEL, LABEL_IDENT, LABEL_OWNER_HOST, LABEL_OWNER_PID
 
 #: swarm refuses secrets over 500 KB; parts stay under it
@@ -37,54 +37,16 @@ ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 #: seconds to keep reading the log once the task ended without its END line
 LOG_GRACE = 10.0
 
-WRAPPER = r"""
-import base64, json, os, subprocess, sys, threading
-d = "/run/secrets"
-meta = json.load(open(os.path.join(d, "cr-meta")))
-parts = sorted(n for n in os.listdir(d) if n.startswith("cr-payload-"))
-data = b"".join(open(os.path.join(d, n), "rb").read() for n in parts)
-env = dict(os.environ)
-env.update(meta["env"])
-proc = subprocess.Popen(meta["command"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-def feed():
-    try:
-        proc.stdin.write(data)
-        proc.stdin.close()
-    except OSError:
-        pass
-threading.Thread(target=feed, daemon=True).start()
-out = sys.stdout
-seq = 0
-fd = proc.stdout.fileno()
-while True:
-    chunk = os.read(fd, 3072)
-    if not chunk:
-        break
-    out.write("CRS %d %s\n" % (seq, base64.b64encode(chunk).decode()))
-    out.flush()
-    seq += 1
-out.write("CRS END %d\n" % proc.wait())
-out.flush()
-"""
+WRAPPER = wrapper_source(
+    'd = "/run/secrets"\n'
+    'meta = json.load(open(os.path.join(d, "cr-meta")))\n'
+    'parts = sorted(n for n in os.listdir(d) if n.startswith("cr-payload-"))\n'
+    'data = b"".join(open(os.path.join(d, n), "rb").read() for n in parts)\n'
+)
 
 
 def service_name(ident: str) -> str:
     return f"cr-{ident}"[:63]
-
-
-def split_payload(payload: bytes, size: int = SECRET_PART) -> list[bytes]:
-    """The payload in parts of at most `size` bytes (one empty part for an empty payload)."""
-    return [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
-
-
-def parse_line(line: str) -> tuple[str, int, bytes] | None:
-    """("data", seq, bytes) or ("end", rc, b"") for a wrapper line; None for any other."""
-    parts = line.strip().split(" ")
-    if len(parts) != 3 or parts[0] != "CRS":
-        return None
-    if parts[1] == "END":
-        return ("end", int(parts[2]), b"")
-    return ("data", int(parts[1]), base64.b64decode(parts[2]))
 
 
 class SwarmBackend:
@@ -154,9 +116,8 @@ class SwarmBackend:
         label_args = [a for k, v in sorted(labels.items()) for a in ("--label", f"{k}={v}")]
         secrets: list[tuple[str, str]] = []
         meta = json.dumps({"command": spec.command, "env": spec.env()}).encode()
-        chunks = [("cr-meta", meta)] + [
-            (f"cr-payload-{i:03d}", part) for i, part in enumerate(split_payload(payload))
-        ]
+        parts = split_payload(payload, SECRET_PART)
+        chunks = [("cr-meta", meta)] + [(f"cr-payload-{i:03d}", p) for i, p in enumerate(parts)]
         ref = ClusterJobRef(
             self.name,
             name,

@@ -195,3 +195,22 @@ def built_from_committed_recipe(engine: Engine, image: str) -> bool:
         check=False,
     ).stdout.strip()
     return dict(zip(hashes[::2], hashes[1::2], strict=True)).get(image) == label
+
+
+def kill_owner_once_started(script: str, where: dict[str, Any]) -> tuple[int, str]:
+    """Run `script` (`python -c`, given `where` as JSON) until it prints its "up" line, then
+    SIGKILL it as a crash would; its pid and that line."""
+    import json
+    import signal
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(where)], stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+    )  # fmt: skip
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    assert line.startswith("up"), f"the job did not start: {line!r}"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    owner.stdout.close()
+    return owner.pid, line

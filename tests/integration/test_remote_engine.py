@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from tests.integration.support import (
     container_kwargs,
     copy_examples,
     event_shape,
+    kill_owner_once_started,
     make_ssh_key,
 )
 from tests.netns import NetworkNamespace, available
@@ -205,16 +205,8 @@ def test_a_killed_callers_remote_container_is_reaped_by_the_next_call(
         "engine_url": nothing_left.url,
         **container_kwargs(local_docker),
     }
-    owner = subprocess.Popen(
-        [sys.executable, "-c", KILLED_OWNER, json.dumps(where)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert owner.stdout is not None
-    line = owner.stdout.readline()
-    assert line.startswith("up"), f"the job did not start: {line!r}"
-    owner.send_signal(signal.SIGKILL)
-    owner.wait()
-    left = nothing_left.containers(owner.pid)
+    owner_pid, _ = kill_owner_once_started(KILLED_OWNER, where)
+    left = nothing_left.containers(owner_pid)
     assert len(left) == 1, left
     labels = subprocess.run(
         ["docker", "-H", nothing_left.url, "inspect", "--format",
@@ -227,7 +219,7 @@ def test_a_killed_callers_remote_container_is_reaped_by_the_next_call(
         "true", [], host_cwd=str(tmp_path)
     )  # any call reaps
     assert rc == 0, err
-    assert nothing_left.containers(owner.pid) == []
+    assert nothing_left.containers(owner_pid) == []
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,9 @@ def swarm(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe])
         network.create()
         with ThreadPoolExecutor(2) as pool:
             made = [
-                pool.submit(PrivateDockerd, EE_IMAGE, network.node(i), f"cr-node{i + 1}")
+                pool.submit(
+                    PrivateDockerd, EE_IMAGE, netns=network.node(i), hostname=f"cr-node{i + 1}"
+                )
                 for i in range(network.count)
             ]
             failures = [f.exception() for f in made if f.exception() is not None]

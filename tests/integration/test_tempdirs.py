@@ -5,11 +5,8 @@ is removed by the next job's reaper, its container too."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import textwrap
 import threading
@@ -23,7 +20,12 @@ import containerrunner
 from containerrunner.tempdirs import ours_in_tempdir, read_owner
 from tests.conftest import left_in_tempdir as all_left_in_tempdir
 from tests.conftest import our_containers
-from tests.integration.support import LOCAL_VARS, REPO, Watcher, files_containing
+from tests.integration.support import (
+    LOCAL_VARS,
+    Watcher,
+    files_containing,
+    kill_owner_once_started,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -161,27 +163,19 @@ def test_what_a_killed_owner_left_is_reaped_by_the_next_job(
     name = where.get("process_isolation_executable")
     engine = engine_probes[name].engine if name else None
     before = set(ours_in_tempdir())
-    owner = subprocess.Popen(
-        [sys.executable, "-c", KILLED_OWNER, json.dumps({**where, "host_cwd": str(tmp_path)})],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert owner.stdout is not None
-    line = owner.stdout.readline()
-    assert line.startswith("up "), f"the job did not start: {line!r}"
-    owner.send_signal(signal.SIGKILL)
-    owner.wait()
+    owner_pid, line = kill_owner_once_started(KILLED_OWNER, {**where, "host_cwd": str(tmp_path)})
     try:
         left = left_in_tempdir(before)
         assert len(left) == 2, left  # its temporary private data dir and its runtime dir
-        assert all((o := read_owner(p)) is not None and o.pid == owner.pid for p in left)
+        assert all((o := read_owner(p)) is not None and o.pid == owner_pid for p in left)
         if engine is not None:
-            assert our_containers(engine, owner.pid), "the killed owner's container is gone?"
+            assert our_containers(engine, owner_pid), "the killed owner's container is gone?"
 
         containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
 
         assert left_in_tempdir(before) == []
         if engine is not None:
-            assert our_containers(engine, owner.pid) == []
+            assert our_containers(engine, owner_pid) == []
     finally:
         if engine is None:  # the local `sleep` outlived its owner: it leads its own group
             pid = int(line.split()[1])

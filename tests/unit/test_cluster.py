@@ -12,7 +12,8 @@ from containerrunner.cluster.base import (
     backend_for,
     check_scheduler,
 )
-from containerrunner.cluster.swarm import WRAPPER, SwarmBackend, parse_line, split_payload
+from containerrunner.cluster.lines import parse_line, split_payload
+from containerrunner.cluster.swarm import SECRET_PART, WRAPPER, SwarmBackend
 from containerrunner.config.execution import ExecutionOptions
 from containerrunner.errors import ConfigurationError
 
@@ -80,10 +81,10 @@ def test_adapter_spec_takes_env_values_from_the_environment(
 
 def test_payload_split_under_the_secret_limit() -> None:
     payload = bytes(range(256)) * 5000  # 1.28 MB
-    parts = split_payload(payload)
+    parts = split_payload(payload, SECRET_PART)
     assert len(parts) == 3 and all(len(p) <= 480 * 1024 for p in parts)
     assert b"".join(parts) == payload
-    assert split_payload(b"") == [b""]
+    assert split_payload(b"", SECRET_PART) == [b""]
 
 
 def test_wrapper_lines() -> None:
