@@ -87,9 +87,15 @@ def _members(source: Path, target: str) -> list[tuple[Path, str]]:
 def pack_mounts(mounts: list[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     total = 0
+    seen: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as archive:
-        for mount in mounts:
+        # the deepest mount first: where mounts overlap (a file mounted into a mounted dir)
+        # its files are what the container sees, as with bind mounts; a name goes in once
+        for mount in sorted(mounts, key=lambda m: len(m["target"].rstrip("/")), reverse=True):
             for path, arcname in _members(Path(mount["source"]), mount["target"]):
+                if arcname.rstrip("/") in seen:
+                    continue
+                seen.add(arcname.rstrip("/"))
                 try:
                     info = path.lstat()
                 except FileNotFoundError:

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,28 @@ def test_mounts_are_packed_at_their_container_paths(tmp_path: Path) -> None:
     assert "runner/project/sub/a.txt" in names and "runner/project/link" in names
     assert "runner/env/ssh_key" in names
     assert not any("event_fifo" in n for n in names)
+
+
+def test_overlapping_mounts_pack_each_name_once_the_deepest_mount_winning(
+    tmp_path: Path,
+) -> None:
+    pdd = tmp_path / "pdd"
+    (pdd / "env").mkdir(parents=True)
+    (pdd / "env" / "extravars").write_text("from the dir")
+    given = tmp_path / "extravars"
+    given.write_text("mounted on top")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zipfile warns on a duplicate name
+        data = pack_mounts(
+            [
+                {"source": str(pdd), "target": "/runner", "read_only": False},
+                {"source": str(given), "target": "/runner/env/extravars", "read_only": True},
+            ]
+        )
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    names = archive.namelist()
+    assert len(names) == len(set(n.rstrip("/") for n in names))
+    assert archive.read("runner/env/extravars") == b"mounted on top"
 
 
 def test_a_socket_under_a_mount_is_refused(tmp_path: Path) -> None:
