@@ -208,10 +208,16 @@ class EventLog:
         if not self._made:
             self.events_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._made = True
+        # json.dumps, not json.dump: dump streams through the pure-Python encoder (~10x the
+        # CPU); one os.write of the bytes, no text-file object per event
+        data = memoryview(json.dumps(event).encode("utf-8"))
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(event, handle)
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.rename(temp, final)
         except BaseException:  # a full disk: no half-written file is left behind
             with contextlib.suppress(OSError):

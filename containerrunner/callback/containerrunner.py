@@ -47,6 +47,7 @@ import functools
 import inspect
 import json
 import os
+import random
 import sys
 import threading
 import uuid
@@ -144,6 +145,11 @@ _FACT_ACTIONS = frozenset(
     }
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# a generator of our own, reseeded in each process (forked workers would share the parent's)
+_RANDOM = random.Random()
+_random_bits = _RANDOM.getrandbits
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RANDOM.seed)
 
 
 def _env_flag(name):
@@ -388,6 +394,7 @@ class _Recorder:
         self.global_ctx = {}
         self.tls = threading.local()
         self._display_signature = None
+        self._log_only_index = None
 
     # ---- context ------------------------------------------------------------------------
     def capture(self):
@@ -408,7 +415,8 @@ class _Recorder:
         """
         event_data = {k: v for k, v in self.global_ctx.items() if k not in drop}
         event_data.update(data)
-        event_data.setdefault("uuid", str(uuid.uuid4()))
+        if "uuid" not in event_data:
+            event_data["uuid"] = _uuid4()
         if "res" in event_data:
             event_data["res"] = _censor(event_data["res"])
         verbosity = event_data.pop("verbosity", None)
@@ -512,6 +520,9 @@ class _Recorder:
                 self._display_signature = inspect.signature(original)
             except (TypeError, ValueError):
                 self._display_signature = False
+            self._log_only_index = _positional_index(self._display_signature, "log_only")
+        if self._log_only_index is not None and len(args) <= self._log_only_index:
+            return False  # the common call: display(msg, color=...), log_only not passed
         if self._display_signature:
             try:
                 bound = self._display_signature.bind(*args, **kwargs)
@@ -534,7 +545,7 @@ class _Recorder:
             data = {}
             for kind, extra in active:
                 data[kind] = True  # ansible-runner marks display events {"warning": true}
-                data.update(extra)
+                data.update(extra.resolve() if isinstance(extra, _LazyExtra) else extra)
             record = self.begin(event, data)
             try:
                 return self._tee_call(original, parts, args, kwargs)
@@ -560,19 +571,9 @@ class _Recorder:
         def wrapper(*args, **kwargs):
             if os.getpid() != self.pid:
                 return original(*args, **kwargs)
-            extra = {}
-            if signature is not None:
-                try:
-                    bound = signature.bind(*args, **kwargs)
-                    bound.apply_defaults()
-                    host = bound.arguments.get("host")
-                    caplevel = bound.arguments.get("caplevel")
-                except (TypeError, ValueError):
-                    host, caplevel = None, None
-                if isinstance(caplevel, int):
-                    extra["verbosity"] = caplevel + 1
-                if host is not None:
-                    extra["remote_addr"] = host
+            # the call's arguments, bound only if it displays outside of a callback (most
+            # verbose() calls print nothing: binding each one cost more than the event)
+            extra = _LazyExtra(signature, args, kwargs) if signature is not None else {}
             stack = self.kinds()
             stack.append((kind, extra))
             try:
@@ -581,6 +582,52 @@ class _Recorder:
                 stack.pop()
 
         return wrapper
+
+
+def _positional_index(signature, name):
+    """The index in a bound method's *args that fills parameter `name`, or None."""
+    if not signature:
+        return None
+    for index, param in enumerate(signature.parameters.values()):
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            return None
+        if param.name == name:
+            return index
+    return None
+
+
+class _LazyExtra:
+    """verbose()'s host/caplevel as event_data keys, computed when an event needs them."""
+
+    __slots__ = ("_args", "_kwargs", "_signature")
+
+    def __init__(self, signature, args, kwargs):
+        self._signature, self._args, self._kwargs = signature, args, kwargs
+
+    def resolve(self):
+        extra = {}
+        try:
+            bound = self._signature.bind(*self._args, **self._kwargs)
+            bound.apply_defaults()
+            host = bound.arguments.get("host")
+            caplevel = bound.arguments.get("caplevel")
+        except (TypeError, ValueError):
+            host, caplevel = None, None
+        if isinstance(caplevel, int):
+            extra["verbosity"] = caplevel + 1
+        if host is not None:
+            extra["remote_addr"] = host
+        return extra
+
+
+def _uuid4():
+    """A random (version 4) uuid's text, like str(uuid.uuid4()) without its os.urandom
+    syscall and UUID object per event (ids, not secrets: random's generator suffices)."""
+    value = (_random_bits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (
+        0x8000 << 48
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _get_recorder(display):
@@ -663,6 +710,7 @@ class CallbackModule(_DisplayBase):
         self._cr_play_uuids = set()
         self._cr_play_counts = collections.defaultdict(lambda: 1)
         self._cr_playbook_uuid = str(uuid.uuid4())
+        self._cr_task_ctx = {}  # id(task) -> (task, its context)
 
     def set_options(self, *args, **kwargs):
         # a non-default display base may have options our DOCUMENTATION does not declare
@@ -698,7 +746,7 @@ class CallbackModule(_DisplayBase):
             if task is not None and event not in EVENTS_WITHOUT_TASK:
                 # this event's own task replaces the current (global) one
                 drop = _TASK_KEYS
-                data = {**self._task_context(task), **data}
+                data = {**self._cached_task_context(task), **data}
             record = recorder.begin(event, data, drop)
             parts = []
             previous = recorder.capture()
@@ -744,7 +792,18 @@ class CallbackModule(_DisplayBase):
 
     def _set_task(self, task):
         self._clear_task()
-        self._set_global(**self._task_context(task))
+        self._set_global(**self._cached_task_context(task))
+
+    def _cached_task_context(self, task):
+        # constant per task: computed on its start, reused by each of its hosts' events
+        cached = self._cr_task_ctx.get(id(task))
+        if cached is not None and cached[0] is task:
+            return cached[1]
+        if len(self._cr_task_ctx) >= 256:
+            self._cr_task_ctx.clear()
+        ctx = self._task_context(task)
+        self._cr_task_ctx[id(task)] = (task, ctx)
+        return ctx
 
     def _clear_task(self):
         self._set_global(**dict.fromkeys(_TASK_KEYS))
