@@ -76,7 +76,7 @@ def _wait_listening(proc: subprocess.Popen[str], log: Path) -> None:
     threading.Thread(target=drain, daemon=True).start()
 
 
-def _config(root: Path, port: int) -> str:
+def _config(root: Path, address: str, port: int) -> str:
     return f"""version: 0.1
 log:
   level: info
@@ -86,7 +86,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:{port}
+  addr: {address}:{port}
   tls:
     certificate: {root}/cert.pem
     key: {root}/key.pem
@@ -97,21 +97,26 @@ auth:
 """
 
 
-def start_registry(root: Path, password: str) -> tuple[Registry, subprocess.Popen[str]]:
-    port = _free_port()
-    host = f"127.0.0.1:{port}"
+def start_registry(
+    root: Path, password: str, address: str = "127.0.0.1", netns: str | None = None
+) -> tuple[Registry, subprocess.Popen[str]]:
+    """The registry on `address` (127.0.0.1: a free port; else an address of the named
+    network namespace `netns` that the test made, port 5000 there, started with nsenter)."""
+    port = _free_port() if netns is None else 5000
+    host = f"{address}:{port}"
     _run(
         "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-subj", f"/CN={address}", "-addext", f"subjectAltName=IP:{address}",
         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
     )  # fmt: skip
     _run("htpasswd", "-B", "-i", "-c", str(root / "htpasswd"), USER, stdin=password)
-    (root / "config.yml").write_text(_config(root, port))
+    (root / "config.yml").write_text(_config(root, address, port))
+    where = [] if netns is None else ["nsenter", f"--net=/run/netns/{netns}"]
     certs = CERTS_D / host
     certs.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "cert.pem", certs / "ca.crt")
     proc = subprocess.Popen(
-        [REGISTRY_BIN, "serve", str(root / "config.yml")],
+        [*where, REGISTRY_BIN, "serve", str(root / "config.yml")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -135,11 +140,13 @@ def stop_registry(proc: subprocess.Popen[str], host: str) -> None:
     shutil.rmtree(CERTS_D / host, ignore_errors=True)
 
 
-def running_registry(password: str) -> Iterator[tuple[Registry, subprocess.Popen[str]]]:
+def running_registry(
+    password: str, address: str = "127.0.0.1", netns: str | None = None
+) -> Iterator[tuple[Registry, subprocess.Popen[str]]]:
     """A started registry (yielded with its process), stopped and removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="cr-registry-"))
     try:
-        registry, proc = start_registry(root, password)
+        registry, proc = start_registry(root, password, address, netns)
         try:
             yield registry, proc
         finally:

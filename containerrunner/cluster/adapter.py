@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from types import FrameType
 
 from containerrunner.cluster.base import (
@@ -92,6 +93,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         sys.stderr.write("usage: python -m containerrunner.cluster.adapter SPEC\n")
         return 2
+    # scratch files (a registry login's config) go with the job's runtime dir, where the
+    # spec lies: removed with it, and reaped with it when the caller dies
+    tempfile.tempdir = os.path.dirname(os.path.abspath(argv[0]))
     try:
         spec = AdapterSpec.read(argv[0])
         return run_adapter(spec)

@@ -13,9 +13,13 @@ removed by `reap` at the next job's start.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +49,19 @@ WRAPPER = wrapper_source(
 )
 
 
+@contextlib.contextmanager
+def private_docker_config() -> Iterator[dict[str, str]]:
+    """An environment whose `DOCKER_CONFIG` is a fresh 0700 dir (in the temp dir: the
+    adapter's is the job's runtime dir), removed on exit: `docker login` stores the registry
+    credential there for the one `service create --with-registry-auth` that sends it to the
+    manager, never in the user's ~/.docker/config.json."""
+    path = tempfile.mkdtemp(prefix="cr-swarm-auth-")
+    try:
+        yield {**os.environ, "DOCKER_CONFIG": path}
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def service_name(ident: str) -> str:
     return f"cr-{ident}"[:63]
 
@@ -62,9 +79,15 @@ class SwarmBackend:
         host = ["-H", self.options.engine_url] if self.options.engine_url else []
         return ["docker", *host, *args]
 
-    def _docker(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    def _docker(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> str:
         done = subprocess.run(
-            self.docker_argv(*args), input=input, capture_output=True, check=False
+            self.docker_argv(*args), input=input, capture_output=True, check=False, env=env
         )
         if check and done.returncode != 0:
             raise RuntimeError(
@@ -130,17 +153,14 @@ class SwarmBackend:
                 secret = f"{name}-{target}"[:64]
                 self._docker("secret", "create", *label_args, secret, "-", input=data)
                 secrets.append((secret, target))
-            if self.options.registry_auth is not None:
-                auth = self.options.registry_auth
-                self._docker(
-                    "login",
-                    "--username",
-                    auth.username,
-                    "--password-stdin",
-                    auth.host,
-                    input=auth.password.encode(),
-                )
-            self._docker(*self.create_argv(spec, secrets))
+            if self.options.registry_auth is None:
+                self._docker(*self.create_argv(spec, secrets))
+            else:
+                with private_docker_config() as env:
+                    auth = self.options.registry_auth
+                    login = ["login", "--username", auth.username, "--password-stdin", auth.host]
+                    self._docker(*login, input=auth.password.encode(), env=env)
+                    self._docker(*self.create_argv(spec, secrets), env=env)
         except BaseException:
             self.remove(ref)
             raise

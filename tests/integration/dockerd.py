@@ -68,7 +68,7 @@ class PrivateDockerd:
 
     def __init__(
         self,
-        image: str,
+        image: str | None,
         netns: str | None = None,
         listen: tuple[str, ...] = (),
         hostname: str | None = None,
@@ -84,7 +84,8 @@ class PrivateDockerd:
         try:
             self.start()
             began = time.monotonic()
-            self._load(image)
+            if image is not None:  # None: an empty daemon (a swarm node pulls its images)
+                self._load(image)
             self.load_seconds = time.monotonic() - began
         except BaseException:
             self.close()

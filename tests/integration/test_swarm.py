@@ -3,8 +3,11 @@
 Each node is a private dockerd (tests/integration/dockerd.py) in a network namespace of its
 own, with its own host name; the nodes' veths meet on a bridge in a third namespace (the
 private 10.231.19.0/24; nothing of the machine's network changes). Node 1 inits the swarm,
-node 2 joins it. The EE image is loaded into both nodes (a node pulls nothing). Teardown
-leaves no namespace, daemon or process (asserted).
+node 2 joins it. A registry (tests/registry.py: Debian's docker-registry, htpasswd auth, a
+self-signed certificate) listens on the bridge's 10.231.19.1 in the hub namespace; the EE
+image is loaded into node 1 only and pushed from there, and every job names it by its
+registry reference with `registry_auth`, so node 2 gets it by pulling through the swarm's
+`--with-registry-auth`. Teardown leaves no namespace, daemon or process (asserted).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,12 +34,16 @@ import pytest
 
 import containerrunner
 from tests import netns
+from tests import registry as reg
 from tests.conftest import EE_IMAGE, EngineProbe, _unavailable, require_engine
 from tests.integration.dockerd import PrivateDockerd
+from tests.integration.support import files_containing
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 PREFIX = "10.231.19"
+HUB_ADDRESS = f"{PREFIX}.1"  # the bridge's, where the registry listens
+PASSWORD = f"Swarm-Registry-Marker-{uuid.uuid4().hex[:12]}"
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 LOCALHOST = (
     "localhost ansible_connection=local "
@@ -69,6 +78,7 @@ class SwarmNetwork:
     def create(self) -> None:
         _ip("netns", "add", self.hub)
         _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.hub, "addr", "add", f"{HUB_ADDRESS}/24", "dev", "br0")
         _ip("-n", self.hub, "link", "set", "br0", "up")
         for i in range(self.count):
             node, outer, inner = self.node(i), f"h{i}", f"eth{i}"
@@ -93,6 +103,8 @@ class SwarmNetwork:
 @dataclass
 class Swarm:
     nodes: list[PrivateDockerd]
+    image: str  # the EE by its reference in the registry
+    registry: reg.Registry
 
     @property
     def manager(self) -> PrivateDockerd:
@@ -102,11 +114,18 @@ class Swarm:
         done = subprocess.run(node.client(*args), capture_output=True, text=True, check=True)
         return done.stdout
 
+    def options(self) -> dict[str, Any]:
+        auth = {"host": self.registry.host, "username": self.registry.username}
+        return {
+            "engine_url": self.manager.host,
+            "registry_auth": {**auth, "password": self.registry.password},
+        }
+
     def kwargs(self) -> dict[str, Any]:
         return {
             "scheduler": "swarm",
-            "scheduler_options": {"engine_url": self.manager.host},
-            "container_image": EE_IMAGE,
+            "scheduler_options": self.options(),
+            "container_image": self.image,
         }
 
     def ours(self) -> dict[str, list[str]]:
@@ -158,14 +177,23 @@ def swarm(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe])
     why = netns.available()
     if why is not None:
         _unavailable(request, why)
+    missing = reg.missing_tools()
+    if missing:
+        _unavailable(request, f"the swarm's registry needs {', '.join(missing)}")
     network = SwarmNetwork(f"crsw{os.getpid() % 100000}", 2)
     nodes: list[PrivateDockerd] = []
+    stack = contextlib.ExitStack()
     try:
         network.create()
+        registry_cm = contextlib.contextmanager(reg.running_registry)
+        server, _proc = stack.enter_context(registry_cm(PASSWORD, HUB_ADDRESS, network.hub))
         with ThreadPoolExecutor(2) as pool:
             made = [
                 pool.submit(
-                    PrivateDockerd, EE_IMAGE, netns=network.node(i), hostname=f"cr-node{i + 1}"
+                    PrivateDockerd,
+                    EE_IMAGE if i == 0 else None,  # node 2 pulls it from the registry
+                    netns=network.node(i),
+                    hostname=f"cr-node{i + 1}",
                 )
                 for i in range(network.count)
             ]
@@ -190,10 +218,15 @@ def swarm(request: pytest.FixtureRequest, engine_probes: dict[str, EngineProbe])
             "--listen-addr", f"{network.address(1)}:2377", f"{manager_addr}:2377",
         ]  # fmt: skip
         subprocess.run(nodes[1].client(*join), check=True, capture_output=True)
-        yield Swarm(nodes)
+        image = server.ref("cr-test/ee:swarm")
+        began = time.monotonic()
+        reg.push(nodes[0].client(), EE_IMAGE, image, server)
+        print(f"EE pushed to the swarm's registry in {time.monotonic() - began:.1f} s")
+        yield Swarm(nodes, image, server)
     finally:
         for node in nodes:
             node.close()
+        stack.close()
         network.delete()
     assert not network.left(), f"namespaces left: {network.left()}"
     assert not any(node.processes() for node in nodes), "a swarm node left processes"
@@ -251,6 +284,31 @@ def test_group_of_six_spreads_over_both_nodes(swarm: Swarm, tmp_path: Path) -> N
     assert [r.status for r in results] == ["successful"] * 6, [r.error for r in results]
     nodes = {r.node for r in results}
     assert nodes == {"cr-node1", "cr-node2"}, [r.node for r in results]
+    # node 2 was given no image: it pulled the EE from the registry with the job's auth
+    # (the swarm pins the image by digest: node 2 holds it untagged, under the repository)
+    held = swarm.on(swarm.nodes[1], "image", "ls", "--format", "{{.Repository}}").split()
+    assert swarm.image.rsplit(":", 1)[0] in held, held
+    assert until(lambda: nothing_ours(swarm)), swarm.ours()
+
+
+def test_the_registry_password_reaches_no_file_and_no_output(swarm: Swarm, tmp_path: Path) -> None:
+    temp_root = Path(tempfile.gettempdir())
+    before = set(temp_root.iterdir())
+    job = _quick_job(tmp_path, "auth", swarm)
+    result = containerrunner.run(**job)
+    assert result.status == "successful", result.stdout.read()
+    output = result.stdout.read() + result.stderr.read() + json.dumps(list(result.events))
+    assert swarm.registry.password not in output
+    pytest_base = temp_root / tmp_path.relative_to(temp_root).parts[0]
+    roots = [
+        Path(job["private_data_dir"]),
+        *sorted(set(temp_root.iterdir()) - before - {pytest_base}),
+    ]
+    docker_config = Path.home() / ".docker"
+    if docker_config.is_dir():
+        roots.append(docker_config)
+    found = files_containing(swarm.registry.password, *roots)
+    assert not found, f"the registry password is in {found}"
     assert until(lambda: nothing_ours(swarm)), swarm.ours()
 
 
@@ -296,14 +354,14 @@ def test_cancel_leaves_nothing_on_any_node(swarm: Swarm, tmp_path: Path) -> None
 
 CALLER = textwrap.dedent(
     """
-    import sys, containerrunner
+    import json, sys, containerrunner
     def on_event(event):
         if event.get("event") == "runner_on_start":
             print("started", flush=True)
         return True
     r = containerrunner.run(private_data_dir=sys.argv[1], playbook="sleep.yml",
         event_handler=on_event, scheduler="swarm", quiet=True,
-        scheduler_options={"engine_url": sys.argv[2]}, container_image=sys.argv[3])
+        scheduler_options=json.loads(sys.argv[2]), container_image=sys.argv[3])
     print("ended", r.status, r.rc, r.stdout.read(), r.stderr.read(), flush=True)
     """
 )
@@ -311,7 +369,14 @@ CALLER = textwrap.dedent(
 
 def test_killed_caller_service_reaped_by_next_call(swarm: Swarm, tmp_path: Path) -> None:
     caller = subprocess.Popen(
-        [sys.executable, "-c", CALLER, str(_sleeper(tmp_path)), swarm.manager.host, EE_IMAGE],
+        [
+            sys.executable,
+            "-c",
+            CALLER,
+            str(_sleeper(tmp_path)),
+            json.dumps(swarm.options()),
+            swarm.image,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +66,35 @@ def test_registry_auth_logs_in_and_the_spec_file_has_no_password() -> None:
     assert "--with-registry-auth" in SwarmBackend(options).create_argv(spec(), [])
     assert "s3cret-marker" not in repr(options)
     assert "s3cret-marker" not in str(options.to_json())
+
+
+def test_registry_login_goes_to_a_private_docker_config_removed_after_create(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The login and the `service create --with-registry-auth` that sends the credential
+    share a fresh 0700 DOCKER_CONFIG under the temp dir, gone once submit returns; the
+    password goes on stdin only."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    calls: list[tuple[list[str], bytes | None, str | None, int | None]] = []
+
+    def fake_run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        env = kw.get("env") or {}
+        config = env.get("DOCKER_CONFIG")
+        mode = os.stat(config).st_mode & 0o777 if config else None
+        calls.append((argv, kw.get("input"), config, mode))
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    auth = {"host": "reg.example:5000", "username": "u", "password": "s3cret-marker"}
+    backend = SwarmBackend(SchedulerOptions.from_mapping({"registry_auth": auth}))
+    backend.submit(spec(), b"payload")
+    login = next(c for c in calls if c[0][1] == "login")
+    create = next(c for c in calls if c[0][1:3] == ["service", "create"])
+    assert login[1] == b"s3cret-marker" and all("s3cret" not in a for a in login[0])
+    assert login[2] is not None and login[2] == create[2]
+    assert Path(login[2]).parent == tmp_path and login[3] == 0o700
+    assert not Path(login[2]).exists()
+    assert all(c[2] is None for c in calls if c not in (login, create))
 
 
 def test_adapter_spec_takes_env_values_from_the_environment(
