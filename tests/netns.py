@@ -17,6 +17,12 @@ import zlib
 from dataclasses import dataclass
 
 
+def enter_args(name: str) -> list[str]:
+    """The argv prefix that runs a daemon in the named namespace: nsenter, not `ip netns
+    exec`, which mounts a sysfs of its own (no cgroups there: dockerd needs them)."""
+    return ["nsenter", f"--net=/run/netns/{name}"]
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 

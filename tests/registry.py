@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.netns import enter_args
+
 REGISTRY_BIN = "/usr/bin/docker-registry"
 CERTS_D = Path("/etc/docker/certs.d")
 USER = "crtest"
@@ -111,7 +113,7 @@ def start_registry(
     )  # fmt: skip
     _run("htpasswd", "-B", "-i", "-c", str(root / "htpasswd"), USER, stdin=password)
     (root / "config.yml").write_text(_config(root, address, port))
-    where = [] if netns is None else ["nsenter", f"--net=/run/netns/{netns}"]
+    where = [] if netns is None else enter_args(netns)
     certs = CERTS_D / host
     certs.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "cert.pem", certs / "ca.crt")

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.netns import enter_args
+
 START_LIMIT = 90.0  # seconds for a dockerd to answer (a loaded machine is slow)
 
 
@@ -133,9 +135,8 @@ class PrivateDockerd:
                 self.proc.wait(0.2)  # wakes at once if it exits
 
     def _netns_args(self) -> list[str]:
-        # nsenter, not `ip netns exec`, which mounts a sysfs of its own (no cgroups there)
         if self.netns:
-            return ["nsenter", f"--net=/run/netns/{self.netns}"]
+            return enter_args(self.netns)
         return ["unshare", "--net"]
 
     def kill(self) -> None:

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +97,17 @@ def regular_files(*roots: Path) -> Iterator[str]:
                 with contextlib.suppress(OSError):
                     if stat.S_ISREG(os.lstat(path).st_mode):
                         yield path
+
+
+def temp_entries() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).iterdir())
+
+
+def new_in_temp(before: set[Path], tmp_path: Path) -> list[Path]:
+    """What appeared in the temp dir since `before`, but pytest's own base temp dir."""
+    temp_root = Path(tempfile.gettempdir())
+    pytest_base = temp_root / tmp_path.relative_to(temp_root).parts[0]
+    return sorted(temp_entries() - before - {pytest_base})
 
 
 def files_containing(secret: str, *roots: Path) -> list[str]:

@@ -16,7 +16,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,9 @@ from tests.integration.support import (
     files_containing,
     make_ssh_key,
     make_vault,
+    new_in_temp,
     our_temp_dirs,
+    temp_entries,
 )
 
 MARKERS = {
@@ -39,17 +40,6 @@ MARKERS = {
     "env": "Env-Marker-9e4f",  # 15 characters
     "extravar": "Extravar-Marker-5c6",  # 19 characters
 }
-
-
-def temp_entries() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).iterdir())
-
-
-def new_in_temp(before: set[Path], tmp_path: Path) -> list[Path]:
-    """What appeared in the temp dir since `before`, but pytest's own base temp dir."""
-    temp_root = Path(tempfile.gettempdir())
-    pytest_base = temp_root / tmp_path.relative_to(temp_root).parts[0]
-    return sorted(temp_entries() - before - {pytest_base})
 
 
 def assert_no_marker(roots: list[Path], *texts: str) -> None:

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -37,7 +36,7 @@ from tests import netns
 from tests import registry as reg
 from tests.conftest import EE_IMAGE, EngineProbe, _unavailable, require_engine
 from tests.integration.dockerd import PrivateDockerd
-from tests.integration.support import files_containing
+from tests.integration.support import files_containing, new_in_temp, temp_entries
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -115,11 +114,9 @@ class Swarm:
         return done.stdout
 
     def options(self) -> dict[str, Any]:
-        auth = {"host": self.registry.host, "username": self.registry.username}
-        return {
-            "engine_url": self.manager.host,
-            "registry_auth": {**auth, "password": self.registry.password},
-        }
+        registry = self.registry
+        auth = {"host": registry.host, "username": registry.username, "password": registry.password}
+        return {"engine_url": self.manager.host, "registry_auth": auth}
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -292,18 +289,13 @@ def test_group_of_six_spreads_over_both_nodes(swarm: Swarm, tmp_path: Path) -> N
 
 
 def test_the_registry_password_reaches_no_file_and_no_output(swarm: Swarm, tmp_path: Path) -> None:
-    temp_root = Path(tempfile.gettempdir())
-    before = set(temp_root.iterdir())
+    before = temp_entries()
     job = _quick_job(tmp_path, "auth", swarm)
     result = containerrunner.run(**job)
     assert result.status == "successful", result.stdout.read()
     output = result.stdout.read() + result.stderr.read() + json.dumps(list(result.events))
     assert swarm.registry.password not in output
-    pytest_base = temp_root / tmp_path.relative_to(temp_root).parts[0]
-    roots = [
-        Path(job["private_data_dir"]),
-        *sorted(set(temp_root.iterdir()) - before - {pytest_base}),
-    ]
+    roots = [Path(job["private_data_dir"]), *new_in_temp(before, tmp_path)]
     docker_config = Path.home() / ".docker"
     if docker_config.is_dir():
         roots.append(docker_config)
