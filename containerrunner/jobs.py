@@ -194,22 +194,28 @@ def build_run_job(spec: RunSpec) -> Job:
 
 
 def checked_transport(job: Job) -> Job:
-    """`job`, unless it needs what container_transport='stream' cannot carry yet (a terminal
-    for prompts, the caller's stdin, an ssh-agent socket): ConfigurationError naming it."""
+    """`job`, unless it needs what container_transport='stream' cannot carry (the caller's
+    stdin; `passwords` or `ssh_key` through a scheduler adapter): ConfigurationError naming it.
+
+    `passwords` and `ssh_key` travel in the relay's payload on a local or remote engine: the
+    bootstrap answers the prompts on its own pty and loads the key into an ssh-agent in the
+    container (relay.py)."""
     if not job.execution.process_isolation or job.execution.transport != "stream":
         return job
-    refused = [
-        name
-        for name, given in (
-            ("passwords", bool(job.passwords)),
-            ("ssh_key", job.ssh_key is not None),
-            ("input_fd", job.input_fd is not None),
-        )
-        if given
-    ]
-    if refused:
+    if job.input_fd is not None:
         raise ConfigurationError(
-            f"container_transport='stream' cannot carry {', '.join(refused)} yet (prompts need "
-            "a terminal, an ssh-agent is a socket): use the default transport (bind mounts)"
+            "container_transport='stream' cannot carry input_fd (the container's stdin is the "
+            "job's payload): use the default transport (bind mounts)"
         )
+    if job.execution.scheduler != "local":
+        refused = [
+            name
+            for name, given in (("passwords", bool(job.passwords)), ("ssh_key", bool(job.ssh_key)))
+            if given
+        ]
+        if refused:
+            raise ConfigurationError(
+                f"scheduler={job.execution.scheduler!r} cannot carry {', '.join(refused)} yet: "
+                "run the job on a local or remote engine (engine_url)"
+            )
     return job

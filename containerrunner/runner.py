@@ -30,7 +30,7 @@ from containerrunner.isolation.engine import Engine, detect_engine, login_name
 from containerrunner.isolation.images import engine_version, ensure_image, is_pinned, pin_matches
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.network import check_default_network
-from containerrunner.isolation.types import Invocation, Mount
+from containerrunner.isolation.types import Invocation, Mount, StreamSecrets
 from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
 from containerrunner.junit import write_junit
@@ -477,7 +477,10 @@ class Runner:
             ).path.as_posix()
             mounts.append(Mount.same_path(CALLBACK_DIR, read_only=True))
             mounts.append(Mount.same_path(str(artifacts.path)))
-        if job.ssh_key:
+        # streamed (container_transport='stream'): the key and the answers travel in the
+        # relay's payload; the bootstrap loads the key and answers the prompts in the container
+        streamed = engine is not None and session is None and job.execution.transport == "stream"
+        if job.ssh_key and not streamed:
             env["SSH_AUTH_SOCK"] = workspace.ssh_agent(job.ssh_key).socket
         if engine is None:  # temp files in the runtime dir (a container's /tmp is its own)
             env.update(workspace.temp_env(job.execution.envvars))
@@ -495,12 +498,13 @@ class Runner:
             interactive=interactive or job.mode == "pexpect",
             engine=engine,
             runtime_dir=workspace.path,
+            secrets=StreamSecrets(dict(job.passwords), job.ssh_key) if streamed else None,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
         self._write_provenance(artifacts, inv, engine, image_id)
         controls = ProcessControls(
             mode=job.mode,
-            passwords=job.passwords,
+            passwords={} if streamed else job.passwords,
             job_timeout=job.execution.job_timeout,
             idle_timeout=job.execution.idle_timeout,
             cancel_callback=self.cancel_callback,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -27,7 +28,13 @@ from containerrunner.isolation.mounts import (
     normalise_mounts,
     parse_volume_mount,
 )
-from containerrunner.isolation.types import ContainerSpec, ExecSpec, Invocation, Mount
+from containerrunner.isolation.types import (
+    ContainerSpec,
+    ExecSpec,
+    Invocation,
+    Mount,
+    StreamSecrets,
+)
 
 CONTAINER_NAME_PREFIX = "containerrunner_"
 EXEC_PIDFILE = "exec.pid"  # in a session job's runtime dir: its pid inside the container
@@ -64,6 +71,7 @@ def containerize(
     interactive: bool = False,
     engine: Engine | None = None,
     runtime_dir: str | None = None,
+    secrets: StreamSecrets | None = None,
 ) -> Invocation:
     """What to execute for `command`: itself on the host, or `<engine> run ... IMAGE command`.
 
@@ -77,6 +85,10 @@ def containerize(
     container instead, once the session is found to mount all of those (ConfigurationError
     naming the first path it lacks); the exec'd process writes its pid to
     `<runtime_dir>/exec.pid`.
+
+    `secrets` (prompt answers, an ssh key) are for a streamed job only (ValueError otherwise):
+    they reach the relay in its environment (SECRETS_VARIABLE, which it removes at once) and
+    the bootstrap in the payload on the container's stdin.
     """
     cwd = options.cwd
     child_env = {**os.environ, **env}
@@ -123,7 +135,11 @@ def containerize(
         )
     name = container_name(ident)
     if options.transport == "stream":
-        return _streamed(command, options, eng, name, ident, env, child_env, mounts, runtime_dir)
+        return _streamed(
+            command, options, eng, name, ident, env, child_env, mounts, runtime_dir, secrets
+        )
+    if secrets:
+        raise ValueError("prompt answers and an ssh key go into a container by the stream only")
     spec = ContainerSpec(
         engine=eng,
         image=options.container_image,
@@ -194,11 +210,12 @@ def _streamed(
     child_env: Mapping[str, str],
     mounts: Sequence[Mount],
     runtime_dir: str | None,
+    secrets: StreamSecrets | None,
 ) -> Invocation:
     """container_transport='stream': `<engine> run -i IMAGE python3 -c BOOTSTRAP` with no
     bind mounts, behind the relay (streaming/relay.py), which sends the mounts' files on the
     container's stdin and relays its output and events back."""
-    from containerrunner.streaming.relay import RelaySpec, bootstrap_source
+    from containerrunner.streaming.relay import SECRETS_VARIABLE, RelaySpec, bootstrap_source
 
     if runtime_dir is None:
         raise ValueError("a streamed container job needs its runtime dir (the relay's spec)")
@@ -218,6 +235,10 @@ def _streamed(
     bootstrap = ["python3", "-c", bootstrap_source()]
     engine_argv = build_run_argv(spec, bootstrap)
     invocation_env = dict(child_env)  # the engine client's environment with the job's
+    if secrets:  # never in the spec file: the relay takes them out of its environment
+        invocation_env[SECRETS_VARIABLE] = json.dumps(
+            {"passwords": dict(secrets.passwords), "ssh_key": secrets.ssh_key}
+        )
     if options.scheduler != "local":
         engine_argv = _adapter_argv(options, bootstrap, ident, env, runtime_dir, invocation_env)
     relay_spec = RelaySpec(

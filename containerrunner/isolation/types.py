@@ -79,3 +79,15 @@ class Invocation:
     # set when argv execs in a warm session's container (`<engine> exec`): stopped by signals
     # to its process inside that container, never by stopping the container
     exec_spec: ExecSpec | None = None
+
+
+@dataclass(frozen=True)
+class StreamSecrets:
+    """What a streamed job (container_transport='stream') carries to its bootstrap in the
+    payload, never in a file, an argv or a repr: prompt answers and an ssh private key."""
+
+    passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
+    ssh_key: str | None = field(default=None, repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.passwords) or bool(self.ssh_key)

@@ -11,17 +11,47 @@
 # the callback plugin wrote to the event FIFO), then {"z": N} followed by N bytes of a zip of
 # the files under "writeback" (regular files and links) that are new or changed, then
 # {"rc": RC}. The command's stderr is this process's stderr.
+#
+# Secrets, in the header only when the job has them, and never written to stdout:
+# "ssh_key": TEXT is loaded from memory (`ssh-add -` on a pipe) into an ssh-agent started for
+# the job, its socket in a private 0700 dir (SSH_AUTH_SOCK), when the image has ssh-agent and
+# ssh-add; else it is written to a 0600 file in that dir (ANSIBLE_PRIVATE_KEY_FILE). The agent
+# and the dir go when the command ends, before the write-back is packed.
+# "passwords": {REGEX: ANSWER} runs the command on a pty of its own (its controlling terminal;
+# stdout and stderr merged; no echo, no "\n" -> "\r\n") and answers each prompt a regex
+# finds in the output since the last answer (at most PROMPT_WINDOW characters).
 import base64
+import contextlib
+import errno
 import io
 import json
 import os
+import pty
+import re
 import select
+import shutil
+import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import termios
 import threading
 import zipfile
+from collections.abc import Callable
 from typing import IO, Any
+
+PROMPT_WINDOW = 4096
+# run on the pty: make it the controlling terminal (getpass reads /dev/tty), then the command
+ON_TTY = """\
+import fcntl, os, sys, termios
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+try:
+    os.execvp(sys.argv[1], sys.argv[1:])
+except OSError as exc:
+    sys.stderr.write(f"containerrunner bootstrap: cannot run {sys.argv[1]}: {exc}\\n")
+    sys.exit(127)
+"""
 
 OUT = sys.stdout.buffer
 LOCK = threading.Lock()
@@ -129,6 +159,116 @@ def pack(paths: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def secret_dir(user: list[int] | None) -> str:
+    """A private dir for the job's key or agent socket: in memory (/dev/shm) where it can."""
+    shm = "/dev/shm"
+    where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    path = tempfile.mkdtemp(prefix="cr-secret-", dir=where)  # 0700
+    if user:
+        os.chown(path, user[0], user[1])
+    return path
+
+
+def as_user(user: list[int] | None) -> dict[str, Any]:
+    return {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
+
+
+def load_key(key: str, user: list[int] | None) -> tuple[dict[str, str], Callable[[], None]]:
+    """(the command's variables, cleanup) for the job's ssh key: an agent holding it, else a
+    0600 key file; cleanup stops the agent and removes the dir."""
+    path = secret_dir(user)
+    text = key if key.endswith("\n") else key + "\n"
+    agent_pid: list[int] = []
+
+    def cleanup() -> None:
+        for pid in agent_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(path, ignore_errors=True)
+
+    if shutil.which("ssh-agent") and shutil.which("ssh-add"):
+        sock = os.path.join(path, "agent.sock")
+        started = subprocess.run(
+            ["ssh-agent", "-s", "-a", sock], capture_output=True, text=True, **as_user(user)
+        )
+        found = re.search(r"SSH_AGENT_PID=(\d+)", started.stdout)
+        if started.returncode != 0 or found is None:
+            cleanup()
+            raise SystemExit(f"containerrunner bootstrap: ssh-agent failed: {started.stderr}")
+        agent_pid.append(int(found.group(1)))
+        env = {**os.environ, "SSH_AUTH_SOCK": sock}
+        added = subprocess.run(
+            ["ssh-add", "-q", "-"], input=text, capture_output=True, text=True, env=env,
+            **as_user(user),
+        )  # fmt: skip
+        if added.returncode != 0:
+            cleanup()
+            detail = added.stderr.strip() or "ssh-add failed"
+            raise SystemExit(f"containerrunner bootstrap: ssh_key could not be loaded: {detail}")
+        return {"SSH_AUTH_SOCK": sock}, cleanup
+    key_file = os.path.join(path, "ssh_key")
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    if user:
+        os.chown(key_file, user[0], user[1])
+    return {"ANSIBLE_PRIVATE_KEY_FILE": key_file}, cleanup
+
+
+def run_piped(command: list[str], cwd: str, env: dict[str, str], user: list[int] | None) -> int:
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        **as_user(user),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    out_fd = proc.stdout.fileno()
+    for chunk in iter(lambda: os.read(out_fd, 1 << 16), b""):
+        send({"o": base64.b64encode(chunk).decode()})
+    return proc.wait()
+
+
+def run_answered(
+    command: list[str],
+    cwd: str,
+    env: dict[str, str],
+    user: list[int] | None,
+    passwords: dict[str, str],
+) -> int:
+    """The command on a pty, each prompt answered (never echoed, never sent back)."""
+    prompts = [(re.compile(pattern), answer) for pattern, answer in passwords.items()]
+    master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR
+    attrs[3] &= ~(termios.ECHO | termios.ECHONL)
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ON_TTY, *command], cwd=cwd, env=env, stdin=slave,
+            stdout=slave, stderr=slave, start_new_session=True, **as_user(user),
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+    window = ""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError as exc:  # EIO: every holder of the pty's other end has closed it
+            if exc.errno != errno.EIO:
+                raise
+            chunk = b""
+        if not chunk:
+            break
+        send({"o": base64.b64encode(chunk).decode()})
+        window = (window + chunk.decode("utf-8", "replace"))[-PROMPT_WINDOW:]
+        for regex, answer in prompts:
+            if regex.search(window):
+                os.write(master, (answer + "\n").encode())
+                window = ""
+                break
+    os.close(master)
+    return proc.wait()
+
+
 def main() -> None:
     stdin = sys.stdin.buffer
     header = json.loads(stdin.readline())
@@ -149,26 +289,21 @@ def main() -> None:
         stop_r, stop_w = os.pipe()
         reader = threading.Thread(target=relay_fifo, args=(fd, stop_r), daemon=True)
         reader.start()
-    extra: dict[str, Any] = {}
-    if user:
-        extra = {"user": user[0], "group": user[1], "extra_groups": []}
+    env = dict(os.environ)
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    if header.get("ssh_key"):
+        added, cleanup = load_key(header["ssh_key"], user)
+        env.update(added)
     try:
-        proc = subprocess.Popen(
-            header["command"],
-            cwd=header["cwd"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            **extra,
-        )
+        if header.get("passwords"):
+            rc = run_answered(header["command"], header["cwd"], env, user, header["passwords"])
+        else:
+            rc = run_piped(header["command"], header["cwd"], env, user)
     except OSError as exc:
         sys.stderr.write(f"containerrunner bootstrap: cannot run {header['command'][0]}: {exc}\n")
         rc = 127
-    else:
-        assert proc.stdout is not None
-        out_fd = proc.stdout.fileno()
-        for chunk in iter(lambda: os.read(out_fd, 1 << 16), b""):
-            send({"o": base64.b64encode(chunk).decode()})
-        rc = proc.wait()
+    finally:
+        cleanup()
     if reader is not None:
         os.close(keep)
         os.write(stop_w, b"x")

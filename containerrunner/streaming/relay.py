@@ -11,8 +11,14 @@ end, files new or changed under the read-write mounts come back into their host 
 relay exits with the command's return code (the engine's, e.g. 125, when the container never
 ran the bootstrap).
 
-Not carried: sockets (an ssh-agent: `ssh_key`), FIFOs and devices under a mount (refused or
-skipped with a message), files deleted in the container (they stay on the host).
+Secrets: the job's prompt answers (`passwords`) and ssh key (`ssh_key`) reach the relay in
+its environment (SECRETS_VARIABLE, JSON), which it removes before it starts the engine, and go
+to the bootstrap once, in the header on the container's stdin: never in the spec file, an argv
+or a file on the caller's side. The bootstrap answers the prompts on its own pty and loads the
+key into an ssh-agent in the container (a 0600 key file there when the image has none).
+
+Not carried: sockets (an ssh-agent socket under a mount), FIFOs and devices under a mount
+(refused or skipped with a message), files deleted in the container (they stay on the host).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from containerrunner.streaming.archive import add_member
 
 #: Largest payload of mounted files the relay sends.
 MAX_PAYLOAD = 256 * 1024 * 1024
+#: The relay's environment variable with the job's secrets (JSON: passwords, ssh_key).
+SECRETS_VARIABLE = "CONTAINERRUNNER_RELAY_SECRETS"
 
 
 def bootstrap_source() -> str:
@@ -102,8 +110,8 @@ def pack_mounts(mounts: list[dict[str, Any]]) -> bytes:
                     continue
                 if stat.S_ISSOCK(info.st_mode):
                     raise RelayError(
-                        f"{path} is a socket (an ssh-agent?): container_transport='stream' "
-                        "cannot carry it; use the default transport for ssh_key"
+                        f"{path} is a socket: container_transport='stream' cannot carry it "
+                        "(give an ssh key as ssh_key, which the stream carries)"
                     )
                 if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
                     total += info.st_size
@@ -160,7 +168,18 @@ def _feed(stdin: IO[bytes], header: dict[str, Any], payload: bytes) -> None:
         pass
 
 
+def take_secrets() -> dict[str, Any]:
+    """The job's secrets, removed from this process's environment (the engine's client, which
+    inherits it, never sees them): {"passwords": {...}, "ssh_key": TEXT}, the empty left out."""
+    text = os.environ.pop(SECRETS_VARIABLE, None)
+    if not text:
+        return {}
+    given = json.loads(text)
+    return {name: given[name] for name in ("passwords", "ssh_key") if given.get(name)}
+
+
 def relay(spec: RelaySpec) -> int:
+    secrets = take_secrets()
     payload = pack_mounts(spec.mounts)
     writable = [m for m in spec.mounts if not m["read_only"]]
     header = {
@@ -170,6 +189,7 @@ def relay(spec: RelaySpec) -> int:
         "writeback": [m["target"] for m in writable],
         "user": spec.user,
         "payload": len(payload),
+        **secrets,
     }
     proc = subprocess.Popen(
         spec.engine_argv,

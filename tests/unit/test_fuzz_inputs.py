@@ -451,14 +451,14 @@ CONFLICTS: list[Conflict] = [
     ),
     (
         "run",
-        {**STREAM, "passwords": {"x": "y"}},
-        ("container_transport", "passwords"),
+        {"process_isolation": True, "scheduler": "swarm", "passwords": {"x": "y"}},
+        ("scheduler", "passwords"),
         True,
     ),
     (
         "run",
-        {**STREAM, "ssh_key": "KEY"},
-        ("container_transport", "ssh_key"),
+        {"process_isolation": True, "scheduler": "swarm", "ssh_key": "KEY"},
+        ("scheduler", "ssh_key"),
         True,
     ),
     (
@@ -547,8 +547,8 @@ CONFLICTS: list[Conflict] = [
     ),
     (
         "run_command",
-        {**STREAM, "passwords": {"x": "y"}},
-        ("container_transport", "passwords"),
+        {"process_isolation": True, "scheduler": "swarm", "passwords": {"x": "y"}},
+        ("scheduler", "passwords"),
         True,
     ),
     ("run_command", {"runner_mode": "pexpect", "input_fd": 0}, ("runner_mode", "input_fd"), True),

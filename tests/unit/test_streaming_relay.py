@@ -17,15 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from containerrunner import run
+from containerrunner import run, run_command
 from containerrunner.config.execution import ExecutionOptions
 from containerrunner.errors import ConfigurationError
 from containerrunner.isolation import Engine, Mount, containerize
+from containerrunner.isolation.types import StreamSecrets
 from containerrunner.streaming.relay import (
+    SECRETS_VARIABLE,
     RelayError,
     RelaySpec,
     bootstrap_source,
     pack_mounts,
+    take_secrets,
     write_back,
 )
 
@@ -73,11 +76,55 @@ def test_the_transport_is_validated_and_refuses_what_it_cannot_carry(tmp_path: P
         ExecutionOptions.from_kwargs(container_transport="ftp")
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "site.yml").write_text("- hosts: all\n")
-    with pytest.raises(ConfigurationError, match="cannot carry passwords, ssh_key"):
+    with pytest.raises(ConfigurationError, match="cannot carry input_fd"):
+        run_command(
+            "cat", process_isolation=True, container_transport="stream",
+            input_fd=io.BytesIO(b""), runner_mode="subprocess",
+        )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="scheduler='swarm' cannot carry ssh_key"):
         run(
             private_data_dir=str(tmp_path), playbook="site.yml", process_isolation=True,
-            container_transport="stream", passwords={"x": "y"}, ssh_key="KEY",
+            scheduler="swarm", ssh_key="KEY",
         )  # fmt: skip
+
+
+def test_secrets_reach_the_relay_in_its_environment_only(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    options = ExecutionOptions.from_kwargs(
+        process_isolation=True, host_cwd=str(tmp_path), container_transport="stream"
+    )
+    key, answer = "KEY-MARKER-81f", "ANSWER-MARKER-81f"
+    inv = containerize(
+        ["ansible-playbook", "site.yml"],
+        options=options,
+        ident="j2",
+        env={},
+        engine=PODMAN,
+        runtime_dir=str(runtime),
+        secrets=StreamSecrets({"Password:": answer}, key),
+    )
+    assert json.loads(inv.env[SECRETS_VARIABLE]) == {
+        "passwords": {"Password:": answer},
+        "ssh_key": key,
+    }
+    for path in runtime.iterdir():  # the spec file
+        assert key not in path.read_text() and answer not in path.read_text()
+    assert key not in json.dumps(inv.argv) and answer not in repr(StreamSecrets({"p": answer}))
+    with pytest.raises(ValueError, match="by the stream only"):
+        containerize(
+            ["true"], options=ExecutionOptions.from_kwargs(process_isolation=True), ident="j3",
+            env={}, engine=PODMAN, secrets=StreamSecrets(ssh_key=key),
+        )  # fmt: skip
+
+
+def test_the_relay_takes_the_secrets_out_of_its_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRETS_VARIABLE, json.dumps({"passwords": {}, "ssh_key": "K"}))
+    assert take_secrets() == {"ssh_key": "K"}
+    assert SECRETS_VARIABLE not in os.environ
+    assert take_secrets() == {}
 
 
 def test_mounts_are_packed_at_their_container_paths(tmp_path: Path) -> None:
