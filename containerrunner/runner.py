@@ -498,7 +498,10 @@ class Runner:
             interactive=interactive or job.mode == "pexpect",
             engine=engine,
             runtime_dir=workspace.path,
-            secrets=StreamSecrets(dict(job.passwords), job.ssh_key) if streamed else None,
+            # prompts are answered in pexpect mode only, as on the host (pipes ignore them)
+            secrets=StreamSecrets(dict(job.passwords) if job.mode == "pexpect" else {}, job.ssh_key)
+            if streamed
+            else None,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
         self._write_provenance(artifacts, inv, engine, image_id)

@@ -3,7 +3,9 @@
 (plain tcp, reachable only through that private veth), with the EE image loaded from the
 shared daemon. run, run_command and get_plugin_docs through engine_url give what the local
 docker gives (the job streamed: no bind mount reaches the remote), and a caller SIGKILLed
-mid-job leaves a container on the remote that the next call's reaper removes there.
+mid-job leaves a container on the remote that the next call's reaper removes there; a job's
+`passwords` and `ssh_key` reach the remote container (over tcp, docker's ssh:// and podman's
+ssh://) and no file on the caller's side.
 Everything is torn down afterwards, and asserted so.
 """
 
@@ -38,6 +40,7 @@ from tests.integration.support import (
     kill_owner_once_started,
     make_ssh_key,
 )
+from tests.integration.test_stream_secrets import assert_played, secret_job
 from tests.netns import NetworkNamespace, available
 
 REPO = Path(__file__).resolve().parents[2]
@@ -290,6 +293,30 @@ def test_run_through_docker_over_ssh(
     assert provenance["engine_endpoint"] == url
 
 
+def test_passwords_and_ssh_key_through_engine_url(
+    nothing_left: RemoteDocker, local_docker: Engine, tmp_path: Path
+) -> None:
+    """The prompt answered and the key in the agent on the remote; neither in the output nor
+    in a file on the caller's side (tests/integration/test_stream_secrets.py's job)."""
+    job = secret_job(tmp_path)
+    r = containerrunner.run(
+        **job.kwargs(), ident="secrets", engine_url=nothing_left.url,
+        **container_kwargs(local_docker),
+    )  # fmt: skip
+    job.assert_no_secret(assert_played(r, job))
+
+
+def test_passwords_and_ssh_key_through_docker_over_ssh(
+    nothing_left: RemoteDocker, ssh_client: None, local_docker: Engine, tmp_path: Path
+) -> None:
+    job = secret_job(tmp_path)
+    r = containerrunner.run(
+        **job.kwargs(), ident="secrets-ssh", engine_url=f"ssh://root@{nothing_left.ns.address}",
+        **container_kwargs(local_docker),
+    )  # fmt: skip
+    job.assert_no_secret(assert_played(r, job))
+
+
 ONLY_HERE = "localhost/cr-remote-ee:test"  # the EE's name in the private podman store only
 
 
@@ -400,6 +427,13 @@ def test_run_through_podman_over_ssh(
                 (demo / "artifacts" / r.config.ident / "provenance.json").read_text()
             )
             assert (provenance["engine_endpoint"], provenance["engine"]) == (url, "podman")
+            job = secret_job(tmp_path / "secrets")  # passwords and ssh_key there too
+            r = containerrunner.run(
+                **job.kwargs(), engine_url=url, container_network="none", pull="never",
+                **container_kwargs(make_engine("podman"), ONLY_HERE),
+            )  # fmt: skip
+            job.assert_no_secret(assert_played(r, job))
+            assert service.containers() == []
         finally:
             server.kill()
             server.wait(30)

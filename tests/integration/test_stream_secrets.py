@@ -5,6 +5,7 @@ docker. The play needs both: a private `vars_prompt` the bootstrap answers on it
 and no file on the caller's side (private data dir, artifacts, runtime dirs, what appeared in
 the temp dir) holds the answer's marker, the env marker or a line of the private key.
 
+A play over ssh to the test's SSH server (tests/sshserver.py) logs in with the key only.
 The fallback without ssh-agent in the image (a 0600 key file) runs the bootstrap itself on the
 host with a PATH that has python3 only. Remote engines: tests/integration/test_remote_engine.py.
 """
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import containerrunner
 from containerrunner import streaming
-from containerrunner.isolation.engine import Engine
+from containerrunner.isolation.engine import Engine, login_name
 from containerrunner.streaming.relay import bootstrap_source
 from tests.integration.support import (
     LOCAL_VARS,
@@ -97,6 +100,7 @@ class SecretJob:
 
 def secret_job(tmp_path: Path) -> SecretJob:
     before = temp_entries()
+    tmp_path.mkdir(exist_ok=True)
     secret_dir = tmp_path / "secret"  # the caller's own key, outside what is swept
     secret_dir.mkdir(mode=0o700)
     key = make_ssh_key(secret_dir)
@@ -138,6 +142,61 @@ def test_a_streamed_job_answers_prompts_and_holds_the_key(
     out = assert_played(r, job)
     assert "Favourite colour" in out  # the prompt is in the output, its answer is not
     assert not our_temp_dirs()  # the runtime dir (relay spec) is gone
+    job.assert_no_secret(out)
+
+
+SSH_PLAY = """\
+- hosts: target
+  gather_facts: false
+  vars_prompt:
+    - name: favourite
+      prompt: Favourite colour
+      private: true
+  tasks:
+    - name: The prompt was answered
+      ansible.builtin.assert:
+        that: favourite | hash('sha1') == answer_sha1
+    - name: Over ssh with the key from the container's agent
+      ansible.builtin.command: id -u
+      register: remote_uid
+      changed_when: false
+"""
+
+
+def test_a_streamed_job_logs_in_over_ssh_with_its_key(
+    engine: Engine, no_leftover_containers: Engine, tmp_path: Path
+) -> None:
+    """A play whose host is the test's SSH server (on 127.0.0.1; the container on the host's
+    network): only `ssh_key` logs in there, so the key reached the container's ssh client."""
+    pytest.importorskip("paramiko")
+    from tests.sshserver import SshServer
+
+    job = secret_job(tmp_path)
+    (job.pdd / "project" / "site.yml").write_text(SSH_PLAY)
+    with SshServer(job.key) as server:
+        (job.pdd / "inventory" / "hosts").write_text(
+            f"target ansible_host=127.0.0.1 ansible_port={server.port} "
+            f"ansible_user={login_name(os.getuid())} ansible_python_interpreter={sys.executable} "
+            "ansible_ssh_pipelining=true ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'"
+            "\n"
+        )
+        kwargs = job.kwargs()
+        kwargs["envvars"] = {**kwargs["envvars"], "ANSIBLE_HOST_KEY_CHECKING": "False"}
+        r = containerrunner.run(
+            **kwargs, container_transport="stream", container_network="host",
+            **container_kwargs(engine),
+        )  # fmt: skip
+        logins = list(server.logins)
+    with r.stdout as fh:
+        out = fh.read()
+    assert (r.status, r.rc) == ("successful", 0), out
+    assert logins and set(logins) == {login_name(os.getuid())}
+    uids = [
+        e["event_data"]["res"]["stdout"]
+        for e in r.events
+        if e["event"] == "runner_on_ok" and e["event_data"].get("task", "").startswith("Over ssh")
+    ]
+    assert uids == [str(os.getuid())]
     job.assert_no_secret(out)
 
 
