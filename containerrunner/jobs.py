@@ -27,6 +27,7 @@ from containerrunner.config.run import (
 from containerrunner.errors import ConfigurationError
 from containerrunner.inputs import read_private_data_dir
 from containerrunner.job import Job, JobFile, RunnerMode
+from containerrunner.process.controls import compile_prompts
 from containerrunner.tempdirs import runtime_dir_path, temporary_data_dir_path
 from containerrunner.validate import given_flag, job_ident
 
@@ -207,6 +208,7 @@ def checked_transport(job: Job) -> Job:
             "container_transport='stream' cannot carry input_fd (the container's stdin is the "
             "job's payload): use the default transport (bind mounts)"
         )
+    compile_prompts(job.passwords)  # a bad regex named here, not in the container
     if job.execution.scheduler != "local":
         refused = [
             name

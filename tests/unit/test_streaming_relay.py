@@ -81,6 +81,11 @@ def test_the_transport_is_validated_and_refuses_what_it_cannot_carry(tmp_path: P
             "cat", process_isolation=True, container_transport="stream",
             input_fd=io.BytesIO(b""), runner_mode="subprocess",
         )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="'\\(' is not a valid regular expression"):
+        run(
+            private_data_dir=str(tmp_path), playbook="site.yml", process_isolation=True,
+            container_transport="stream", passwords={"(": "y"},
+        )  # fmt: skip
     with pytest.raises(ConfigurationError, match="scheduler='swarm' cannot carry ssh_key"):
         run(
             private_data_dir=str(tmp_path), playbook="site.yml", process_isolation=True,
