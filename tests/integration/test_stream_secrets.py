@@ -220,26 +220,30 @@ def test_the_worker_carries_them_to_a_streamed_container(
     job.assert_no_secret(back.getvalue(), roots=(caller,))
 
 
-def _bootstrap(header: dict[str, Any], path: str) -> tuple[str, int]:
+def _bootstrap(header: dict[str, Any], path: str, python: str = sys.executable) -> tuple[str, int]:
     """Run the bootstrap as the relay does (header and an empty zip on stdin), with PATH
-    `path`: (the command's output, the bootstrap's return code)."""
+    `path`: (the command's output, the rc it reported, else its own exit code)."""
     buffer = io.BytesIO()
     zipfile.ZipFile(buffer, "w").close()
     payload = buffer.getvalue()
     header = {"cwd": "/", "fifo": None, "writeback": [], "user": None, **header}
     header["payload"] = len(payload)
     done = subprocess.run(
-        [sys.executable, "-c", bootstrap_source()],
+        [python, "-c", bootstrap_source()],
         input=json.dumps(header).encode() + b"\n" + payload,
         capture_output=True, env={**os.environ, "PATH": path}, timeout=60,
     )  # fmt: skip
-    out = ""
-    for line in done.stdout.splitlines():
-        item = json.loads(line) if line.startswith(b"{") else {}
+    assert ANSWER.encode() not in done.stdout and ANSWER.encode() not in done.stderr
+    out, rc, back = "", done.returncode, io.BytesIO(done.stdout)
+    for line in back:
+        item = json.loads(line)
         if "o" in item:
             out += base64.b64decode(item["o"]).decode()
-    assert ANSWER.encode() not in done.stdout and ANSWER.encode() not in done.stderr
-    return out, done.returncode
+        elif "z" in item:
+            back.read(item["z"])
+        elif "rc" in item:
+            rc = item["rc"]
+    return out + done.stderr.decode(), rc
 
 
 CHECK_KEY = """\
@@ -272,6 +276,42 @@ def test_without_ssh_agent_the_bootstrap_gives_a_0600_key_file(tmp_path: Path) -
     digest, path = lines["key"].split()
     assert digest == hashlib.sha1(key.encode()).hexdigest()
     assert not os.path.exists(os.path.dirname(path))  # removed when the command ended
+
+
+CHECK_AGENT = """\
+import getpass, hashlib, os, stat, subprocess
+answer = getpass.getpass("Password: ")
+print("answer", hashlib.sha1(answer.encode()).hexdigest())
+print("uid", os.getuid())
+sock = os.environ["SSH_AUTH_SOCK"]
+info = os.stat(os.path.dirname(sock))
+print("dir", info.st_uid, oct(stat.S_IMODE(info.st_mode)))
+print("listed", subprocess.run(["ssh-add", "-L"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run the job as another uid")
+def test_the_bootstrap_runs_the_agent_and_the_command_as_the_jobs_user(tmp_path: Path) -> None:
+    """docker as a non-root caller runs the command as the caller's uid (the header's
+    `user`): the agent, its dir and the pty are that user's."""
+    job = secret_job(tmp_path)
+    nobody = 65534
+    out, rc = _bootstrap(
+        {
+            "command": ["/usr/bin/python3", "-c", CHECK_AGENT],
+            "passwords": {r"Password: ?$": ANSWER},
+            "ssh_key": job.key,
+            "user": [nobody, nobody],
+        },
+        os.environ["PATH"],
+        python="/usr/bin/python3",  # the system's, which that user can run (not the venv's)
+    )
+    assert rc == 0, out
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    assert lines.get("answer") == hashlib.sha1(ANSWER.encode()).hexdigest(), out
+    assert lines["uid"] == str(nobody)
+    assert lines["dir"] == f"{nobody} 0o700"
+    assert lines["listed"].split()[:2] == job.public_key.split()[:2]
 
 
 def test_a_key_ssh_add_refuses_ends_the_bootstrap_with_a_clear_error(tmp_path: Path) -> None:
