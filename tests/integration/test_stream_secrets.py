@@ -200,6 +200,27 @@ def test_a_streamed_job_logs_in_over_ssh_with_its_key(
     job.assert_no_secret(out)
 
 
+ASK = (
+    "import getpass, hashlib, sys; print(sys.prefix); "
+    "print(hashlib.sha1(getpass.getpass('Password: ').encode()).hexdigest())"
+)
+
+
+def test_run_command_answers_a_prompt_in_a_streamed_container(
+    engine: Engine, no_leftover_containers: Engine, tmp_path: Path
+) -> None:
+    before = temp_entries()
+    out, err, rc = containerrunner.run_command(
+        "python3", ["-c", ASK], passwords={r"Password: ?$": ANSWER},
+        container_transport="stream", host_cwd=str(tmp_path), **container_kwargs(engine),
+    )  # fmt: skip
+    assert rc == 0, out + err
+    assert hashlib.sha1(ANSWER.encode()).hexdigest() in out
+    assert out.splitlines()[0] != sys.prefix  # the EE's python (/opt/ansible), not ours
+    assert ANSWER not in out + err
+    assert not files_containing(ANSWER, tmp_path, *new_in_temp(before, tmp_path))
+
+
 def test_the_worker_carries_them_to_a_streamed_container(
     engine: Engine, no_leftover_containers: Engine, tmp_path: Path
 ) -> None:
