@@ -89,6 +89,19 @@ class CommandError(ContainerRunnerError):
         super().__init__(f"`{' '.join(self.argv)}` failed ({describe_returncode(rc)}){detail}")
 
 
+class PullError(CommandError):
+    """An image pull through the engine's API failed: the engine's message, naming the
+    image (a CommandError, as a failed `<engine> pull` is)."""
+
+    def __init__(self, engine: str, image: str, via: str, detail: str) -> None:
+        self.image = image
+        self.via = via
+        self.argv = [engine, "pull", image]
+        self.rc = 1
+        self.stderr_tail = detail
+        ContainerRunnerError.__init__(self, f"{engine} pull {image} failed ({via}): {detail}")
+
+
 class StreamError(ContainerRunnerError):
     """A transmit/worker/process job stream is truncated, corrupt or too large; the message
     says which line or payload and what was wrong with it."""

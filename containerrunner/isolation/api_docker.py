@@ -9,13 +9,15 @@ Errors come from the SDK's typed exceptions: `NotFound` (404), `APIError` (its s
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -24,8 +26,11 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
 
 CONFLICT = 409
+# the connection refused or cut mid-stream
+_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 class DockerApi:
@@ -101,3 +106,30 @@ class DockerApi:
         except docker.errors.APIError:  # 409 only: "removal ... is already in progress"
             return "in-progress"
         return "removed"
+
+    def pull(self, image: str, listener: PullListener | None, timeout: float) -> None:
+        """Pull `image` through `/images/create` as a stream, each step to `listener`;
+        PullError when the daemon refuses it (404, 500, an error in the stream). `timeout`
+        is checked between steps (each read has the client's timeout)."""
+        reader = PullReader(image, self.via)
+        repo, tag = docker.utils.parse_repository_tag(image)
+        deadline = time.monotonic() + timeout
+        try:
+            stream = self._api.pull(repo, tag or "latest", stream=True, decode=True)
+            for piece in stream:
+                got = reader.docker(piece) if isinstance(piece, dict) else None
+                if got is not None and listener is not None:
+                    listener(got)
+                if time.monotonic() > deadline:
+                    stream.close()
+                    raise EngineTimeoutError(f"docker API: pull {image} took over {timeout:g} s")
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimeoutError(f"docker API: pull {image} did not answer in time") from exc
+        except _BROKEN as exc:
+            raise Unreachable(f"docker API: pull {image}: {exc}") from exc
+        except PullStreamError as exc:
+            raise PullError("docker", image, self.via, str(exc)) from exc
+        except docker.errors.APIError as exc:  # NotFound (404) too
+            raise PullError("docker", image, self.via, str(exc.explanation or exc)) from exc
+        if listener is not None:
+            listener(reader.done())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.parse
 from typing import Any
 
@@ -17,7 +18,7 @@ import podman
 import podman.errors
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -26,8 +27,11 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
 
 CONFLICT = 409
+# the connection refused or cut mid-stream
+_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 NOT_MODIFIED = 304
 
 
@@ -134,6 +138,64 @@ class PodmanApi:
             if report.get("Err"):
                 raise EngineError(f"podman rm {name} failed: {report['Err']}")
         return "removed"
+
+    def pull(self, image: str, listener: PullListener | None, timeout: float) -> None:
+        """Pull `image` through libpod's `/images/pull` as a stream, each step to
+        `listener`; PullError when podman refuses it (an error status, or an error object
+        in the 200 stream). `timeout` is checked between steps (each read has the client's)."""
+        reader = PullReader(image, self.via)
+        deadline = time.monotonic() + timeout
+        what = f"pull {image}"
+        try:
+            response = self._api.post(
+                "/images/pull", params={"reference": image}, stream=True, timeout=self._timeout
+            )
+        except podman.errors.APIError as exc:  # no response: the socket is not there
+            cause = exc.__cause__
+            if isinstance(cause, requests.exceptions.Timeout):
+                raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
+            raise Unreachable(f"podman API at {self.url}: {what}: {cause or exc}") from exc
+        try:
+            if response.status_code >= 400:
+                raise PullStreamError(_message(response))
+            for line in response.iter_lines():
+                piece = _decoded(line)
+                got = reader.podman(piece) if piece is not None else None
+                if got is not None and listener is not None:
+                    listener(got)
+                if got is not None and got.done:
+                    return
+                if time.monotonic() > deadline:
+                    raise EngineTimeoutError(f"podman API: {what} took over {timeout:g} s")
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
+        except _BROKEN as exc:
+            raise Unreachable(f"podman API at {self.url}: {what}: {exc}") from exc
+        except PullStreamError as exc:
+            raise PullError("podman", image, self.via, str(exc)) from exc
+        finally:
+            response.close()
+        # the stream ended without podman's final `id` object: not pulled
+        raise PullError("podman", image, self.via, "the pull stream ended without an image ID")
+
+
+def _decoded(line: bytes | str) -> dict[str, Any] | None:
+    try:
+        piece = json.loads(line)
+    except ValueError:
+        return None
+    return piece if isinstance(piece, dict) else None
+
+
+def _message(response: Any) -> str:
+    """An error response's message (libpod's `{"cause", "message", "response"}`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:500]}"
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {response.status_code}"
 
 
 def _reports(response: Any) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from containerrunner.isolation.client_types import (
     Unreachable,
 )
 from containerrunner.isolation.engine import Engine, current_endpoint, engine_endpoint
+from containerrunner.isolation.pulls import PullListener
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,25 @@ class EngineClient:
     def remove(self, name: str) -> Removal:
         """Kill and remove container `name` at once."""
         return self._call(lambda b: b.remove(name))
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        global_args: tuple[str, ...] = (),
+        pull_args: tuple[str, ...] = (),
+    ) -> None:
+        """Pull `image`, each step the engine reports to `listener` (PullProgress): through
+        the API when this process is connected to it already (its progress stream), else
+        `<engine> pull` (its output lines). With `global_args`/`pull_args` (a registry
+        login's private auth store, registry_auth.PullLogin) always the CLI. CommandError
+        (PullError from the API) when the pull fails."""
+        if global_args or pull_args:
+            self.cli.pull(image, listener, timeout, global_args, pull_args)
+            self.last_via = self.cli.via
+            return
+        self._call(lambda b: b.pull(image, listener, timeout), connect=False)
 
 
 _clients: dict[tuple[Engine, str], EngineClient] = {}
