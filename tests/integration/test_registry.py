@@ -3,6 +3,7 @@ htpasswd auth and a self-signed certificate), on podman and docker."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -15,9 +16,21 @@ import pytest
 
 import containerrunner
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import CommandError, ImageNotFoundError, RegistryLoginError
+from containerrunner.errors import (
+    CommandError,
+    ImageNotFoundError,
+    PullError,
+    RegistryLoginError,
+)
+from containerrunner.isolation import client, podman_service
 from containerrunner.isolation.engine import Engine
-from containerrunner.isolation.images import ensure_image, image_digest
+from containerrunner.isolation.images import (
+    ensure_image,
+    image_digest,
+    pull_image,
+    pull_progress_to,
+)
+from containerrunner.progress import Progress, PullProgress
 from tests import registry as reg
 from tests.conftest import image_present
 
@@ -202,3 +215,133 @@ def test_wrong_password_names_the_registry_and_leaks_nothing(
     assert marker not in str(info.value)
     assert not image_present(engine, published)
     assert _files_holding(marker, pdd, Path(tempfile.gettempdir())) == []
+
+
+API = {"podman": "the podman API", "docker": "the docker API"}
+
+
+@pytest.fixture
+def fresh_clients() -> Iterator[None]:
+    """Engine clients made in this test only (connected or not as the test decides)."""
+    client.forget_clients()
+    yield
+    client.forget_clients()
+
+
+def _check_items(items: list[PullProgress], image: str, via: str) -> None:
+    assert len(items) >= 2, items  # at least one step, then the final item
+    assert all(isinstance(i, PullProgress) and i.image == image for i in items)
+    assert {i.via for i in items} == {via}
+    assert [i.done for i in items] == [False] * (len(items) - 1) + [True]
+
+
+def test_a_pull_through_the_api_reports_progress(
+    engine: Engine, pushed: str, fresh_clients: None
+) -> None:
+    engine_client = client.client_for(engine)
+    engine_client.version()  # connected: the pull goes through the API
+    items: list[PullProgress] = []
+    assert ensure_image(engine, pushed, "always", listener=items.append) is not None
+    _check_items(items, pushed, API[engine.name])
+    assert engine_client.last_via == API[engine.name]
+    assert image_present(engine, pushed)
+    if engine.name == "docker":  # the daemon reports bytes per layer
+        assert any(i.total and i.current for i in items)
+
+
+def test_a_pull_through_the_cli_reports_its_lines(
+    engine: Engine, pushed: str, fresh_clients: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(client.API_VARIABLE, "cli")
+    items: list[PullProgress] = []
+    assert ensure_image(engine, pushed, "missing", listener=items.append) is not None
+    _check_items(items, pushed, "the CLI")
+    assert image_present(engine, pushed)
+
+
+def test_a_failed_api_pull_names_the_image(
+    engine: Engine, published: str, fresh_clients: None
+) -> None:
+    """No login: the registry refuses the pull; through the API that is a PullError (a
+    CommandError) naming the image, and ImageNotFoundError for an absent image."""
+    client.client_for(engine).version()
+    with pytest.raises(PullError) as info:
+        pull_image(engine, published)
+    assert published in str(info.value) and info.value.via == API[engine.name]
+    with pytest.raises(ImageNotFoundError):
+        ensure_image(engine, published, "missing")
+
+
+def test_a_job_gets_pull_progress_then_runs(
+    engine: Engine, pushed: str, fresh_clients: None, tmp_path: Path
+) -> None:
+    """run_command with pull="always": pull_progress_handler hears the pull (a final done
+    item), progress_handler only ever gets Progress, and the job then runs."""
+    pulls: list[PullProgress] = []
+    progress: list[object] = []
+    (tmp_path / "pdd").mkdir()
+    out, _err, rc = containerrunner.run_command(
+        executable_cmd="/bin/busybox",
+        cmdline_args=["echo", "ran-after-pull"],
+        private_data_dir=str(tmp_path / "pdd"),
+        process_isolation=True,
+        process_isolation_executable=engine.name,
+        container_image=pushed,
+        pull="always",
+        pull_progress_handler=pulls.append,
+        progress_handler=progress.append,
+        quiet=True,
+    )
+    assert rc == 0 and "ran-after-pull" in out
+    _check_items(pulls, pushed, "the CLI")  # a job's start does not connect to the API
+    assert all(isinstance(p, Progress) for p in progress)
+
+
+def test_container_auth_data_pull_reports_progress(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+    fresh_clients: None,
+) -> None:
+    """With container_auth_data the pull goes through the CLI (the private auth store):
+    its lines are the progress, and the password is in none of them."""
+    server, _ = registry
+    runtime_parent = tmp_path / "runtime"
+    runtime_parent.mkdir()
+    client.client_for(engine).version()  # connected, still the CLI for a login's pull
+    items: list[PullProgress] = []
+    auth = RegistryAuth.from_value(_auth_data(server, server.password))
+    with pull_progress_to(items.append):
+        assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
+    _check_items(items, published, "the CLI")
+    assert server.password not in repr(items)
+    assert list(runtime_parent.iterdir()) == []
+
+
+@pytest.mark.podman
+def test_a_pull_after_the_private_service_died_restarts_it_and_says_so(
+    engine: Engine, pushed: str, fresh_clients: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The private podman service this test process started is killed mid-session: the next
+    pull starts it again (a debug line says so) and goes through the API."""
+    if engine.name != "podman":
+        pytest.skip("podman's private API service")
+    if os.environ.get("CONTAINER_HOST") or podman_service.unix_answers(
+        podman_service.default_socket()
+    ):
+        pytest.skip("the host runs a podman service: no private one to stop")
+    engine_client = client.client_for(engine)
+    engine_client.version()
+    first = podman_service.current_private()
+    assert first is not None
+    first.proc.kill()
+    first.proc.wait()
+    items: list[PullProgress] = []
+    with caplog.at_level(logging.DEBUG, logger="containerrunner.isolation"):
+        assert ensure_image(engine, pushed, "missing", listener=items.append) is not None
+    second = podman_service.current_private()
+    assert second is not None and second.proc.pid != first.proc.pid
+    _check_items(items, pushed, "the podman API")
+    assert f"the private podman service (pid {first.proc.pid}) ended" in caplog.text
+    assert "reconnected: the API answers again" in caplog.text

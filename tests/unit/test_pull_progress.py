@@ -17,6 +17,7 @@ from rich.console import Console
 
 from containerrunner.cli.progress import JsonDisplay, LiveDisplay, PlainDisplay, pull_line
 from containerrunner.errors import CommandError, PullError
+from containerrunner.isolation import api_podman
 from containerrunner.isolation.api_docker import DockerApi
 from containerrunner.isolation.api_podman import PodmanApi
 from containerrunner.isolation.pulls import PullReader, PullStreamError
@@ -228,3 +229,37 @@ def test_live_display_shows_the_pull_with_a_bar_until_it_is_done() -> None:
     out.seek(0)
     console.print(display.render())
     assert "pull " not in out.getvalue()
+
+
+def test_podman_api_pull_sends_the_clis_auth_file_credentials(
+    engine_http: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REGISTRY_AUTH_FILE (which the podman service does not read): the entry for the
+    image's registry goes in X-Registry-Auth; the longest matching key wins."""
+    import base64
+
+    def entry(user: str, password: str) -> dict[str, str]:
+        return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    auth_file = tmp_path / "auth.json"
+    auths = {
+        "127.0.0.1:50429": entry("crtest", "s3cret:with-colon"),
+        "127.0.0.1:50429/cr-test/tiny": entry("narrow", "pw"),
+        "127.0.0.1:5": entry("other", "pw"),
+    }
+    auth_file.write_text(json.dumps({"auths": auths}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth_file))
+    assert api_podman.auth_file_credentials("127.0.0.1:50429/cr-test/other:1") == {
+        "username": "crtest",
+        "password": "s3cret:with-colon",
+    }
+    assert api_podman.auth_file_credentials("127.0.0.1:50429/cr-test/tiny@sha256:" + "a" * 64)
+    assert api_podman.auth_file_credentials("quay.io/x/y:1") is None
+    engine_http.stream = recorded("podman-4.3-images-pull.jsonl")
+    podman_api(engine_http).pull(IMAGE, None, 60.0)
+    _, headers = engine_http.requests[0]
+    sent = json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"]))
+    assert sent == {"username": "narrow", "password": "pw"}
+    monkeypatch.delenv("REGISTRY_AUTH_FILE")
+    podman_api(engine_http).pull(IMAGE, None, 60.0)
+    assert "X-Registry-Auth" not in engine_http.requests[1][1]
