@@ -520,6 +520,10 @@ class LiveDisplay(NullDisplay):
     def start(self) -> None:
         self.live.start()
 
+    def pull(self, item: PullProgress) -> None:
+        super().pull(item)
+        self.live.refresh()  # each step drawn, also for a pull shorter than a refresh
+
     def event(self, event: dict[str, Any]) -> None:
         result = self.tally.add(event)
         if result is not None:

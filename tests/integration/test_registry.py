@@ -3,11 +3,17 @@ htpasswd auth and a self-signed certificate), on podman and docker."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
+import re
 import stat
+import struct
 import subprocess
+import sys
 import tempfile
+import termios
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -345,3 +351,85 @@ def test_a_pull_after_the_private_service_died_restarts_it_and_says_so(
     _check_items(items, pushed, "the podman API")
     assert f"the private podman service (pid {first.proc.pid}) ended" in caplog.text
     assert "reconnected: the API answers again" in caplog.text
+
+
+def test_cli_run_shows_the_pull_in_plain_lines(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` not on a TTY: one stderr line per pull step (`pull IMAGE: ...`),
+    then the job runs (the tiny image's stand-in ansible-playbook) and the status line."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
+         "--engine", engine.name, "--image", pushed, "--pull", "always"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    pull_lines = [line for line in proc.stderr.splitlines() if line.startswith(f"pull {pushed}: ")]
+    assert len(pull_lines) >= 2, proc.stderr
+    assert "successful (rc 0)" in proc.stdout
+    assert not any(line.startswith("pull ") for line in proc.stdout.splitlines())
+
+
+def test_cli_json_mode_has_pull_items(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`run --json`: each pull step is a JSON line (`containerrunner_image_pull`), the last
+    one done, before the job's events."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml", "-j",
+         "--engine", engine.name, "--image", pushed],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    items = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    pulls = [i["event_data"] for i in items if i.get("event") == "containerrunner_image_pull"]
+    assert len(pulls) >= 2 and pulls[-1]["done"] is True
+    assert {p["image"] for p in pulls} == {pushed}
+
+
+def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` on a pty: the live view draws the pull row (`pull IMAGE: ...`)
+    while pulling, then the job runs to its status line."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
+             "--engine", engine.name, "--image", pushed],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the pty has closed it
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert f"pull {pushed}: " in shown, shown[-3000:]
+    assert "successful (rc 0)" in shown
