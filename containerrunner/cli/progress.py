@@ -296,6 +296,23 @@ def pull_line(item: PullProgress) -> str:
     return text
 
 
+class PullLines:
+    """A pull_progress_handler printing `pull_line`s to `console`, one per layer step that
+    changed (a byte count alone prints nothing): plain lines, and `exec`'s stderr."""
+
+    def __init__(self, console: Console, lock: threading.Lock | None = None) -> None:
+        self.console = console
+        self._lock = lock or threading.Lock()
+        self._steps: dict[str, str] = {}  # layer -> its last status shown
+
+    def __call__(self, item: PullProgress) -> None:
+        if not item.done and self._steps.get(item.layer) == item.status:
+            return
+        self._steps[item.layer] = item.status
+        with self._lock:
+            self.console.print(pull_line(item), markup=False, highlight=False)
+
+
 def pull_row(item: PullProgress | None) -> Table | None:
     """The live view's pull line (with a bar when bytes are known), None when no pull runs."""
     if item is None or item.done:
@@ -441,16 +458,12 @@ class PlainDisplay(NullDisplay):
         self.console = Console(file=stream, highlight=False, soft_wrap=True)
         self.errors = Console(file=errors, highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
-        self._pull_steps: dict[str, str] = {}  # layer -> its last status shown
+        self._pull_lines = PullLines(self.errors, self._lock)
 
     def pull(self, item: PullProgress) -> None:
         """A line on stderr per layer step that changed (not per byte count)."""
         super().pull(item)
-        if not item.done and self._pull_steps.get(item.layer) == item.status:
-            return
-        self._pull_steps[item.layer] = item.status
-        with self._lock:
-            self.errors.print(pull_line(item), markup=False, highlight=False)
+        self._pull_lines(item)
 
     def event(self, event: dict[str, Any]) -> None:
         result = self.tally.add(event)

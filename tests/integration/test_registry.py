@@ -433,3 +433,21 @@ def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: 
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
     assert f"pull {pushed}: " in shown, shown[-3000:]
     assert "successful (rc 0)" in shown
+
+
+def test_cli_exec_shows_the_pull_on_stderr(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner exec` pulls the absent image first: its steps on stderr, the
+    command's output alone on stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
+         "--image", pushed, "--", "/bin/busybox", "echo", "exec-after-pull"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "exec-after-pull\n"
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]) >= 2
