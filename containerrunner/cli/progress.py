@@ -300,8 +300,11 @@ class PullLines:
     """A pull_progress_handler printing `pull_line`s to `console`, one per layer step that
     changed (a byte count alone prints nothing): plain lines, and `exec`'s stderr."""
 
-    def __init__(self, console: Console, lock: threading.Lock | None = None) -> None:
+    def __init__(
+        self, console: Console, lock: threading.Lock | None = None, prefix: str = ""
+    ) -> None:
         self.console = console
+        self.prefix = prefix
         self._lock = lock or threading.Lock()
         self._steps: dict[str, str] = {}  # layer -> its last status shown
 
@@ -310,7 +313,7 @@ class PullLines:
             return
         self._steps[item.layer] = item.status
         with self._lock:
-            self.console.print(pull_line(item), markup=False, highlight=False)
+            self.console.print(self.prefix + pull_line(item), markup=False, highlight=False)
 
 
 def pull_row(item: PullProgress | None) -> Table | None:

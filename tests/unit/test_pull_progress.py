@@ -263,3 +263,16 @@ def test_podman_api_pull_sends_the_clis_auth_file_credentials(
     monkeypatch.delenv("REGISTRY_AUTH_FILE")
     podman_api(engine_http).pull(IMAGE, None, 60.0)
     assert "X-Registry-Auth" not in engine_http.requests[1][1]
+
+
+def test_group_view_labels_each_jobs_pull_lines() -> None:
+    from containerrunner.cli.grouprun import GroupView
+
+    out, err = io.StringIO(), io.StringIO()
+    view = GroupView(json_mode=False, quiet=True, stdout=out, stderr=err)
+    view.handlers("podman/ee")["pull_progress_handler"](item(status="Pull complete"))
+    assert err.getvalue() == f"[podman/ee] pull {IMAGE}: cc0689e332ab Pull complete\n"
+    assert out.getvalue() == ""
+    json_view = GroupView(json_mode=True, quiet=False, stdout=out, stderr=err)
+    json_view.handlers("docker/ee")["pull_progress_handler"](item(done=True))
+    assert json.loads(out.getvalue())["event_data"]["done"] is True
