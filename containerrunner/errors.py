@@ -42,8 +42,10 @@ class ImageNotFoundError(ContainerRunnerError):
 class RegistryLoginError(ConfigurationError):
     """The registry refused the login (wrong credentials, unreachable, bad certificate)."""
 
-    def __init__(self, host: str, engine: str, detail: str) -> None:
+    def __init__(self, host: str, engine: str, detail: str, via: str = "the CLI") -> None:
         self.host = host
+        #: what refused it: "the CLI" (`<engine> login`) or the engine's API (`/auth`)
+        self.via = via
         super().__init__(f"{engine} login to registry {host!r} failed: {detail}")
 
 

@@ -17,7 +17,8 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError, PullError
+from containerrunner.config.registry_auth import RegistryAuth
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError, RegistryLoginError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -107,15 +108,53 @@ class DockerApi:
             return "in-progress"
         return "removed"
 
-    def pull(self, image: str, listener: PullListener | None, timeout: float) -> None:
+    def login(self, auth: RegistryAuth) -> None:
+        """Check `auth` with the daemon (`/auth`, which logs in to the registry):
+        RegistryLoginError naming the registry when refused. Through a client of its own,
+        discarded afterwards: the SDK's `login` keeps the credentials in its client, where
+        every later pull of this process would use them."""
+        try:
+            version = self._api.api_version
+            scratch = docker.from_env(version=version, timeout=math.ceil(self._timeout))
+        except docker.errors.DockerException as exc:
+            raise Unreachable(f"docker API: login: {exc}") from exc
+        try:
+            scratch.api.login(auth.username, auth.password, registry=auth.host, reauth=True)
+        except _BROKEN as exc:
+            raise Unreachable(f"docker API: login to {auth.host}: {exc}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise RegistryLoginError(auth.host, "docker", "no answer in time", self.via) from exc
+        except docker.errors.APIError as exc:
+            detail = str(exc.explanation or exc).replace(auth.password, "***")
+            raise RegistryLoginError(auth.host, "docker", detail, self.via) from exc
+        finally:
+            scratch.close()
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
         """Pull `image` through `/images/create` as a stream, each step to `listener`;
         PullError when the daemon refuses it (404, 500, an error in the stream). `timeout`
-        is checked between steps (each read has the client's timeout)."""
+        is checked between steps (each read has the client's timeout). With `auth`: `login`
+        first, then the credentials go in the pull's X-Registry-Auth header (in memory;
+        `auth_dir` is the CLI's and unused here)."""
+        del auth_dir
+        credentials = None
+        if auth is not None:
+            self.login(auth)
+            credentials = {"username": auth.username, "password": auth.password}
         reader = PullReader(image, self.via)
         repo, tag = docker.utils.parse_repository_tag(image)
         deadline = time.monotonic() + timeout
         try:
-            stream = self._api.pull(repo, tag or "latest", stream=True, decode=True)
+            stream = self._api.pull(
+                repo, tag or "latest", stream=True, decode=True, auth_config=credentials
+            )
             for piece in stream:
                 got = reader.docker(piece) if isinstance(piece, dict) else None
                 if got is not None and listener is not None:

@@ -22,7 +22,8 @@ import podman.api.http_utils
 import podman.errors
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError, PullError
+from containerrunner.config.registry_auth import RegistryAuth
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError, RegistryLoginError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -143,18 +144,54 @@ class PodmanApi:
                 raise EngineError(f"podman rm {name} failed: {report['Err']}")
         return "removed"
 
-    def pull(self, image: str, listener: PullListener | None, timeout: float) -> None:
+    def login(self, auth: RegistryAuth) -> None:
+        """Check `auth` with the service (the compat `/auth`, which logs in to the registry;
+        libpod has none): RegistryLoginError naming the registry when refused."""
+        body = {"username": auth.username, "password": auth.password, "serveraddress": auth.host}
+        try:
+            response = self._api.post(
+                "/auth",
+                data=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+                compatible=True,
+            )
+        except podman.errors.APIError as exc:  # no response: the socket is not there
+            raise Unreachable(f"podman API at {self.url}: login: {exc.__cause__ or exc}") from exc
+        if response.status_code != 200:
+            detail = _message(response).replace(auth.password, "***")
+            raise RegistryLoginError(auth.host, "podman", detail, self.via)
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
         """Pull `image` through libpod's `/images/pull` as a stream, each step to
         `listener`; PullError when podman refuses it (an error status, or an error object
-        in the 200 stream). `timeout` is checked between steps (each read has the client's)."""
+        in the 200 stream). `timeout` is checked between steps (each read has the client's).
+        With `auth`: `login` first, then the credentials go in the pull's X-Registry-Auth
+        header (in memory; `auth_dir` is the CLI's and unused here); else the entry of
+        REGISTRY_AUTH_FILE for the image's registry, if any."""
+        del auth_dir
         reader = PullReader(image, self.via)
         deadline = time.monotonic() + timeout
         what = f"pull {image}"
-        credentials = auth_file_credentials(image)
+        if auth is not None:
+            self.login(auth)
+            credentials: dict[str, str] | None = {
+                "username": auth.username,
+                "password": auth.password,
+            }
+        else:
+            credentials = auth_file_credentials(image)
         headers = {}
         if credentials is not None:
-            auth = podman.api.http_utils.encode_auth_header(credentials)
-            headers["X-Registry-Auth"] = auth.decode()
+            header = podman.api.http_utils.encode_auth_header(credentials)
+            headers["X-Registry-Auth"] = header.decode()
         try:
             response = self._api.post(
                 "/images/pull",

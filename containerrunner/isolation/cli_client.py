@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, EngineError, EngineTimeoutError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
@@ -32,6 +33,7 @@ from containerrunner.isolation.engine import (
     run_engine,
 )
 from containerrunner.isolation.pulls import PullListener, PullReader
+from containerrunner.isolation.registry_auth import logged_in
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,23 @@ class CliBackend:
         return "in-progress"
 
     def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
+        """`<engine> pull IMAGE`; with `auth` first `<engine> login` into a private auth
+        store under `auth_dir` that the pull uses and that is removed afterwards
+        (registry_auth.logged_in: RegistryLoginError when refused)."""
+        if auth is None:
+            self._pull(image, listener, timeout)
+            return
+        with logged_in(self.engine, auth, auth_dir) as login:
+            self._pull(image, listener, timeout, login.global_args, login.pull_args)
+
+    def _pull(
         self,
         image: str,
         listener: PullListener | None,

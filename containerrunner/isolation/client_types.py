@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from containerrunner.config.registry_auth import RegistryAuth
     from containerrunner.isolation.pulls import PullListener
 
 # What a forced remove did: removed it, it was gone already, or the engine is removing it
@@ -60,7 +61,14 @@ class Backend(Protocol):
 
     def remove(self, name: str) -> Removal: ...
 
-    def pull(self, image: str, listener: PullListener | None, timeout: float) -> None: ...
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None: ...
 
 
 def normalise_id(image_id: str) -> str:

@@ -17,7 +17,6 @@ from containerrunner.isolation.client import client_for
 from containerrunner.isolation.client_types import ImageInfo, normalise_id
 from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
 from containerrunner.isolation.pulls import PullListener
-from containerrunner.isolation.registry_auth import PullLogin, logged_in
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
@@ -73,16 +72,15 @@ def pull_image(
     engine: Engine,
     image: str,
     timeout: float = PULL_TIMEOUT,
-    login: PullLogin | None = None,
+    auth: RegistryAuth | None = None,
+    auth_dir: str | None = None,
     listener: PullListener | None = None,
 ) -> None:
-    """Pull `image` (the engine's API when connected, else `<engine> pull`; the CLI through
-    `login`'s auth store when given), its steps to `listener` (else the context's, see
-    `pull_progress_to`); raises CommandError (with the engine's message) when it fails."""
-    login = login or PullLogin()
-    client_for(engine).pull(
-        image, listener or _listener.get(), timeout, login.global_args, login.pull_args
-    )
+    """Pull `image` (the engine's API when connected, else `<engine> pull`; logged in with
+    `auth` when given, see `EngineClient.pull`), its steps to `listener` (else the context's,
+    see `pull_progress_to`); raises CommandError (with the engine's message) when it fails,
+    RegistryLoginError when the registry refuses the login."""
+    client_for(engine).pull(image, listener or _listener.get(), timeout, auth, auth_dir)
 
 
 def ensure_image(
@@ -105,10 +103,10 @@ def ensure_image(
       that is present (its content cannot change).
     - `newer`: pulled unless it is a present digest-pinned ref; a failed pull is ignored when
       a local copy exists (podman's semantics).
-    With `auth` (container_auth_data) a pull first logs in to that registry into a private
-    auth store under `auth_dir` (the runtime dirs' parent), removed after the pull (that
-    pull goes through the CLI). A pull's steps go to `listener` (PullProgress), else to the
-    context's (`pull_progress_to`).
+    With `auth` (container_auth_data) a pull first logs in to that registry: through the
+    API with the credentials in memory, else (the CLI) into a private auth store under
+    `auth_dir` (the runtime dirs' parent), removed after the pull. A pull's steps go to
+    `listener` (PullProgress), else to the context's (`pull_progress_to`).
     Raises ImageNotFoundError when the image is absent and cannot be pulled, EngineError
     when the engine does not answer, RegistryLoginError when the registry refuses the login.
     The image query (`image_info`: absent, or present with its ID) is one engine call, and
@@ -125,11 +123,7 @@ def ensure_image(
         raise ImageNotFoundError(image, engine.name)
     pull_timeout = min(PULL_TIMEOUT, timeout or PULL_TIMEOUT)
     try:
-        if auth is None:
-            pull_image(engine, image, pull_timeout, listener=listener)
-        else:
-            with logged_in(engine, auth, auth_dir) as login:
-                pull_image(engine, image, pull_timeout, login, listener)
+        pull_image(engine, image, pull_timeout, auth, auth_dir, listener)
     except CommandError as exc:
         if not present:
             raise ImageNotFoundError(image, engine.name) from exc

@@ -303,26 +303,53 @@ def test_a_job_gets_pull_progress_then_runs(
     assert all(isinstance(p, Progress) for p in progress)
 
 
+@pytest.mark.parametrize("connected", [True, False], ids=["api", "cli"])
 def test_container_auth_data_pull_reports_progress(
     engine: Engine,
     published: str,
     registry: tuple[reg.Registry, subprocess.Popen[str]],
     tmp_path: Path,
     fresh_clients: None,
+    connected: bool,
 ) -> None:
-    """With container_auth_data the pull goes through the CLI (the private auth store):
-    its lines are the progress, and the password is in none of them."""
+    """container_auth_data with the API connected: logged in and pulled through the API,
+    the credentials in memory; not connected: the CLI with its private auth store. Either
+    way the steps are reported, the password is in none of them, and no auth store is left."""
     server, _ = registry
     runtime_parent = tmp_path / "runtime"
     runtime_parent.mkdir()
-    client.client_for(engine).version()  # connected, still the CLI for a login's pull
+    if connected:
+        client.client_for(engine).version()
     items: list[PullProgress] = []
     auth = RegistryAuth.from_value(_auth_data(server, server.password))
     with pull_progress_to(items.append):
         assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
-    _check_items(items, published, "the CLI")
+    _check_items(items, published, API[engine.name] if connected else "the CLI")
     assert server.password not in repr(items)
     assert list(runtime_parent.iterdir()) == []
+    assert list((tmp_path / "auth").iterdir()) == []  # the default store (login_env)
+
+
+def test_wrong_password_through_the_api_names_the_registry_and_leaks_nothing(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+    fresh_clients: None,
+) -> None:
+    """The API's login (`/auth`) refuses a wrong password: RegistryLoginError naming the
+    registry, nothing pulled, the (marker) password in no file under the test's dir or the
+    temp dir."""
+    server, _ = registry
+    marker = f"wrong-{uuid.uuid4().hex}"
+    client.client_for(engine).version()
+    auth = RegistryAuth.from_value(_auth_data(server, marker))
+    with pytest.raises(RegistryLoginError) as info:
+        ensure_image(engine, published, "missing", auth=auth, auth_dir=str(tmp_path))
+    assert server.host in str(info.value) and marker not in str(info.value)
+    assert info.value.via == API[engine.name]
+    assert not image_present(engine, published)
+    assert _files_holding(marker, tmp_path, Path(tempfile.gettempdir())) == []
 
 
 @pytest.mark.podman

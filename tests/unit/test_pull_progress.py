@@ -34,7 +34,8 @@ def recorded(name: str) -> list[bytes]:
 
 class Recording(http.server.BaseHTTPRequestHandler):
     """Answers GET .../version with DOCKER_VERSION, a POST with the server's `stream`
-    (chunked, one recorded line per chunk, as the engines send them) and `status`."""
+    (chunked, one recorded line per chunk, as the engines send them) and `status`, or the
+    (status, stream) of the first `answers` key in its path."""
 
     protocol_version = "HTTP/1.1"
     server: Any
@@ -51,12 +52,19 @@ class Recording(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
         self.server.requests.append((self.path, dict(self.headers)))
-        self.send_response(self.server.status)
+        self.server.bodies.append(body)
+        status, stream = self.server.status, self.server.stream
+        for part, answer in self.server.answers.items():
+            if part in self.path:
+                status, stream = answer
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for chunk in self.server.stream:
+        for chunk in stream:
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 
@@ -65,6 +73,8 @@ class Recording(http.server.BaseHTTPRequestHandler):
 def engine_http() -> Iterator[Any]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
     server.requests = []
+    server.bodies = []
+    server.answers = {}
     server.stream = []
     server.status = 200
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -276,3 +286,72 @@ def test_group_view_labels_each_jobs_pull_lines() -> None:
     json_view = GroupView(json_mode=True, quiet=False, stdout=out, stderr=err)
     json_view.handlers("docker/ee")["pull_progress_handler"](item(done=True))
     assert json.loads(out.getvalue())["event_data"]["done"] is True
+
+
+# Recorded: docker 20.10's and podman 4.3.1's (compat) POST /auth for a wrong password and
+# a right one, against the test registry (htpasswd).
+DOCKER_LOGIN_REFUSED = (
+    500,
+    [b'{"message":"login attempt to https://127.0.0.1:50429/v2/ failed with status: 401 '
+     b'Unauthorized"}\n'],
+)  # fmt: skip
+PODMAN_LOGIN_REFUSED = (
+    500,
+    [b'{"message":"login attempt to 127.0.0.1:50429 failed with status: 401 Unauthorized"}\n'],
+)
+LOGIN_OK = (200, [b'{"IdentityToken":"","Status":"Login Succeeded"}\n'])
+
+
+def auth(password: str = "s3cret") -> Any:
+    from containerrunner.config.registry_auth import RegistryAuth
+
+    return RegistryAuth.from_value(
+        {"host": "127.0.0.1:50429", "username": "crtest", "password": password}
+    )
+
+
+@pytest.mark.parametrize("engine_name", ["docker", "podman"])
+def test_api_login_refused_is_a_registry_login_error_and_nothing_is_pulled(
+    engine_http: Any, monkeypatch: pytest.MonkeyPatch, engine_name: str
+) -> None:
+    from containerrunner.errors import RegistryLoginError
+
+    engine_http.answers["/auth"] = (
+        DOCKER_LOGIN_REFUSED if engine_name == "docker" else PODMAN_LOGIN_REFUSED
+    )
+    api = (
+        docker_api(engine_http, monkeypatch) if engine_name == "docker" else podman_api(engine_http)
+    )
+    with pytest.raises(RegistryLoginError) as info:
+        api.pull(IMAGE, None, 60.0, auth("wrong-marker"))
+    assert "127.0.0.1:50429" in str(info.value) and "401 Unauthorized" in str(info.value)
+    assert info.value.via == api.via and "wrong-marker" not in str(info.value)
+    paths = [path for path, _ in engine_http.requests]
+    assert len(paths) == 1 and "/auth" in paths[0]
+    if engine_name == "podman":
+        assert paths[0].startswith("/v1.")  # the compat endpoint: libpod has no /auth
+
+
+@pytest.mark.parametrize("engine_name", ["docker", "podman"])
+def test_api_pull_with_auth_logs_in_then_sends_the_credentials_in_memory(
+    engine_http: Any, monkeypatch: pytest.MonkeyPatch, engine_name: str
+) -> None:
+    import base64
+
+    engine_http.answers["/auth"] = LOGIN_OK
+    if engine_name == "docker":
+        engine_http.stream = recorded("docker-20.10-images-create.jsonl")
+        api: Any = docker_api(engine_http, monkeypatch)
+    else:
+        engine_http.stream = recorded("podman-4.3-images-pull.jsonl")
+        api = podman_api(engine_http)
+    items: list[PullProgress] = []
+    api.pull(IMAGE, items.append, 60.0, auth())
+    assert items[-1].done
+    (auth_path, _), (pull_path, headers) = engine_http.requests
+    assert "/auth" in auth_path
+    assert ("/images/pull" if engine_name == "podman" else "/images/create") in pull_path
+    login = json.loads(engine_http.bodies[0])
+    assert (login["username"], login["password"]) == ("crtest", "s3cret")
+    sent = json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"] + "=="))
+    assert (sent["username"], sent["password"]) == ("crtest", "s3cret")
