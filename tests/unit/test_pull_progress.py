@@ -69,14 +69,21 @@ class Recording(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+class RecordingServer(http.server.ThreadingHTTPServer):
+    """What Recording answers, and the requests it saw (path, headers; bodies)."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Recording)
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
+        self.answers: dict[str, tuple[int, list[bytes]]] = {}
+        self.stream: list[bytes] = []
+        self.status = 200
+
+
 @pytest.fixture
 def engine_http() -> Iterator[Any]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
-    server.requests = []
-    server.bodies = []
-    server.answers = {}
-    server.stream = []
-    server.status = 200
+    server = RecordingServer()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -355,3 +362,14 @@ def test_api_pull_with_auth_logs_in_then_sends_the_credentials_in_memory(
     assert (login["username"], login["password"]) == ("crtest", "s3cret")
     sent = json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"] + "=="))
     assert (sent["username"], sent["password"]) == ("crtest", "s3cret")
+
+
+def test_a_pull_progress_handler_that_is_not_callable_is_refused() -> None:
+    import containerrunner
+    from containerrunner.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="pull_progress_handler"):
+        containerrunner.run_command(
+            executable_cmd="true",
+            pull_progress_handler="print",
+        )
