@@ -172,13 +172,14 @@ FAKE_PLAYBOOK = b'#!/bin/sh\necho "fake ansible-playbook $*"\n'
 
 
 def tiny_image_tar(path: Path) -> Path:
-    """A small image filesystem for `<engine> import`: busybox-static (also as /bin/sh) and
-    a stand-in /usr/bin/ansible-playbook (FAKE_PLAYBOOK)."""
+    """A small image filesystem for `<engine> import`: busybox-static (also as /bin/sh and
+    /bin/sleep) and a stand-in /usr/bin/ansible-playbook (FAKE_PLAYBOOK)."""
     with tarfile.open(path, "w") as tar:
         tar.add("/bin/busybox", arcname="bin/busybox")
-        link = tarfile.TarInfo("bin/sh")
-        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-        tar.addfile(link)
+        for applet in ("sh", "sleep"):  # sleep: a Session's idle command
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
         script = tarfile.TarInfo("usr/bin/ansible-playbook")
         script.mode, script.size = 0o755, len(FAKE_PLAYBOOK)
         tar.addfile(script, io.BytesIO(FAKE_PLAYBOOK))

@@ -478,3 +478,19 @@ def test_cli_exec_shows_the_pull_on_stderr(engine: Engine, pushed: str, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "exec-after-pull\n"
     assert len([ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]) >= 2
+
+
+def test_a_session_start_reports_its_pull(engine: Engine, pushed: str) -> None:
+    """Session(pull="always", pull_progress_handler=...): the pull's steps and a final done
+    item, then the session's container runs."""
+    items: list[PullProgress] = []
+    session = containerrunner.Session(
+        image=pushed,
+        engine=engine.name,
+        mounts=[],
+        pull="always",
+        pull_progress_handler=items.append,
+    )
+    with session:
+        assert session.running
+    _check_items(items, pushed, "the CLI")
