@@ -142,12 +142,17 @@ class DockerApi:
         PullError when the daemon refuses it (404, 500, an error in the stream). `timeout`
         is checked between steps (each read has the client's timeout). With `auth`: `login`
         first, then the credentials go in the pull's X-Registry-Auth header (in memory;
-        `auth_dir` is the CLI's and unused here)."""
+        `auth_dir` is the CLI's and unused here); else the SDK sends those of the docker
+        config, as the CLI does."""
         del auth_dir
         credentials = None
         if auth is not None:
             self.login(auth)
             credentials = {"username": auth.username, "password": auth.password}
+        else:
+            # the CLI reads the auth config (DOCKER_CONFIG, ~/.docker) on every pull; the SDK
+            # once, when the client is made: read it again, so a login since then counts
+            self._api.reload_config()
         reader = PullReader(image, self.via)
         repo, tag = docker.utils.parse_repository_tag(image)
         deadline = time.monotonic() + timeout

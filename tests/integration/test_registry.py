@@ -3,6 +3,7 @@ htpasswd auth and a self-signed certificate), on podman and docker."""
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import logging
@@ -480,7 +481,7 @@ def test_cli_exec_shows_the_pull_on_stderr(engine: Engine, pushed: str, tmp_path
     assert len([ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]) >= 2
 
 
-def test_a_session_start_reports_its_pull(engine: Engine, pushed: str) -> None:
+def test_a_session_start_reports_its_pull(engine: Engine, pushed: str, fresh_clients: None) -> None:
     """Session(pull="always", pull_progress_handler=...): the pull's steps and a final done
     item, then the session's container runs."""
     items: list[PullProgress] = []
@@ -494,3 +495,34 @@ def test_a_session_start_reports_its_pull(engine: Engine, pushed: str) -> None:
     with session:
         assert session.running
     _check_items(items, pushed, "the CLI")
+
+
+def test_an_api_pull_uses_a_login_made_after_the_client_connected(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    fresh_clients: None,
+    tmp_path: Path,
+) -> None:
+    """Connected first, `<engine> login` afterwards (into the test's auth store): the API
+    pull uses that login, as `<engine> pull` would (docker: the SDK's config read again;
+    podman: REGISTRY_AUTH_FILE's entry sent with the pull)."""
+    server, _ = registry
+    # an auth store that is not empty when the client connects (the SDK reads an empty one
+    # again by itself): another registry's entry
+    store = reg.login_env(engine.name, tmp_path / "auth")
+    path = store.get("REGISTRY_AUTH_FILE") or os.path.join(store["DOCKER_CONFIG"], "config.json")
+    other = {"auths": {"127.0.0.1:9": {"auth": base64.b64encode(b"someone:else").decode()}}}
+    Path(path).write_text(json.dumps(other))
+    engine_client = client.client_for(engine)
+    engine_client.version()
+    subprocess.run(
+        engine.command("login", "--username", server.username, "--password-stdin", server.host),
+        input=server.password,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    items: list[PullProgress] = []
+    assert ensure_image(engine, published, "missing", listener=items.append) is not None
+    _check_items(items, published, API[engine.name])
