@@ -42,8 +42,10 @@ class ImageNotFoundError(ContainerRunnerError):
 class RegistryLoginError(ConfigurationError):
     """The registry refused the login (wrong credentials, unreachable, bad certificate)."""
 
-    def __init__(self, host: str, engine: str, detail: str) -> None:
+    def __init__(self, host: str, engine: str, detail: str, via: str = "the CLI") -> None:
         self.host = host
+        #: what refused it: "the CLI" (`<engine> login`) or the engine's API (`/auth`)
+        self.via = via
         super().__init__(f"{engine} login to registry {host!r} failed: {detail}")
 
 
@@ -87,6 +89,19 @@ class CommandError(ContainerRunnerError):
         self.stderr_tail = stderr_tail
         detail = f": {stderr_tail.strip()}" if stderr_tail.strip() else ""
         super().__init__(f"`{' '.join(self.argv)}` failed ({describe_returncode(rc)}){detail}")
+
+
+class PullError(CommandError):
+    """An image pull through the engine's API failed: the engine's message, naming the
+    image (a CommandError, as a failed `<engine> pull` is)."""
+
+    def __init__(self, engine: str, image: str, via: str, detail: str) -> None:
+        self.image = image
+        self.via = via
+        self.argv = [engine, "pull", image]
+        self.rc = 1
+        self.stderr_tail = detail
+        ContainerRunnerError.__init__(self, f"{engine} pull {image} failed ({via}): {detail}")
 
 
 class StreamError(ContainerRunnerError):

@@ -7,6 +7,10 @@ the failed (not ignored) and unreachable ones, as they happen (a failure a `resc
 catches later counts too). `play`, `task` and `running` (hosts that started
 the current task and have no result yet) say where the job is. The CLI's live view draws its
 progress bar from this same object.
+
+`PullProgress` is what `pull_progress_handler(PullProgress)` gets while the job's image is
+pulled, before the job starts (a separate handler: `progress_handler` keeps getting only
+`Progress`, so handlers written for it, and run_group's aggregation, never see another type).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from containerrunner.events import RESULT_EVENTS as _RESULTS
 from containerrunner.events import TASK_START_EVENTS as _TASK_STARTS
 
-__all__ = ["Progress", "ProgressTracker"]
+__all__ = ["Progress", "ProgressTracker", "PullProgress"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,36 @@ class Progress:
     def fraction(self) -> float:
         """completed / total (0.0 before anything is expected)."""
         return self.completed / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """One step of pulling `image`, as the engine reports it.
+
+    `status` is the engine's own words ("Downloading", "Copying blob sha256:...", "Pull
+    complete"); `layer` the layer (docker: its short ID) or blob digest (podman) the step is
+    about, "" when none; `current`/`total` bytes of that layer where the engine reports them
+    (the docker API's download and extract steps; None otherwise: podman 4's API and both
+    CLIs report no byte counts). `done` is True on the last item of a pull that succeeded
+    (a failed pull raises instead). `via` says what reported it ("the docker API", "the
+    podman API", "the CLI"); `elapsed` is seconds since the pull began.
+    """
+
+    image: str
+    status: str
+    layer: str = ""
+    current: int | None = None
+    total: int | None = None
+    done: bool = False
+    via: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float | None:
+        """current / total of the layer, when the engine reported both."""
+        if self.current is None or not self.total:
+            return None
+        return min(1.0, self.current / self.total)
 
 
 class ProgressTracker:

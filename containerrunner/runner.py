@@ -27,7 +27,13 @@ from containerrunner.errors import ArtifactWriteError, ConfigurationError, Engin
 from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine, login_name
-from containerrunner.isolation.images import engine_version, ensure_image, is_pinned, pin_matches
+from containerrunner.isolation.images import (
+    engine_version,
+    ensure_image,
+    is_pinned,
+    pin_matches,
+    pull_progress_to,
+)
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.types import Invocation, Mount, StreamSecrets
@@ -37,7 +43,7 @@ from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
 from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
-from containerrunner.progress import Progress, ProgressTracker
+from containerrunner.progress import Progress, ProgressTracker, PullProgress
 from containerrunner.results import Collector, Summary, write_summary
 from containerrunner.tempdirs import (
     job_module_dirs,
@@ -143,6 +149,7 @@ class Runner:
         finished_callback: Callable[[Runner], Any] | None = None,
         artifacts_handler: Callable[[str], Any] | None = None,
         progress_handler: Callable[[Progress], Any] | None = None,
+        pull_progress_handler: Callable[[PullProgress], Any] | None = None,
     ) -> None:
         self.config = config
         self.event_handler = event_handler
@@ -151,6 +158,8 @@ class Runner:
         self.finished_callback = finished_callback
         self.artifacts_handler = artifacts_handler
         self.progress_handler = progress_handler
+        #: gets a PullProgress per step while the job's image is pulled (before it starts)
+        self.pull_progress_handler = pull_progress_handler
         self._progress = ProgressTracker()
         self.status = "unstarted"
         self.rc: int | None = None
@@ -404,7 +413,8 @@ class Runner:
         start_timeout = job.execution.start_timeout
         began = time.monotonic()
         try:
-            engine, image_id = self.engine_resolver(job)
+            with pull_progress_to(self.pull_progress_handler):
+                engine, image_id = self.engine_resolver(job)
         except EngineTimeoutError as exc:
             if start_timeout is None:
                 raise

@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -56,6 +56,7 @@ from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, pa
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.reaper import remove_container
 from containerrunner.isolation.types import ContainerSpec, Mount
+from containerrunner.progress import PullProgress
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, write_record
 from containerrunner.tempdirs import Owner, fresh_path, make_dir, remove_dir
@@ -83,7 +84,14 @@ class Session:
         pull: str = "missing",
         start_timeout: float | None = None,
         ident: str | None = None,
+        pull_progress_handler: Callable[[PullProgress], Any] | None = None,
     ) -> None:
+        if pull_progress_handler is not None and not callable(pull_progress_handler):
+            raise ConfigurationError(
+                f"pull_progress_handler must be callable, not {pull_progress_handler!r:.60}"
+            )
+        #: gets a PullProgress per step while start() pulls the image (docs/python-api.md)
+        self.pull_progress_handler = pull_progress_handler
         self._options = ExecutionOptions.from_kwargs(
             process_isolation=True,
             process_isolation_executable=engine,
@@ -181,7 +189,11 @@ class Session:
         engine = detect_engine(options.engine)
         check_default_network(engine, options.container_network, options.container_options)
         self._image_id = ensure_image(
-            engine, options.container_image, options.pull, options.start_timeout
+            engine,
+            options.container_image,
+            options.pull,
+            options.start_timeout,
+            listener=self.pull_progress_handler,
         )
         owner = Owner.current(
             self.container, engine.name, engine.executable, current_endpoint(engine.name)

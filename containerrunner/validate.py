@@ -19,6 +19,7 @@ HANDLER_NAMES: tuple[str, ...] = (
     "finished_callback",
     "artifacts_handler",
     "progress_handler",
+    "pull_progress_handler",
 )
 
 

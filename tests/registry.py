@@ -9,6 +9,7 @@ teardown, with the registry process and its storage.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -165,10 +166,23 @@ def login_env(engine_name: str, auth: Path) -> dict[str, str]:
     return {"REGISTRY_AUTH_FILE": str(auth / "auth.json")}
 
 
+# The stand-in `ansible-playbook` of the tiny image: `containerrunner run` gets a job that
+# starts and ends (rc 0), with no Ansible in the image.
+FAKE_PLAYBOOK = b'#!/bin/sh\necho "fake ansible-playbook $*"\n'
+
+
 def tiny_image_tar(path: Path) -> Path:
-    """A one-file image filesystem (busybox-static) for `<engine> import`: small and fast."""
+    """A small image filesystem for `<engine> import`: busybox-static (also as /bin/sh and
+    /bin/sleep) and a stand-in /usr/bin/ansible-playbook (FAKE_PLAYBOOK)."""
     with tarfile.open(path, "w") as tar:
         tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "sleep"):  # sleep: a Session's idle command
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        script = tarfile.TarInfo("usr/bin/ansible-playbook")
+        script.mode, script.size = 0o755, len(FAKE_PLAYBOOK)
+        tar.addfile(script, io.BytesIO(FAKE_PLAYBOOK))
     return path
 
 

@@ -114,7 +114,10 @@ def run_in_ee(
     command: Sequence[str], args: argparse.Namespace, passwords: dict[str, str] | None = None
 ) -> int:
     """Run `command` in the EE with the caller's stdio; returns its exit code."""
+    from rich.console import Console
+
     from containerrunner.cli.jobcmds import attach_session
+    from containerrunner.cli.progress import PullLines
     from containerrunner.interface import run_command
 
     ident = f"exec-{uuid.uuid4().hex[:12]}"
@@ -135,6 +138,8 @@ def run_in_ee(
             "artifact_dir": scratch,
             "suppress_output_file": True,
             "quiet": True,
+            # a pull before the command starts: its steps on stderr, as `<engine> run` does
+            "pull_progress_handler": PullLines(Console(file=sys.stderr, soft_wrap=True)),
         }
         if args.debug:
             options["status_handler"] = debug_status_handler(os.path.join(scratch, ident))

@@ -37,7 +37,13 @@ from rich.text import Text
 from containerrunner.cli.args import UsageError
 from containerrunner.cli.common import debug_status_handler, exit_code, say
 from containerrunner.cli.jobcmds import copy_junit, job_artifact_dir, run_kwargs
-from containerrunner.cli.progress import JsonDisplay, format_elapsed, progress_bar, result_of
+from containerrunner.cli.progress import (
+    JsonDisplay,
+    PullLines,
+    format_elapsed,
+    progress_bar,
+    result_of,
+)
 from containerrunner.cli.signals import CancelOnSignal
 from containerrunner.errors import ConfigurationError
 from containerrunner.group import Group as JobGroup
@@ -204,7 +210,18 @@ class GroupView:
                 with self._lock:
                     self.console.print(f"{label}: {runner.status} (rc {runner.rc})", markup=False)
 
-        return {"event_handler": on_event, "finished_callback": on_finished}
+        handlers: dict[str, Callable[..., Any]] = {
+            "event_handler": on_event,
+            "finished_callback": on_finished,
+        }
+        # a job's image pull: its JSON items, else `[label] pull IMAGE: ...` lines (above the
+        # live view; on stderr for plain lines)
+        if self.json is not None:
+            handlers["pull_progress_handler"] = self.json.pull
+        else:
+            lines = self.console if self.live_mode else Console(file=self.stderr, soft_wrap=True)
+            handlers["pull_progress_handler"] = PullLines(lines, self._lock, f"[{label}] ")
+        return handlers
 
     def event(self, label: str, event: dict[str, Any]) -> None:
         key = event.get("uuid") or (event.get("runner_ident"), event.get("counter"))

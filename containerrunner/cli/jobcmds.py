@@ -215,6 +215,7 @@ def execute(
             **kwargs,
             quiet=True,  # the display shows the output; the job would echo it too
             progress_handler=display.progress,
+            pull_progress_handler=display.pull,
             status_handler=handler,
             cancel_callback=cancel.is_set,
         ) as job:

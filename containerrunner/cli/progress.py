@@ -13,6 +13,12 @@
   (containerrunner.failures: a refused login, a connect timeout, ...) says so, with its cause:
   `failed: [sw1] => show: connection failure (authentication): Failed to authenticate ...`.
 - `JsonDisplay` (--json): each event as one line of JSON on stdout, nothing else.
+- All three, while the job's image is pulled (before the job starts), from the Runner's
+  `pull_progress_handler`: the live view a `pull IMAGE` line with the layer's bar where the
+  engine reports bytes; plain lines one line on stderr per layer step that changed
+  (`pull IMAGE: cc0689e332ab Download complete`); --json one line
+  `{"event": "containerrunner_image_pull", "event_data": {PullProgress fields}}` per item
+  (no `counter`/`uuid`: not an Ansible event, and not in the artifacts).
 - `NullDisplay` (a daemonised job): nothing; the artifacts hold everything.
 
 Event handlers run on the Runner's event thread; `Tally` is the state they share with the
@@ -21,6 +27,7 @@ live view's refresh thread, behind a lock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -36,7 +43,7 @@ from rich.table import Table
 from rich.text import Text
 
 from containerrunner.failures import Failure, classify
-from containerrunner.progress import Progress
+from containerrunner.progress import Progress, PullProgress
 
 Event = Mapping[str, Any]
 
@@ -265,6 +272,63 @@ def progress_bar(progress: Any) -> Table | None:
     return bar
 
 
+PULL_EVENT = "containerrunner_image_pull"
+
+
+def _size(count: int) -> str:
+    """Bytes as docker prints them (decimal units): 14.4kB, 1.1MB."""
+    value = float(count)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{value:.0f}B" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1000
+    return f"{value:.1f}GB"
+
+
+def pull_line(item: PullProgress) -> str:
+    """`pull IMAGE: LAYER STATUS [current/total]` (the plain line; the live view's text)."""
+    text = f"pull {item.image}: "
+    if item.layer and item.layer not in item.status:
+        text += f"{item.layer[:12]} "
+    text += item.status
+    if item.current is not None and item.total:
+        text += f" {_size(item.current)}/{_size(item.total)}"
+    return text
+
+
+class PullLines:
+    """A pull_progress_handler printing `pull_line`s to `console`, one per layer step that
+    changed (a byte count alone prints nothing): plain lines, and `exec`'s stderr."""
+
+    def __init__(
+        self, console: Console, lock: threading.Lock | None = None, prefix: str = ""
+    ) -> None:
+        self.console = console
+        self.prefix = prefix
+        self._lock = lock or threading.Lock()
+        self._steps: dict[str, str] = {}  # layer -> its last status shown
+
+    def __call__(self, item: PullProgress) -> None:
+        if not item.done and self._steps.get(item.layer) == item.status:
+            return
+        self._steps[item.layer] = item.status
+        with self._lock:
+            self.console.print(self.prefix + pull_line(item), markup=False, highlight=False)
+
+
+def pull_row(item: PullProgress | None) -> Table | None:
+    """The live view's pull line (with a bar when bytes are known), None when no pull runs."""
+    if item is None or item.done:
+        return None
+    row = Table.grid(padding=(0, 1))
+    text = Text(pull_line(item), style="cyan")
+    if item.current is not None and item.total:
+        row.add_row(ProgressBar(total=item.total, completed=item.current, width=30), text)
+    else:
+        row.add_row(text)
+    return row
+
+
 def _stats_by_host(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """playbook_on_stats event_data ({'ok': {host: n}, 'failures': ...}) -> {host: counts}."""
     hosts: dict[str, dict[str, int]] = {}
@@ -328,6 +392,7 @@ class Display(Protocol):
     def start(self) -> None: ...
     def event(self, event: dict[str, Any]) -> None: ...
     def progress(self, progress: Progress) -> None: ...
+    def pull(self, item: PullProgress) -> None: ...
     def finish(self, outcome: Outcome | None) -> None: ...
 
 
@@ -335,6 +400,7 @@ class NullDisplay:
     def __init__(self, show_output: bool = False) -> None:
         self.tally = Tally()
         self.last_progress: Progress | None = None
+        self.last_pull: PullProgress | None = None
         self.show_output = show_output
 
     def start(self) -> None:
@@ -343,6 +409,10 @@ class NullDisplay:
     def progress(self, progress: Progress) -> None:
         """The Runner's progress_handler: the latest Progress (the live view's bar)."""
         self.last_progress = progress
+
+    def pull(self, item: PullProgress) -> None:
+        """The Runner's pull_progress_handler (the runner's thread): the latest item."""
+        self.last_pull = item
 
     def event(self, event: dict[str, Any]) -> None:
         self.tally.add(event)
@@ -361,7 +431,14 @@ class JsonDisplay(NullDisplay):
 
     def event(self, event: dict[str, Any]) -> None:
         self.tally.add(event)
-        line = json.dumps(event, default=str, separators=(",", ":"))
+        self._write(event)
+
+    def pull(self, item: PullProgress) -> None:
+        super().pull(item)
+        self._write({"event": PULL_EVENT, "event_data": dataclasses.asdict(item)})
+
+    def _write(self, item: Mapping[str, Any]) -> None:
+        line = json.dumps(item, default=str, separators=(",", ":"))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -384,6 +461,12 @@ class PlainDisplay(NullDisplay):
         self.console = Console(file=stream, highlight=False, soft_wrap=True)
         self.errors = Console(file=errors, highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
+        self._pull_lines = PullLines(self.errors, self._lock)
+
+    def pull(self, item: PullProgress) -> None:
+        """A line on stderr per layer step that changed (not per byte count)."""
+        super().pull(item)
+        self._pull_lines(item)
 
     def event(self, event: dict[str, Any]) -> None:
         result = self.tally.add(event)
@@ -430,6 +513,9 @@ class LiveDisplay(NullDisplay):
         play = Text("play ", style="dim")
         play.append(snap["play"] or "(starting)", style="bold")
         grid.add_row(self.spinner, play)
+        pulling = pull_row(self.last_pull)
+        if pulling is not None:
+            grid.add_row("", pulling)
         task = Text("task ", style="dim")
         task.append(snap["task"] or "-", style="bold cyan")
         if snap["total"]:
@@ -449,6 +535,10 @@ class LiveDisplay(NullDisplay):
 
     def start(self) -> None:
         self.live.start()
+
+    def pull(self, item: PullProgress) -> None:
+        super().pull(item)
+        self.live.refresh()  # each step drawn, also for a pull shorter than a refresh
 
     def event(self, event: dict[str, Any]) -> None:
         result = self.tally.add(event)

@@ -121,6 +121,7 @@ class Handlers:
     finished_callback: Callable[..., Any] | None = None
     artifacts_handler: Callable[..., Any] | None = None
     progress_handler: Callable[..., Any] | None = None
+    pull_progress_handler: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

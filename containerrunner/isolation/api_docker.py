@@ -9,13 +9,16 @@ Errors come from the SDK's typed exceptions: `NotFound` (404), `APIError` (its s
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.config.registry_auth import RegistryAuth
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError, RegistryLoginError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -24,8 +27,11 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
 
 CONFLICT = 409
+# the connection refused or cut mid-stream
+_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 class DockerApi:
@@ -101,3 +107,73 @@ class DockerApi:
         except docker.errors.APIError:  # 409 only: "removal ... is already in progress"
             return "in-progress"
         return "removed"
+
+    def login(self, auth: RegistryAuth) -> None:
+        """Check `auth` with the daemon (`/auth`, which logs in to the registry):
+        RegistryLoginError naming the registry when refused. Through a client of its own,
+        discarded afterwards: the SDK's `login` keeps the credentials in its client, where
+        every later pull of this process would use them."""
+        try:
+            version = self._api.api_version
+            scratch = docker.from_env(version=version, timeout=math.ceil(self._timeout))
+        except docker.errors.DockerException as exc:
+            raise Unreachable(f"docker API: login: {exc}") from exc
+        try:
+            scratch.api.login(auth.username, auth.password, registry=auth.host, reauth=True)
+        except _BROKEN as exc:
+            raise Unreachable(f"docker API: login to {auth.host}: {exc}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise RegistryLoginError(auth.host, "docker", "no answer in time", self.via) from exc
+        except docker.errors.APIError as exc:
+            detail = str(exc.explanation or exc).replace(auth.password, "***")
+            raise RegistryLoginError(auth.host, "docker", detail, self.via) from exc
+        finally:
+            scratch.close()
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
+        """Pull `image` through `/images/create` as a stream, each step to `listener`;
+        PullError when the daemon refuses it (404, 500, an error in the stream). `timeout`
+        is checked between steps (each read has the client's timeout). With `auth`: `login`
+        first, then the credentials go in the pull's X-Registry-Auth header (in memory;
+        `auth_dir` is the CLI's and unused here); else the SDK sends those of the docker
+        config, as the CLI does."""
+        del auth_dir
+        credentials = None
+        if auth is not None:
+            self.login(auth)
+            credentials = {"username": auth.username, "password": auth.password}
+        else:
+            # the CLI reads the auth config (DOCKER_CONFIG, ~/.docker) on every pull; the SDK
+            # once, when the client is made: read it again, so a login since then counts
+            self._api.reload_config()
+        reader = PullReader(image, self.via)
+        repo, tag = docker.utils.parse_repository_tag(image)
+        deadline = time.monotonic() + timeout
+        try:
+            stream = self._api.pull(
+                repo, tag or "latest", stream=True, decode=True, auth_config=credentials
+            )
+            for piece in stream:
+                got = reader.docker(piece) if isinstance(piece, dict) else None
+                if got is not None and listener is not None:
+                    listener(got)
+                if time.monotonic() > deadline:
+                    stream.close()
+                    raise EngineTimeoutError(f"docker API: pull {image} took over {timeout:g} s")
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimeoutError(f"docker API: pull {image} did not answer in time") from exc
+        except _BROKEN as exc:
+            raise Unreachable(f"docker API: pull {image}: {exc}") from exc
+        except PullStreamError as exc:
+            raise PullError("docker", image, self.via, str(exc)) from exc
+        except docker.errors.APIError as exc:  # NotFound (404) too
+            raise PullError("docker", image, self.via, str(exc.explanation or exc)) from exc
+        if listener is not None:
+            listener(reader.done())

@@ -8,16 +8,22 @@ Where the service is comes from `podman_service.endpoint()`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import os
+import time
 import urllib.parse
 from typing import Any
 
 import podman
+import podman.api.http_utils
 import podman.errors
 import requests.exceptions
 
-from containerrunner.errors import EngineError, EngineTimeoutError
+from containerrunner.config.registry_auth import RegistryAuth
+from containerrunner.errors import EngineError, EngineTimeoutError, PullError, RegistryLoginError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -26,8 +32,11 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
 
 CONFLICT = 409
+# the connection refused or cut mid-stream
+_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 NOT_MODIFIED = 304
 
 
@@ -134,6 +143,154 @@ class PodmanApi:
             if report.get("Err"):
                 raise EngineError(f"podman rm {name} failed: {report['Err']}")
         return "removed"
+
+    def login(self, auth: RegistryAuth) -> None:
+        """Check `auth` with the service (the compat `/auth`, which logs in to the registry;
+        libpod has none): RegistryLoginError naming the registry when refused."""
+        body = {"username": auth.username, "password": auth.password, "serveraddress": auth.host}
+        try:
+            response = self._api.post(
+                "/auth",
+                data=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+                compatible=True,
+            )
+        except podman.errors.APIError as exc:  # no response: the socket is not there
+            raise Unreachable(f"podman API at {self.url}: login: {exc.__cause__ or exc}") from exc
+        if response.status_code != 200:
+            detail = _message(response).replace(auth.password, "***")
+            raise RegistryLoginError(auth.host, "podman", detail, self.via)
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
+        """Pull `image` through libpod's `/images/pull` as a stream, each step to
+        `listener`; PullError when podman refuses it (an error status, or an error object
+        in the 200 stream). `timeout` is checked between steps (each read has the client's).
+        With `auth`: `login` first, then the credentials go in the pull's X-Registry-Auth
+        header (in memory; `auth_dir` is the CLI's and unused here); else the entry of
+        REGISTRY_AUTH_FILE for the image's registry, if any."""
+        del auth_dir
+        reader = PullReader(image, self.via)
+        deadline = time.monotonic() + timeout
+        what = f"pull {image}"
+        if auth is not None:
+            self.login(auth)
+            credentials: dict[str, str] | None = {
+                "username": auth.username,
+                "password": auth.password,
+            }
+        else:
+            credentials = auth_file_credentials(image)
+        headers = {}
+        if credentials is not None:
+            header = podman.api.http_utils.encode_auth_header(credentials)
+            headers["X-Registry-Auth"] = header.decode()
+        try:
+            response = self._api.post(
+                "/images/pull",
+                params={"reference": image},
+                headers=headers,
+                stream=True,
+                timeout=self._timeout,
+            )
+        except podman.errors.APIError as exc:  # no response: the socket is not there
+            cause = exc.__cause__
+            if isinstance(cause, requests.exceptions.Timeout):
+                raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
+            raise Unreachable(f"podman API at {self.url}: {what}: {cause or exc}") from exc
+        try:
+            if response.status_code >= 400:
+                raise PullStreamError(_message(response))
+            for line in response.iter_lines():
+                piece = _decoded(line)
+                got = reader.podman(piece) if piece is not None else None
+                if got is not None and listener is not None:
+                    listener(got)
+                if got is not None and got.done:
+                    return
+                if time.monotonic() > deadline:
+                    raise EngineTimeoutError(f"podman API: {what} took over {timeout:g} s")
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
+        except _BROKEN as exc:
+            raise Unreachable(f"podman API at {self.url}: {what}: {exc}") from exc
+        except PullStreamError as exc:
+            raise PullError("podman", image, self.via, str(exc)) from exc
+        finally:
+            response.close()
+        # the stream ended without podman's final `id` object: not pulled
+        raise PullError("podman", image, self.via, "the pull stream ended without an image ID")
+
+
+def _repository(image: str) -> str:
+    """`host/path/name` of `image` (docker.io for a name without a registry part)."""
+    name = image.split("@", 1)[0]
+    first, _, rest = name.partition("/")
+    if not rest or not ("." in first or ":" in first or first == "localhost"):
+        return f"docker.io/{name}"
+    return name.rsplit(":", 1)[0] if ":" in name.rpartition("/")[2] else name
+
+
+def auth_file_credentials(image: str) -> dict[str, str] | None:
+    """The username and password the podman CLI would use for `image` from
+    `REGISTRY_AUTH_FILE` (containers-auth.json: the longest `auths` key that is the image's
+    registry or a namespace of it, its base64 `user:password`), or None: no such variable,
+    file or entry. The service itself reads only its default auth file (the CLI's default
+    when REGISTRY_AUTH_FILE is unset), so this sends the CLI's credentials in the request
+    (X-Registry-Auth, in memory over the socket). Credential helpers are not consulted."""
+    path = os.environ.get("REGISTRY_AUTH_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            auths = json.load(fh).get("auths") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    repository = _repository(image)
+    best: tuple[int, Any] | None = None
+    for key, entry in auths.items() if isinstance(auths, dict) else ():
+        scope = str(key).removeprefix("https://").removeprefix("http://").rstrip("/")
+        if (repository == scope or repository.startswith(scope + "/")) and (
+            best is None or len(scope) > best[0]
+        ):
+            best = (len(scope), entry)
+    if best is None or not isinstance(best[1], dict):
+        return None
+    try:
+        username, _, password = (
+            base64.b64decode(str(best[1].get("auth", ""))).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not username:
+        return None
+    return {"username": username, "password": password}
+
+
+def _decoded(line: bytes | str) -> dict[str, Any] | None:
+    try:
+        piece = json.loads(line)
+    except ValueError:
+        return None
+    return piece if isinstance(piece, dict) else None
+
+
+def _message(response: Any) -> str:
+    """An error response's message (libpod's `{"cause", "message", "response"}`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:500]}"
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {response.status_code}"
 
 
 def _reports(response: Any) -> list[dict[str, Any]]:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
-from containerrunner.errors import EngineError
+from containerrunner.config.registry_auth import RegistryAuth
+from containerrunner.errors import CommandError, EngineError, EngineTimeoutError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -21,7 +26,14 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
-from containerrunner.isolation.engine import Engine, require_answering, run_engine
+from containerrunner.isolation.engine import (
+    INSTALL_HINT,
+    Engine,
+    require_answering,
+    run_engine,
+)
+from containerrunner.isolation.pulls import PullListener, PullReader
+from containerrunner.isolation.registry_auth import logged_in
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +134,82 @@ class CliBackend:
         # `--rm` racing ours); the caller waits for its removal event
         log.debug("`%s %s` failed: %s", self.engine.name, " ".join(args), proc.stderr.strip())
         return "in-progress"
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
+        """`<engine> pull IMAGE`; with `auth` first `<engine> login` into a private auth
+        store under `auth_dir` that the pull uses and that is removed afterwards
+        (registry_auth.logged_in: RegistryLoginError when refused)."""
+        if auth is None:
+            self._pull(image, listener, timeout)
+            return
+        with logged_in(self.engine, auth, auth_dir) as login:
+            self._pull(image, listener, timeout, login.global_args, login.pull_args)
+
+    def _pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        global_args: Sequence[str] = (),
+        pull_args: Sequence[str] = (),
+    ) -> None:
+        """`<engine> [global_args] pull [pull_args] IMAGE`, each line of its output (stdout
+        and stderr, merged) to `listener` as it comes; CommandError with the output's tail
+        when it fails, EngineTimeoutError (the pull killed) after `timeout` s."""
+        args = [*global_args, "pull", *pull_args, image]
+        argv = self.engine.command(*args)
+        reader = PullReader(image, self.via)
+        tail: deque[str] = deque(maxlen=40)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=self.engine.client_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError as exc:
+            raise EngineError(
+                f"{self.engine.name} executable {self.engine.executable!r} not found; "
+                f"{INSTALL_HINT}"
+            ) from exc
+        except OSError as exc:
+            raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            with proc.stdout:
+                for line in proc.stdout:
+                    tail.append(line)
+                    got = reader.line(line)
+                    if got is not None and listener is not None:
+                        listener(got)
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if expired.is_set():
+            raise EngineTimeoutError(f"`{' '.join(argv)}` did not finish within {timeout:g} s")
+        if rc != 0:
+            raise CommandError(argv, rc, "".join(tail)[-2000:])
+        if listener is not None:
+            listener(reader.done())

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.isolation.cli_client import CliBackend
 from containerrunner.isolation.client_types import (
     Backend,
@@ -29,6 +30,7 @@ from containerrunner.isolation.client_types import (
     Unreachable,
 )
 from containerrunner.isolation.engine import Engine, current_endpoint, engine_endpoint
+from containerrunner.isolation.pulls import PullListener
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,28 @@ class EngineClient:
     def remove(self, name: str) -> Removal:
         """Kill and remove container `name` at once."""
         return self._call(lambda b: b.remove(name))
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None:
+        """Pull `image`, each step the engine reports to `listener` (PullProgress): through
+        the API when this process is connected to it already (its progress stream), else
+        `<engine> pull` (its output lines). With `auth` (container_auth_data) the API logs in
+        first and pulls with the credentials in memory; the CLI logs in to a private auth
+        store under `auth_dir`, removed afterwards. Podman with `verify_ssl=False` takes the
+        CLI (`--tls-verify=false` for the login too). CommandError (PullError from the API)
+        when the pull fails, RegistryLoginError when the registry refuses the login."""
+        if auth is not None and not auth.verify_ssl and self.engine.name == "podman":
+            self.cli.pull(image, listener, timeout, auth, auth_dir)
+            self.last_via = self.cli.via
+        else:
+            self._call(lambda b: b.pull(image, listener, timeout, auth, auth_dir), connect=False)
+        log.debug("%s: pulled %s through %s", self.engine.name, image, self.last_via)
 
 
 _clients: dict[tuple[Engine, str], EngineClient] = {}

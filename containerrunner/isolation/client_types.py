@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from containerrunner.config.registry_auth import RegistryAuth
+    from containerrunner.isolation.pulls import PullListener
 
 # What a forced remove did: removed it, it was gone already, or the engine is removing it
 # (docker's `--rm` racing ours: wait for its removal event).
@@ -56,6 +60,15 @@ class Backend(Protocol):
     def kill(self, name: str, signal: str) -> bool: ...
 
     def remove(self, name: str) -> Removal: ...
+
+    def pull(
+        self,
+        image: str,
+        listener: PullListener | None,
+        timeout: float,
+        auth: RegistryAuth | None = None,
+        auth_dir: str | None = None,
+    ) -> None: ...
 
 
 def normalise_id(image_id: str) -> str:

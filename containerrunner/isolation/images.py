@@ -1,20 +1,40 @@
-"""Image presence, pull policy and provenance: the image query goes through the engine client
-(`client.py`: the engine's API, else its CLI), pulls through the CLI (subprocess, no shell)."""
+"""Image presence, pull policy and provenance: the image query and the pull go through the
+engine client (`client.py`: the engine's API when connected, else its CLI, subprocess, no
+shell). A pull reports its steps as PullProgress items to the listener given, or to the one
+`pull_progress_to` set for this thread/context (the Runner's `pull_progress_handler`)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
+from collections.abc import Iterator
 
 from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
 from containerrunner.isolation.client import client_for
 from containerrunner.isolation.client_types import ImageInfo, normalise_id
 from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
-from containerrunner.isolation.registry_auth import PullLogin, logged_in
+from containerrunner.isolation.pulls import PullListener
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
+
+
+_listener: contextvars.ContextVar[PullListener | None] = contextvars.ContextVar(
+    "containerrunner_pull_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def pull_progress_to(listener: PullListener | None) -> Iterator[None]:
+    """Pulls made in this context (thread) report their PullProgress items to `listener`."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 _IMAGE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{12,64}")
@@ -49,15 +69,18 @@ def image_exists(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> 
 
 
 def pull_image(
-    engine: Engine, image: str, timeout: float = PULL_TIMEOUT, login: PullLogin | None = None
+    engine: Engine,
+    image: str,
+    timeout: float = PULL_TIMEOUT,
+    auth: RegistryAuth | None = None,
+    auth_dir: str | None = None,
+    listener: PullListener | None = None,
 ) -> None:
-    """`<engine> pull IMAGE` (through `login`'s auth store when given); raises CommandError
-    (with stderr) when it fails."""
-    login = login or PullLogin()
-    args = [*login.global_args, "pull", *login.pull_args, image]
-    proc = run_engine(engine, args, timeout)
-    if proc.returncode != 0:
-        raise CommandError(engine.command(*args), proc.returncode, proc.stderr[-2000:])
+    """Pull `image` (the engine's API when connected, else `<engine> pull`; logged in with
+    `auth` when given, see `EngineClient.pull`), its steps to `listener` (else the context's,
+    see `pull_progress_to`); raises CommandError (with the engine's message) when it fails,
+    RegistryLoginError when the registry refuses the login."""
+    client_for(engine).pull(image, listener or _listener.get(), timeout, auth, auth_dir)
 
 
 def ensure_image(
@@ -67,6 +90,7 @@ def ensure_image(
     timeout: float | None = None,
     auth: RegistryAuth | None = None,
     auth_dir: str | None = None,
+    listener: PullListener | None = None,
 ) -> str | None:
     """Make `image` available according to the pull policy, each engine call within
     `timeout` s when given (EngineTimeoutError after it); returns its image ID (see
@@ -79,8 +103,10 @@ def ensure_image(
       that is present (its content cannot change).
     - `newer`: pulled unless it is a present digest-pinned ref; a failed pull is ignored when
       a local copy exists (podman's semantics).
-    With `auth` (container_auth_data) a pull first logs in to that registry into a private
-    auth store under `auth_dir` (the runtime dirs' parent), removed after the pull.
+    With `auth` (container_auth_data) a pull first logs in to that registry: through the
+    API with the credentials in memory, else (the CLI) into a private auth store under
+    `auth_dir` (the runtime dirs' parent), removed after the pull. A pull's steps go to
+    `listener` (PullProgress), else to the context's (`pull_progress_to`).
     Raises ImageNotFoundError when the image is absent and cannot be pulled, EngineError
     when the engine does not answer, RegistryLoginError when the registry refuses the login.
     The image query (`image_info`: absent, or present with its ID) is one engine call, and
@@ -97,11 +123,7 @@ def ensure_image(
         raise ImageNotFoundError(image, engine.name)
     pull_timeout = min(PULL_TIMEOUT, timeout or PULL_TIMEOUT)
     try:
-        if auth is None:
-            pull_image(engine, image, pull_timeout)
-        else:
-            with logged_in(engine, auth, auth_dir) as login:
-                pull_image(engine, image, pull_timeout, login)
+        pull_image(engine, image, pull_timeout, auth, auth_dir, listener)
     except CommandError as exc:
         if not present:
             raise ImageNotFoundError(image, engine.name) from exc

@@ -1,5 +1,6 @@
-"""Registry credentials for a pull (ansible-runner's `container_auth_data`): checked here, and
-used through a login into a private auth store that lives only for the pull.
+"""Registry credentials for a pull (ansible-runner's `container_auth_data`) on the CLI path:
+a login into a private auth store that lives only for the pull. (Through the engine's API the
+backends log in with `/auth` and pass the credentials in memory: api_docker, api_podman.)
 
 The password goes to `<engine> login --password-stdin` on stdin: never in argv, the
 environment, artifacts or logs. The auth store (podman `--authfile FILE`, docker `--config

@@ -3,10 +3,18 @@ htpasswd auth and a self-signed certificate), on podman and docker."""
 
 from __future__ import annotations
 
+import base64
+import fcntl
+import json
+import logging
 import os
+import re
 import stat
+import struct
 import subprocess
+import sys
 import tempfile
+import termios
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +23,21 @@ import pytest
 
 import containerrunner
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import CommandError, ImageNotFoundError, RegistryLoginError
+from containerrunner.errors import (
+    CommandError,
+    ImageNotFoundError,
+    PullError,
+    RegistryLoginError,
+)
+from containerrunner.isolation import client, podman_service
 from containerrunner.isolation.engine import Engine
-from containerrunner.isolation.images import ensure_image, image_digest
+from containerrunner.isolation.images import (
+    ensure_image,
+    image_digest,
+    pull_image,
+    pull_progress_to,
+)
+from containerrunner.progress import Progress, PullProgress
 from tests import registry as reg
 from tests.conftest import image_present
 
@@ -202,3 +222,307 @@ def test_wrong_password_names_the_registry_and_leaks_nothing(
     assert marker not in str(info.value)
     assert not image_present(engine, published)
     assert _files_holding(marker, pdd, Path(tempfile.gettempdir())) == []
+
+
+API = {"podman": "the podman API", "docker": "the docker API"}
+
+
+@pytest.fixture
+def fresh_clients() -> Iterator[None]:
+    """Engine clients made in this test only (connected or not as the test decides)."""
+    client.forget_clients()
+    yield
+    client.forget_clients()
+
+
+def _check_items(items: list[PullProgress], image: str, via: str) -> None:
+    assert len(items) >= 2, items  # at least one step, then the final item
+    assert all(isinstance(i, PullProgress) and i.image == image for i in items)
+    assert {i.via for i in items} == {via}
+    assert [i.done for i in items] == [False] * (len(items) - 1) + [True]
+
+
+def test_a_pull_through_the_api_reports_progress(
+    engine: Engine, pushed: str, fresh_clients: None
+) -> None:
+    engine_client = client.client_for(engine)
+    engine_client.version()  # connected: the pull goes through the API
+    items: list[PullProgress] = []
+    assert ensure_image(engine, pushed, "always", listener=items.append) is not None
+    _check_items(items, pushed, API[engine.name])
+    assert engine_client.last_via == API[engine.name]
+    assert image_present(engine, pushed)
+    if engine.name == "docker":  # the daemon reports bytes per layer
+        assert any(i.total and i.current for i in items)
+
+
+def test_a_pull_through_the_cli_reports_its_lines(
+    engine: Engine, pushed: str, fresh_clients: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(client.API_VARIABLE, "cli")
+    items: list[PullProgress] = []
+    assert ensure_image(engine, pushed, "missing", listener=items.append) is not None
+    _check_items(items, pushed, "the CLI")
+    assert image_present(engine, pushed)
+
+
+def test_a_failed_api_pull_names_the_image(
+    engine: Engine, published: str, fresh_clients: None
+) -> None:
+    """No login: the registry refuses the pull; through the API that is a PullError (a
+    CommandError) naming the image, and ImageNotFoundError for an absent image."""
+    client.client_for(engine).version()
+    with pytest.raises(PullError) as info:
+        pull_image(engine, published)
+    assert published in str(info.value) and info.value.via == API[engine.name]
+    with pytest.raises(ImageNotFoundError):
+        ensure_image(engine, published, "missing")
+
+
+def test_a_job_gets_pull_progress_then_runs(
+    engine: Engine, pushed: str, fresh_clients: None, tmp_path: Path
+) -> None:
+    """run_command with pull="always": pull_progress_handler hears the pull (a final done
+    item), progress_handler only ever gets Progress, and the job then runs."""
+    pulls: list[PullProgress] = []
+    progress: list[object] = []
+    (tmp_path / "pdd").mkdir()
+    out, _err, rc = containerrunner.run_command(
+        executable_cmd="/bin/busybox",
+        cmdline_args=["echo", "ran-after-pull"],
+        private_data_dir=str(tmp_path / "pdd"),
+        process_isolation=True,
+        process_isolation_executable=engine.name,
+        container_image=pushed,
+        pull="always",
+        pull_progress_handler=pulls.append,
+        progress_handler=progress.append,
+        quiet=True,
+    )
+    assert rc == 0 and "ran-after-pull" in out
+    _check_items(pulls, pushed, "the CLI")  # a job's start does not connect to the API
+    assert all(isinstance(p, Progress) for p in progress)
+
+
+@pytest.mark.parametrize("connected", [True, False], ids=["api", "cli"])
+def test_container_auth_data_pull_reports_progress(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+    fresh_clients: None,
+    connected: bool,
+) -> None:
+    """container_auth_data with the API connected: logged in and pulled through the API,
+    the credentials in memory; not connected: the CLI with its private auth store. Either
+    way the steps are reported, the password is in none of them, and no auth store is left."""
+    server, _ = registry
+    runtime_parent = tmp_path / "runtime"
+    runtime_parent.mkdir()
+    if connected:
+        client.client_for(engine).version()
+    items: list[PullProgress] = []
+    auth = RegistryAuth.from_value(_auth_data(server, server.password))
+    with pull_progress_to(items.append):
+        assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
+    _check_items(items, published, API[engine.name] if connected else "the CLI")
+    assert server.password not in repr(items)
+    assert list(runtime_parent.iterdir()) == []
+    assert list((tmp_path / "auth").iterdir()) == []  # the default store (login_env)
+
+
+def test_wrong_password_through_the_api_names_the_registry_and_leaks_nothing(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    tmp_path: Path,
+    fresh_clients: None,
+) -> None:
+    """The API's login (`/auth`) refuses a wrong password: RegistryLoginError naming the
+    registry, nothing pulled, the (marker) password in no file under the test's dir or the
+    temp dir."""
+    server, _ = registry
+    marker = f"wrong-{uuid.uuid4().hex}"
+    client.client_for(engine).version()
+    auth = RegistryAuth.from_value(_auth_data(server, marker))
+    with pytest.raises(RegistryLoginError) as info:
+        ensure_image(engine, published, "missing", auth=auth, auth_dir=str(tmp_path))
+    assert server.host in str(info.value) and marker not in str(info.value)
+    assert info.value.via == API[engine.name]
+    assert not image_present(engine, published)
+    assert _files_holding(marker, tmp_path, Path(tempfile.gettempdir())) == []
+
+
+@pytest.mark.podman
+def test_a_pull_after_the_private_service_died_restarts_it_and_says_so(
+    engine: Engine, pushed: str, fresh_clients: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The private podman service this test process started is killed mid-session: the next
+    pull starts it again (a debug line says so) and goes through the API."""
+    if engine.name != "podman":
+        pytest.skip("podman's private API service")
+    if os.environ.get("CONTAINER_HOST") or podman_service.unix_answers(
+        podman_service.default_socket()
+    ):
+        pytest.skip("the host runs a podman service: no private one to stop")
+    engine_client = client.client_for(engine)
+    engine_client.version()
+    first = podman_service.current_private()
+    assert first is not None
+    first.proc.kill()
+    first.proc.wait()
+    items: list[PullProgress] = []
+    with caplog.at_level(logging.DEBUG, logger="containerrunner.isolation"):
+        assert ensure_image(engine, pushed, "missing", listener=items.append) is not None
+    second = podman_service.current_private()
+    assert second is not None and second.proc.pid != first.proc.pid
+    _check_items(items, pushed, "the podman API")
+    assert f"the private podman service (pid {first.proc.pid}) ended" in caplog.text
+    assert "reconnected: the API answers again" in caplog.text
+
+
+def test_cli_run_shows_the_pull_in_plain_lines(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` not on a TTY: one stderr line per pull step (`pull IMAGE: ...`),
+    then the job runs (the tiny image's stand-in ansible-playbook) and the status line."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
+         "--engine", engine.name, "--image", pushed, "--pull", "always"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    pull_lines = [line for line in proc.stderr.splitlines() if line.startswith(f"pull {pushed}: ")]
+    assert len(pull_lines) >= 2, proc.stderr
+    assert "successful (rc 0)" in proc.stdout
+    assert not any(line.startswith("pull ") for line in proc.stdout.splitlines())
+
+
+def test_cli_json_mode_has_pull_items(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`run --json`: each pull step is a JSON line (`containerrunner_image_pull`), the last
+    one done, before the job's events."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml", "-j",
+         "--engine", engine.name, "--image", pushed],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    items = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    pulls = [i["event_data"] for i in items if i.get("event") == "containerrunner_image_pull"]
+    assert len(pulls) >= 2 and pulls[-1]["done"] is True
+    assert {p["image"] for p in pulls} == {pushed}
+
+
+def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` on a pty: the live view draws the pull row (`pull IMAGE: ...`)
+    while pulling, then the job runs to its status line."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
+             "--engine", engine.name, "--image", pushed],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the pty has closed it
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert f"pull {pushed}: " in shown, shown[-3000:]
+    assert "successful (rc 0)" in shown
+
+
+def test_cli_exec_shows_the_pull_on_stderr(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner exec` pulls the absent image first: its steps on stderr, the
+    command's output alone on stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
+         "--image", pushed, "--", "/bin/busybox", "echo", "exec-after-pull"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "exec-after-pull\n"
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]) >= 2
+
+
+def test_a_session_start_reports_its_pull(engine: Engine, pushed: str, fresh_clients: None) -> None:
+    """Session(pull="always", pull_progress_handler=...): the pull's steps and a final done
+    item, then the session's container runs."""
+    items: list[PullProgress] = []
+    session = containerrunner.Session(
+        image=pushed,
+        engine=engine.name,
+        mounts=[],
+        pull="always",
+        pull_progress_handler=items.append,
+    )
+    with session:
+        assert session.running
+    _check_items(items, pushed, "the CLI")
+
+
+def test_an_api_pull_uses_a_login_made_after_the_client_connected(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    fresh_clients: None,
+    tmp_path: Path,
+) -> None:
+    """Connected first, `<engine> login` afterwards (into the test's auth store): the API
+    pull uses that login, as `<engine> pull` would (docker: the SDK's config read again;
+    podman: REGISTRY_AUTH_FILE's entry sent with the pull)."""
+    server, _ = registry
+    # an auth store that is not empty when the client connects (the SDK reads an empty one
+    # again by itself): another registry's entry
+    store = reg.login_env(engine.name, tmp_path / "auth")
+    path = store.get("REGISTRY_AUTH_FILE") or os.path.join(store["DOCKER_CONFIG"], "config.json")
+    other = {"auths": {"127.0.0.1:9": {"auth": base64.b64encode(b"someone:else").decode()}}}
+    Path(path).write_text(json.dumps(other))
+    engine_client = client.client_for(engine)
+    engine_client.version()
+    subprocess.run(
+        engine.command("login", "--username", server.username, "--password-stdin", server.host),
+        input=server.password,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    items: list[PullProgress] = []
+    assert ensure_image(engine, published, "missing", listener=items.append) is not None
+    _check_items(items, published, API[engine.name])
