@@ -354,13 +354,12 @@ def test_wrong_password_through_the_api_names_the_registry_and_leaks_nothing(
 
 
 @pytest.mark.podman
+@pytest.mark.parametrize("engine", ["podman"], indirect=True)
 def test_a_pull_after_the_private_service_died_restarts_it_and_says_so(
     engine: Engine, pushed: str, fresh_clients: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The private podman service this test process started is killed mid-session: the next
     pull starts it again (a debug line says so) and goes through the API."""
-    if engine.name != "podman":
-        pytest.skip("podman's private API service")
     if os.environ.get("CONTAINER_HOST") or podman_service.unix_answers(
         podman_service.default_socket()
     ):
