@@ -36,6 +36,7 @@ import os
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
@@ -65,6 +66,22 @@ LABEL_SESSION = "containerrunner.session"
 #: what the session's container runs: nothing, until it is stopped (the image's init, tini in
 #: the project's EE, forwards the stop's SIGTERM)
 IDLE_COMMAND = ("sleep", "infinity")
+#: the in-container preloader (standard library only), mounted read-only like the callback
+PRELOAD_DIR = str(Path(__file__).resolve().parent / "preload")
+PRELOADER = os.path.join(PRELOAD_DIR, "preloader.py")
+#: in the session's runtime dir: the preloader's socket, and its own messages (no secrets)
+PRELOAD_SOCKET = "preload.sock"
+PRELOAD_LOG = "preloader.log"
+#: the commands the preloader serves (preloader.COMMANDS); others are exec'd
+PRELOADED_COMMANDS = frozenset({"ansible-doc", "ansible-inventory", "ansible-config"})
+#: the container's command with the preloader: it runs in the background, and the container
+#: idles in `sleep` whether it runs or not (a preloader that fails only costs the speed-up)
+PRELOAD_COMMAND = (
+    "sh",
+    "-c",
+    'python3 "$0" "$1" >"$2" 2>&1 </dev/null & exec sleep infinity',
+    PRELOADER,
+)
 START_TIMEOUT = 120.0
 
 
@@ -83,6 +100,7 @@ class Session:
         pull: str = "missing",
         start_timeout: float | None = None,
         ident: str | None = None,
+        preload: bool = True,
     ) -> None:
         self._options = ExecutionOptions.from_kwargs(
             process_isolation=True,
@@ -106,6 +124,8 @@ class Session:
         self._all_mounts: tuple[Mount, ...] = ()
         self._finalizer: weakref.finalize[Any, Session] | None = None
         self._attached = False  # Session.attach: another process's session, used, not owned
+        #: run ansible-doc/-inventory/-config calls in the preloader (module docstring)
+        self.preload = preload
         #: who holds the session, as `containerrunner session list` shows it (see HELD_BY)
         self.held_by = "python"
 
@@ -187,9 +207,10 @@ class Session:
             self.container, engine.name, engine.executable, current_endpoint(engine.name)
         )
         runtime = make_dir(fresh_path(f"session-{self.ident[:8]}"), owner=owner)
-        mounts = normalise_mounts(
-            [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True), *self._mounts]
-        )
+        fixed = [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True)]
+        if self.preload:
+            fixed.append(Mount.same_path(PRELOAD_DIR, read_only=True))
+        mounts = normalise_mounts([*fixed, *self._mounts])
         spec = ContainerSpec(
             engine=engine,
             image=options.container_image,
@@ -203,7 +224,11 @@ class Session:
             detach=True,
         )
         try:
-            argv = build_run_argv(spec, IDLE_COMMAND)
+            command: tuple[str, ...] = IDLE_COMMAND
+            if self.preload:
+                socket_path = os.path.join(runtime, PRELOAD_SOCKET)
+                command = (*PRELOAD_COMMAND, socket_path, os.path.join(runtime, PRELOAD_LOG))
+            argv = build_run_argv(spec, command)
             proc = run_engine(engine, argv[1:], options.start_timeout or START_TIMEOUT)
             if proc.returncode != 0:
                 raise EngineError(
@@ -264,6 +289,18 @@ class Session:
         return f"<containerrunner.Session {self.ident} {self.image} ({state})>"
 
     # ------------------------------------------------------------------ calls
+    def preload_socket_for(
+        self, command: Sequence[str], *, tty: bool = False, interactive: bool = False
+    ) -> str | None:
+        """The preloader's socket when it may run `command` (a helper CLI, no terminal, no
+        stdin), else None. The process layer falls back to exec when nothing answers there
+        (a session started with `preload=False` or by an older containerrunner)."""
+        if not self.preload or tty or interactive or not command:
+            return None
+        if command[0] not in PRELOADED_COMMANDS:
+            return None
+        return os.path.join(self._started()[1], PRELOAD_SOCKET)
+
     def check_mounts(self, needed: Sequence[Mount]) -> None:
         """Refuse (ConfigurationError naming the path) a mount a call needs that the
         session's container does not have, or has read-only where the call writes."""
