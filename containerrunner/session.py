@@ -57,6 +57,7 @@ from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, pa
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.reaper import remove_container
 from containerrunner.isolation.types import ContainerSpec, Mount
+from containerrunner.process.preload import PRELOAD_LOG
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, write_record
 from containerrunner.tempdirs import Owner, fresh_path, make_dir, remove_dir
@@ -71,7 +72,6 @@ PRELOAD_DIR = str(Path(__file__).resolve().parent / "preload")
 PRELOADER = os.path.join(PRELOAD_DIR, "preloader.py")
 #: in the session's runtime dir: the preloader's socket, and its own messages (no secrets)
 PRELOAD_SOCKET = "preload.sock"
-PRELOAD_LOG = "preloader.log"
 #: the commands the preloader serves (preloader.COMMANDS); others are exec'd
 PRELOADED_COMMANDS = frozenset({"ansible-doc", "ansible-inventory", "ansible-config"})
 #: the container's command with the preloader: it runs in the background, and the container

@@ -19,6 +19,8 @@ Protocol (one request per connection; JSON lines):
     client -> {"signal": N}         optional, any number: signal the child's process group
     server -> {"rc": N}             the child ended (negative: killed by that signal)
 A client that closes the connection before the end kills the child's process group.
+Its stderr (the session's runtime dir's preloader.log) says when it is ready and, per call,
+the command's name, the child's pid and rc: never arguments or environment.
 """
 
 from __future__ import annotations
@@ -264,6 +266,7 @@ class Server:
         self.listener.listen(64)
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, socket.socket] = {}  # pid -> its client's connection
+        self.commands: dict[int, str] = {}
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
@@ -326,6 +329,7 @@ class Server:
             conn.close()
             _child(request, fds, script, self.base_env)
         self.children[pid] = conn
+        self.commands[pid] = command  # its name only, for the log: never its arguments
         _send(conn, {"pid": pid})
         self.selector.register(conn, selectors.EVENT_READ, pid)
 
@@ -368,6 +372,8 @@ class Server:
             if conn is None:
                 continue
             rc = os.waitstatus_to_exitcode(status)
+            command = self.commands.pop(pid, "?")
+            print(f"preloader: served {command} (pid {pid}, rc {rc})", file=sys.stderr, flush=True)
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(conn)
             _send(conn, {"rc": rc})
@@ -387,7 +393,8 @@ def main() -> int:
         return 1
     # requests queue on the socket until the imports are done
     count = preload()
-    print(f"preloader: {count} modules in {time.monotonic() - started:.2f} s", file=sys.stderr)
+    took = time.monotonic() - started
+    print(f"preloader: ready, {count} modules in {took:.2f} s", file=sys.stderr, flush=True)
     try:
         server.serve()
     except KeyboardInterrupt:

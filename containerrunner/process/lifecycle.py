@@ -199,6 +199,11 @@ def _stop(
             late = _engine_call(stop_container, engine, name, grace)
         late = late or _engine_call(remove_container, engine, name)
         client_grace = min(grace, CLIENT_GRACE)
+    elif backend.signals_in_container:  # the session's preloader signals its child's group
+        backend.signal_group(signal.SIGTERM)
+        late = _pump_until(backend, lambda: backend.exited, grace)
+        backend.signal_group(signal.SIGKILL)
+        client_grace = 0.0
     elif (spec := inv.exec_spec) is not None:  # in a session: its process, not its container
         if grace > 0:
             late = _engine_call(signal_exec, spec.engine, spec.container, spec.pidfile, "TERM")

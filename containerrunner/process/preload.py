@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 ACK_TIMEOUT = 10.0
 #: how long `reap()` waits for the exit status after the child was killed
 REAP_TIMEOUT = 10.0
+#: a call made while the preloader starts (before its socket is bound, ~0.1 s after the
+#: container) waits this long for it, looking every STARTING_POLL s
+STARTING_WAIT = 5.0
+STARTING_POLL = 0.01
+#: the preloader's log, next to its socket: empty until it is ready or failed
+PRELOAD_LOG = "preloader.log"
 _MAX_LINE = 1 << 16
 
 
@@ -44,6 +50,7 @@ class PreloadUnavailable(Exception):
 class PreloadBackend(Backend):
     """One call run by the preloader; pipes as `PipeBackend`, exit status from the socket."""
 
+    signals_in_container = True
     _sock: socket.socket | None = None
     _child_pid = -1  # inside the container
     _status: int | None = None
@@ -64,10 +71,7 @@ class PreloadBackend(Backend):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock = sock
         sock.settimeout(ACK_TIMEOUT)
-        try:
-            sock.connect(spec.preload_socket)
-        except OSError as exc:
-            raise PreloadUnavailable(f"cannot connect to {spec.preload_socket}: {exc}") from exc
+        _connect(sock, spec.preload_socket)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         self._out_r, self._err_r = out_r, err_r
@@ -201,6 +205,27 @@ class PreloadBackend(Backend):
             if fd is not None:
                 os.close(fd)
         self._out_r = self._err_r = None
+
+
+def _connect(sock: socket.socket, path: str) -> None:
+    """Connect to the preloader; while it starts (its log is there, still empty: it has not
+    failed, and its socket comes next) wait for its socket, up to STARTING_WAIT."""
+    log_path = os.path.join(os.path.dirname(path), PRELOAD_LOG)
+    deadline = time.monotonic() + STARTING_WAIT
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            try:
+                starting = os.path.getsize(log_path) == 0
+            except OSError:
+                starting = False
+            if not starting or time.monotonic() >= deadline:
+                raise PreloadUnavailable(f"cannot connect to {path}: {exc}") from exc
+            time.sleep(STARTING_POLL)
+        except OSError as exc:
+            raise PreloadUnavailable(f"cannot connect to {path}: {exc}") from exc
 
 
 def start_preloaded(inv: Invocation, controls: ProcessControls) -> Backend | None:
