@@ -25,6 +25,11 @@ the owner record of the session's runtime dir: it is removed by `close()` (the `
 end, on every path), when the Session is garbage-collected or the interpreter exits, and, when
 the owner is killed, by the next job of any containerrunner process (`tempdirs.reap_stale`).
 
+The container also runs the preloader (`preload/preloader.py`, unless `preload=False`): the
+ansible-doc, ansible-inventory and ansible-config calls of the helpers are forked from a Python
+that imported what they need that does not depend on ansible's configuration, instead of being
+exec'd (`process/preload.py`; any failure of the preloader: exec, with a debug log).
+
 Once the container runs, the session's record (`session_record.py`) is written into its runtime
 dir: `Session.attach(ID)` in another process of the user finds it there and uses the container
 without owning it (the CLI's `session start|stop|list` and `--session ID`, cli/sessioncmds.py).
