@@ -41,7 +41,6 @@ import os
 import time
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
@@ -62,6 +61,7 @@ from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, pa
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.reaper import remove_container
 from containerrunner.isolation.types import ContainerSpec, Mount
+from containerrunner.preload import PRELOAD_DIR, PRELOADER
 from containerrunner.process.preload import PRELOAD_LOG
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, write_record
@@ -72,9 +72,6 @@ LABEL_SESSION = "containerrunner.session"
 #: what the session's container runs: nothing, until it is stopped (the image's init, tini in
 #: the project's EE, forwards the stop's SIGTERM)
 IDLE_COMMAND = ("sleep", "infinity")
-#: the in-container preloader (standard library only), mounted read-only like the callback
-PRELOAD_DIR = str(Path(__file__).resolve().parent / "preload")
-PRELOADER = os.path.join(PRELOAD_DIR, "preloader.py")
 #: in the session's runtime dir: the preloader's socket, and its own messages (no secrets)
 PRELOAD_SOCKET = "preload.sock"
 #: the commands the preloader serves (preloader.COMMANDS); others are exec'd

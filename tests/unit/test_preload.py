@@ -16,9 +16,10 @@ import pytest
 
 from containerrunner.isolation.engine import Engine
 from containerrunner.isolation.types import ExecSpec, Invocation
+from containerrunner.preload import PRELOADER
 from containerrunner.process import ProcessControls, run_process
 from containerrunner.process.preload import PRELOAD_LOG
-from containerrunner.session import PRELOADER, Session
+from containerrunner.session import Session
 from tests.integration.support import short_temp_dir
 
 # an engine that cannot run: a stop's `exec kill` fails (logged); the socket's signal stops it
