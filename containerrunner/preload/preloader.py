@@ -109,7 +109,7 @@ def preload() -> int:
             try:
                 __import__(name)
                 count += 1
-            except Exception:
+            except (Exception, SystemExit):  # needs the config (a CLI exits on it): stays out
                 continue
     finally:
         sys.meta_path.remove(blocker)
