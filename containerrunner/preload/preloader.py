@@ -20,7 +20,7 @@ Protocol (one request per connection; JSON lines):
     server -> {"rc": N}             the child ended (negative: killed by that signal)
 A client that closes the connection before the end kills the child's process group.
 Its stderr (the session's runtime dir's preloader.log) says when it is ready and, per call,
-the command's name, the child's pid and rc: never arguments or environment.
+the command's name, the child's pid, rc and CPU time: never arguments or environment.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import array
 import contextlib
 import errno
+import gc
 import io
 import json
 import os
@@ -132,8 +133,12 @@ def _script(command: str, path: str) -> str | None:
     if not first.startswith(b"#!"):
         return None
     interpreter = first[2:].strip().split(b" ")[0].decode(errors="replace")
-    here = os.path.realpath(sys.executable)
-    if os.path.realpath(interpreter) != here:
+    # the same binary in the same bin dir: a venv's python3 and the system's it links to are
+    # one binary with different sys.path
+    same_dir = os.path.realpath(os.path.dirname(interpreter)) == os.path.realpath(
+        os.path.dirname(sys.executable)
+    )
+    if not same_dir or os.path.realpath(interpreter) != os.path.realpath(sys.executable):
         return None
     return found
 
@@ -363,7 +368,7 @@ class Server:
             pass
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -373,7 +378,12 @@ class Server:
                 continue
             rc = os.waitstatus_to_exitcode(status)
             command = self.commands.pop(pid, "?")
-            print(f"preloader: served {command} (pid {pid}, rc {rc})", file=sys.stderr, flush=True)
+            cpu = usage.ru_utime + usage.ru_stime
+            print(
+                f"preloader: served {command} (pid {pid}, rc {rc}, cpu {cpu:.3f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(conn)
             _send(conn, {"rc": rc})
@@ -393,6 +403,8 @@ def main() -> int:
         return 1
     # requests queue on the socket until the imports are done
     count = preload()
+    gc.collect()
+    gc.freeze()  # the children's collections never touch (and copy) the preloaded objects
     took = time.monotonic() - started
     print(f"preloader: ready, {count} modules in {took:.2f} s", file=sys.stderr, flush=True)
     try:
