@@ -220,7 +220,10 @@ def _run_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
 def _run_warm_helper(module: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """The helper in a warm `containerrunner.Session` (the `session=` execution option): one
     call to warm it, then the timed call."""
-    with module.Session(image=IMAGE, engine=spec["engine"], mounts=[spec["pdd"]]) as session:
+    preload = spec.get("preload", True)  # False: each call exec'd, as before the preloader
+    with module.Session(
+        image=IMAGE, engine=spec["engine"], mounts=[spec["pdd"]], preload=preload
+    ) as session:
         call = _helper_call(module, spec, session=session)
         call()
         return _timed_helper(call)

@@ -25,6 +25,11 @@ the owner record of the session's runtime dir: it is removed by `close()` (the `
 end, on every path), when the Session is garbage-collected or the interpreter exits, and, when
 the owner is killed, by the next job of any containerrunner process (`tempdirs.reap_stale`).
 
+The container also runs the preloader (`preload/preloader.py`, unless `preload=False`): the
+ansible-doc, ansible-inventory and ansible-config calls of the helpers are forked from a Python
+that imported what they need that does not depend on ansible's configuration, instead of being
+exec'd (`process/preload.py`; any failure of the preloader: exec, with a debug log).
+
 Once the container runs, the session's record (`session_record.py`) is written into its runtime
 dir: `Session.attach(ID)` in another process of the user finds it there and uses the container
 without owning it (the CLI's `session start|stop|list` and `--session ID`, cli/sessioncmds.py).
@@ -56,6 +61,8 @@ from containerrunner.isolation.mounts import is_system_dir, normalise_mounts, pa
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.reaper import remove_container
 from containerrunner.isolation.types import ContainerSpec, Mount
+from containerrunner.preload import PRELOAD_DIR, PRELOADER
+from containerrunner.process.preload import PRELOAD_LOG
 from containerrunner.progress import PullProgress
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, write_record
@@ -66,6 +73,18 @@ LABEL_SESSION = "containerrunner.session"
 #: what the session's container runs: nothing, until it is stopped (the image's init, tini in
 #: the project's EE, forwards the stop's SIGTERM)
 IDLE_COMMAND = ("sleep", "infinity")
+#: in the session's runtime dir: the preloader's socket, and its own messages (no secrets)
+PRELOAD_SOCKET = "preload.sock"
+#: the commands the preloader serves (preloader.COMMANDS); others are exec'd
+PRELOADED_COMMANDS = frozenset({"ansible-doc", "ansible-inventory", "ansible-config"})
+#: the container's command with the preloader: it runs in the background, and the container
+#: idles in `sleep` whether it runs or not (a preloader that fails only costs the speed-up)
+PRELOAD_COMMAND = (
+    "sh",
+    "-c",
+    'python3 "$0" "$1" >"$2" 2>&1 </dev/null & exec sleep infinity',
+    PRELOADER,
+)
 START_TIMEOUT = 120.0
 
 
@@ -85,6 +104,7 @@ class Session:
         start_timeout: float | None = None,
         ident: str | None = None,
         pull_progress_handler: Callable[[PullProgress], Any] | None = None,
+        preload: bool = True,
     ) -> None:
         if pull_progress_handler is not None and not callable(pull_progress_handler):
             raise ConfigurationError(
@@ -114,6 +134,8 @@ class Session:
         self._all_mounts: tuple[Mount, ...] = ()
         self._finalizer: weakref.finalize[Any, Session] | None = None
         self._attached = False  # Session.attach: another process's session, used, not owned
+        #: run ansible-doc/-inventory/-config calls in the preloader (module docstring)
+        self.preload = preload
         #: who holds the session, as `containerrunner session list` shows it (see HELD_BY)
         self.held_by = "python"
 
@@ -199,9 +221,10 @@ class Session:
             self.container, engine.name, engine.executable, current_endpoint(engine.name)
         )
         runtime = make_dir(fresh_path(f"session-{self.ident[:8]}"), owner=owner)
-        mounts = normalise_mounts(
-            [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True), *self._mounts]
-        )
+        fixed = [Mount.same_path(runtime), Mount.same_path(CALLBACK_DIR, read_only=True)]
+        if self.preload:
+            fixed.append(Mount.same_path(PRELOAD_DIR, read_only=True))
+        mounts = normalise_mounts([*fixed, *self._mounts])
         spec = ContainerSpec(
             engine=engine,
             image=options.container_image,
@@ -215,7 +238,11 @@ class Session:
             detach=True,
         )
         try:
-            argv = build_run_argv(spec, IDLE_COMMAND)
+            command: tuple[str, ...] = IDLE_COMMAND
+            if self.preload:
+                socket_path = os.path.join(runtime, PRELOAD_SOCKET)
+                command = (*PRELOAD_COMMAND, socket_path, os.path.join(runtime, PRELOAD_LOG))
+            argv = build_run_argv(spec, command)
             proc = run_engine(engine, argv[1:], options.start_timeout or START_TIMEOUT)
             if proc.returncode != 0:
                 raise EngineError(
@@ -276,6 +303,18 @@ class Session:
         return f"<containerrunner.Session {self.ident} {self.image} ({state})>"
 
     # ------------------------------------------------------------------ calls
+    def preload_socket_for(
+        self, command: Sequence[str], *, tty: bool = False, interactive: bool = False
+    ) -> str | None:
+        """The preloader's socket when it may run `command` (a helper CLI, no terminal, no
+        stdin), else None. The process layer falls back to exec when nothing answers there
+        (a session started with `preload=False` or by an older containerrunner)."""
+        if not self.preload or tty or interactive or not command:
+            return None
+        if command[0] not in PRELOADED_COMMANDS:
+            return None
+        return os.path.join(self._started()[1], PRELOAD_SOCKET)
+
     def check_mounts(self, needed: Sequence[Mount]) -> None:
         """Refuse (ConfigurationError naming the path) a mount a call needs that the
         session's container does not have, or has read-only where the call writes."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from containerrunner.cli import daemon
 from containerrunner.cli.common import CliError, say
+from containerrunner.preload import PRELOAD_DIR
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, live_sessions
 
@@ -124,10 +125,11 @@ def _age(seconds: float) -> str:
 
 
 def user_mounts(record: SessionRecord) -> list[str]:
-    """The session's mounts as `SRC[:DST][:ro]`, without its own runtime dir and the plugin."""
+    """The session's mounts as `SRC[:DST][:ro]`, without its own runtime dir, the callback
+    plugin and the preloader."""
     shown = []
     for mount in record.mounts:
-        if mount.source in (record.runtime_dir, CALLBACK_DIR):
+        if mount.source in (record.runtime_dir, CALLBACK_DIR, PRELOAD_DIR):
             continue
         text = mount.source if mount.target == mount.source else f"{mount.source}:{mount.target}"
         shown.append(f"{text}:ro" if mount.read_only else text)

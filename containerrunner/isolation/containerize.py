@@ -84,7 +84,9 @@ def containerize(
     With `options.session` (a running warm session) it is `<engine> exec ...` in the session's
     container instead, once the session is found to mount all of those (ConfigurationError
     naming the first path it lacks); the exec'd process writes its pid to
-    `<runtime_dir>/exec.pid`.
+    `<runtime_dir>/exec.pid`. A helper CLI the session's preloader serves (ansible-doc,
+    ansible-inventory, ansible-config) also gets the preloader's socket: the process layer
+    asks the preloader first and falls back to the exec argv (process/preload.py).
 
     `secrets` (prompt answers, an ssh key) are for a streamed job only (ValueError otherwise):
     they reach the relay in its environment (SECRETS_VARIABLE, which it removes at once) and
@@ -124,6 +126,8 @@ def containerize(
             env_names=tuple(sorted(env)),
             tty=tty,
             interactive=interactive,
+            command=tuple(command),
+            preload_socket=session.preload_socket_for(command, tty=tty, interactive=interactive),
         )
         return Invocation(
             argv=tuple(build_exec_argv(exec_spec, command)),

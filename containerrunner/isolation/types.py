@@ -65,6 +65,9 @@ class ExecSpec:
     env_names: tuple[str, ...] = ()
     tty: bool = False
     interactive: bool = False
+    command: tuple[str, ...] = ()  # what runs in the container (after the pidfile wrapper)
+    # the session preloader's socket when it may run `command` (process/preload.py)
+    preload_socket: str | None = None
 
 
 @dataclass(frozen=True)

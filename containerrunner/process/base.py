@@ -80,6 +80,9 @@ class Backend(ABC):
     `_reap` (exit status of an exited child) and `_close_io`.
     """
 
+    #: signal_group() reaches the process in its container (not a local engine client)
+    signals_in_container = False
+
     def __init__(self, inv: Invocation, controls: ProcessControls) -> None:
         self.inv = inv
         self.controls = controls

@@ -34,6 +34,7 @@ from containerrunner.process.controls import (
     Watch,
 )
 from containerrunner.process.pipes import PipeBackend
+from containerrunner.process.preload import start_preloaded
 from containerrunner.process.pty import PtyBackend
 from containerrunner.process.steering import drain
 from containerrunner.process.terminal import TerminalBackend, terminal_fd
@@ -54,6 +55,8 @@ def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
     cancel would and is re-raised once everything is cleaned up, with a note on what was done.
     """
     backend: Backend
+    if _preloadable(inv, controls) and (preloaded := start_preloaded(inv, controls)) is not None:
+        return _run(preloaded, inv, controls, started=True)
     if controls.mode == "pexpect":
         backend = PtyBackend(inv, controls)
     elif (terminal := terminal_fd(controls.stdin)) is not None:
@@ -63,13 +66,29 @@ def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
     return _run(backend, inv, controls)
 
 
-def _run(backend: Backend, inv: Invocation, controls: ProcessControls) -> ProcessResult:
+def _preloadable(inv: Invocation, controls: ProcessControls) -> bool:
+    """A call in a session whose preloader may run it: pipes, no stdin, no terminal."""
+    spec = inv.exec_spec
+    return (
+        spec is not None
+        and spec.preload_socket is not None
+        and controls.mode == "subprocess"
+        and controls.stdin is None
+        and not spec.tty
+        and not spec.interactive
+    )
+
+
+def _run(
+    backend: Backend, inv: Invocation, controls: ProcessControls, started: bool = False
+) -> ProcessResult:
     since = time.time()
-    try:
-        backend.start()
-    except BaseException:
-        backend.close()
-        raise
+    if not started:
+        try:
+            backend.start()
+        except BaseException:
+            backend.close()
+            raise
     starts_container = inv.container_name is not None and inv.engine is not None
     in_container = starts_container or inv.exec_spec is not None
     watch = Watch(controls, time.monotonic(), starting=starts_container)
@@ -180,6 +199,11 @@ def _stop(
             late = _engine_call(stop_container, engine, name, grace)
         late = late or _engine_call(remove_container, engine, name)
         client_grace = min(grace, CLIENT_GRACE)
+    elif backend.signals_in_container:  # the session's preloader signals its child's group
+        backend.signal_group(signal.SIGTERM)
+        late = _pump_until(backend, lambda: backend.exited, grace)
+        backend.signal_group(signal.SIGKILL)
+        client_grace = 0.0
     elif (spec := inv.exec_spec) is not None:  # in a session: its process, not its container
         if grace > 0:
             late = _engine_call(signal_exec, spec.engine, spec.container, spec.pidfile, "TERM")

@@ -61,5 +61,6 @@ def test_smoke_helper_row(engine: Engine, tmp_path: Path) -> None:
     for key in ("bare", "cr", "ar"):
         assert by_key[key]["unavailable"] is None, by_key[key]
         assert len(by_key[key]["samples"]) == 1
-    warm = by_key["cr-warm"]
-    assert warm["unavailable"] == "no Session" or len(warm["samples"]) == 1, warm
+    for key in ("cr-warm", "cr-warm-exec"):  # preloaded, and exec'd (preload=False)
+        warm = by_key[key]
+        assert warm["unavailable"] == "no Session" or len(warm["samples"]) == 1, warm
