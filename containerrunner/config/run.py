@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions
 from containerrunner.errors import ConfigurationError
 from containerrunner.inputs import (
@@ -225,6 +223,8 @@ class RunSpec:
     def inventory_file(self) -> tuple[str, str] | None:
         """(file name, content) of an inventory the runner must write, or None."""
         if self.inventory_data is not None:
+            import yaml  # deferred: only an inventory given as data pays its import
+
             text = yaml.safe_dump(dict(self.inventory_data), default_flow_style=False)
             return "hosts.yml", text
         if self.inventory_text is not None:
