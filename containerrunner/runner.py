@@ -27,13 +27,18 @@ from containerrunner.errors import ArtifactWriteError, ConfigurationError, Engin
 from containerrunner.events import EventLog, stats_from_events, unlisted_event_files
 from containerrunner.isolation.containerize import container_name, containerize
 from containerrunner.isolation.engine import Engine, detect_engine, login_name
-from containerrunner.isolation.images import engine_version, ensure_image, is_pinned, pin_matches
+from containerrunner.isolation.images import (
+    engine_version,
+    ensure_image,
+    is_pinned,
+    pin_matches,
+    prefetch_engine_version,
+)
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
 from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.types import Invocation, Mount
 from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
-from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
 from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
@@ -74,7 +79,9 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
 
         backend_for(job.execution.scheduler, job.execution.scheduler_options).reap(owner_alive)
         return detect_engine("docker"), None
-    engine = detect_engine(job.execution.engine, job.execution.engine_url)
+    # no `version` probe before the image query: that query tells a dead engine itself
+    engine = detect_engine(job.execution.engine, job.execution.engine_url, probe=False)
+    prefetch_engine_version(engine)  # for the provenance, alongside the image query
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
         engine,
@@ -423,6 +430,8 @@ class Runner:
         if self._provenance is not None and "ansible_core" in self._provenance:
             artifacts.write_provenance(self._provenance)
         if job.events:
+            from containerrunner.junit import write_junit  # xml.etree: only event jobs need it
+
             summary = self._results.summary()
             write_summary(artifacts.path, summary)
             write_junit(artifacts.path, summary, job.ident)

@@ -433,13 +433,17 @@ def make_engine(
     )
 
 
-def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
+def detect_engine(choice: str = "auto", endpoint: str | None = None, probe: bool = True) -> Engine:
     """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker;
     with `endpoint` (engine_url) the one whose client answers there, bound to it.
 
     An engine counts only when it answers (`<engine> version` succeeds), so a docker client
     without a daemon is passed over. The first time in a process, podman's `info` (rootless)
     runs alongside that probe, and the probe's client version is kept for provenance.
+
+    `probe=False` (a job's start path) skips that probe for an engine named explicitly: its
+    next engine call tells an engine that does not answer from a failed query itself
+    (`require_answering`), so the probe would only repeat a round trip. `auto` always probes.
     """
     if choice not in ("auto", *ENGINE_NAMES):
         raise ConfigurationError(
@@ -452,6 +456,8 @@ def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
+        if not probe and choice != "auto":
+            return make_engine(name, exe, endpoint)
         where = endpoint or engine_endpoint(name)
         if (exe, where) not in _ANSWERED:
             # podman's `info` (rootless or not) is its slowest question: asked meanwhile.
