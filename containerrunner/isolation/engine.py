@@ -249,13 +249,14 @@ def _plainly_rootful() -> bool:
     for conf in filter(None, confs):
         try:
             with open(conf, encoding="utf-8", errors="replace") as text:
-                if any(re.match(r"\s*remote\s*=\s*true", line) for line in text):
+                if _REMOTE_SETTING.search(text.read()):  # one pass: a line at a time is 2 ms
                     return False
         except OSError:
             continue
     return True
 
 
+_REMOTE_SETTING = re.compile(r"^[ \t]*remote[ \t]*=[ \t]*true", re.MULTILINE)
 _SYSTEM_CONTAINERS_CONFS = (
     "/usr/share/containers/containers.conf",
     "/etc/containers/containers.conf",
