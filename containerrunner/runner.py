@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import os
 import shutil
@@ -670,7 +669,12 @@ class Runner:
 def input_digests(command: tuple[str, ...], cwd: str) -> dict[str, dict[str, str]]:
     """{"playbook"|"inventory"|"extravars": {path: sha256 of its content}} for provenance."""
     digests: dict[str, dict[str, str]] = {}
-    for kind, paths in ansible_input_files(command, cwd).items():
+    files = ansible_input_files(command, cwd)
+    if not any(files.values()):
+        return {kind: {} for kind in files}
+    import hashlib  # deferred: a command without Ansible inputs does not load OpenSSL
+
+    for kind, paths in files.items():
         digests[kind] = {}
         for path in paths:
             with contextlib.suppress(OSError), open(path, "rb") as fh:

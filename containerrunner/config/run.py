@@ -13,7 +13,6 @@ here and the runner writes them to temporary files when it runs the job.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
@@ -360,6 +359,8 @@ def reject_unknown(kw: Mapping[str, Any]) -> None:
                 f"run() got the ansible-runner option {name!r}, which containerrunner does not "
                 f"support: {UNSUPPORTED_KWARGS[name]}"
             )
+        import difflib  # the error path only
+
         close = difflib.get_close_matches(name, sorted(RUN_KWARGS), n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise ConfigurationError(f"run() got an unexpected keyword argument {name!r}{hint}")

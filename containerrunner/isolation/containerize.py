@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +27,7 @@ from containerrunner.isolation.mounts import (
     parse_volume_mount,
 )
 from containerrunner.isolation.types import ContainerSpec, ExecSpec, Invocation, Mount
+from containerrunner.procinfo import host_name
 
 CONTAINER_NAME_PREFIX = "containerrunner_"
 EXEC_PIDFILE = "exec.pid"  # in a session job's runtime dir: its pid inside the container
@@ -45,7 +45,7 @@ def container_labels(ident: str, endpoint: str = "") -> dict[str, str]:
         LABEL: "1",
         LABEL_IDENT: ident,
         LABEL_OWNER_PID: str(os.getpid()),
-        LABEL_OWNER_HOST: socket.gethostname(),
+        LABEL_OWNER_HOST: host_name(),
         LABEL_OWNER_UID: str(os.getuid()),
     }
     if endpoint:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from typing import TYPE_CHECKING
 
 from containerrunner.config.registry_auth import RegistryAuth
 from containerrunner.errors import CommandError, ImageNotFoundError
 from containerrunner.isolation.client import client_for
 from containerrunner.isolation.client_types import ImageInfo, normalise_id
 from containerrunner.isolation.engine import Engine, known_version, parse_version, run_engine
-from containerrunner.isolation.registry_auth import PullLogin, logged_in
+
+if TYPE_CHECKING:
+    from containerrunner.isolation.registry_auth import PullLogin
 
 QUERY_TIMEOUT = 60.0
 PULL_TIMEOUT = 1800.0
@@ -54,6 +57,8 @@ def pull_image(
 ) -> None:
     """`<engine> pull IMAGE` (through `login`'s auth store when given); raises CommandError
     (with stderr) when it fails."""
+    from containerrunner.isolation.registry_auth import PullLogin  # only a pull needs it
+
     login = login or PullLogin()
     args = [*login.global_args, "pull", *login.pull_args, image]
     proc = run_engine(engine, args, timeout)
@@ -101,6 +106,8 @@ def ensure_image(
         if auth is None:
             pull_image(engine, image, pull_timeout)
         else:
+            from containerrunner.isolation.registry_auth import logged_in
+
             with logged_in(engine, auth, auth_dir) as login:
                 pull_image(engine, image, pull_timeout, login)
     except CommandError as exc:
