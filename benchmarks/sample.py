@@ -243,6 +243,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         import containerrunner as module
     else:
         import ansible_runner as module  # type: ignore[import-untyped,no-redef]
+    # What a script's `from <module> import run, ...` does before it calls anything: resolve
+    # the names outside the timed call (containerrunner's top level imports them lazily).
+    for name in ("run", "run_async", "run_command", "Session"):
+        getattr(module, name, None)
     kind = spec["kind"]
     if kind == "playbook":
         return _run_playbook(module, spec)

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
 from containerrunner.errors import ConfigurationError
 from containerrunner.validate import as_env, as_str_tuple, as_timeout, kind, parse_passwords
 
@@ -259,6 +257,8 @@ def _load_mapping(text: str, path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as json_exc:
         json_error = json_exc
+    import yaml  # deferred: only a file that is not JSON pays its import
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as yaml_exc:

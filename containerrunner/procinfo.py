@@ -6,6 +6,12 @@ import os
 from collections.abc import Iterator
 
 
+def host_name() -> str:
+    """This host's name as `socket.gethostname()` gives it on Linux (the kernel's nodename),
+    without importing socket on a job's start path."""
+    return os.uname().nodename
+
+
 def _proc_stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name, None without /proc."""
     try:

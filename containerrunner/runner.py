@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import os
 import shutil
@@ -32,6 +31,7 @@ from containerrunner.isolation.images import (
     ensure_image,
     is_pinned,
     pin_matches,
+    prefetch_engine_version,
     pull_progress_to,
 )
 from containerrunner.isolation.mounts import ansible_input_files, runner_layout_mounts
@@ -39,7 +39,6 @@ from containerrunner.isolation.network import check_default_network
 from containerrunner.isolation.types import Invocation, Mount, StreamSecrets
 from containerrunner.job import Job
 from containerrunner.joboutput import ANSIBLE_VERSION_KEY, STATS_KEY, JobOutput
-from containerrunner.junit import write_junit
 from containerrunner.process import ProcessControls, ProcessResult, run_process
 from containerrunner.process.controls import TimeoutNotice, start_timeout_reason
 from containerrunner.process.steering import Steering, StopRequest
@@ -80,7 +79,9 @@ def _job_engine(job: Job) -> tuple[Engine | None, str | None]:
 
         backend_for(job.execution.scheduler, job.execution.scheduler_options).reap(owner_alive)
         return detect_engine("docker"), None
-    engine = detect_engine(job.execution.engine, job.execution.engine_url)
+    # no `version` probe before the image query: that query tells a dead engine itself
+    engine = detect_engine(job.execution.engine, job.execution.engine_url, probe=False)
+    prefetch_engine_version(engine)  # for the provenance, alongside the image query
     check_default_network(engine, job.execution.container_network, job.execution.container_options)
     image_id = ensure_image(
         engine,
@@ -433,6 +434,8 @@ class Runner:
         if self._provenance is not None and "ansible_core" in self._provenance:
             artifacts.write_provenance(self._provenance)
         if job.events:
+            from containerrunner.junit import write_junit  # xml.etree: only event jobs need it
+
             summary = self._results.summary()
             write_summary(artifacts.path, summary)
             write_junit(artifacts.path, summary, job.ident)
@@ -678,7 +681,12 @@ class Runner:
 def input_digests(command: tuple[str, ...], cwd: str) -> dict[str, dict[str, str]]:
     """{"playbook"|"inventory"|"extravars": {path: sha256 of its content}} for provenance."""
     digests: dict[str, dict[str, str]] = {}
-    for kind, paths in ansible_input_files(command, cwd).items():
+    files = ansible_input_files(command, cwd)
+    if not any(files.values()):
+        return {kind: {} for kind in files}
+    import hashlib  # deferred: a command without Ansible inputs does not load OpenSSL
+
+    for kind, paths in files.items():
         digests[kind] = {}
         for path in paths:
             with contextlib.suppress(OSError), open(path, "rb") as fh:

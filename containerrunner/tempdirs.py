@@ -24,11 +24,9 @@ import json
 import logging
 import os
 import pwd
-import secrets
 import select
 import shutil
 import signal
-import socket
 import stat
 import tempfile
 import threading
@@ -40,6 +38,7 @@ from containerrunner.errors import ContainerRunnerError
 from containerrunner.procinfo import (
     command_line,
     environment,
+    host_name,
     process_alive,
     processes_mentioning,
     processes_using,
@@ -80,13 +79,13 @@ class Owner:
         endpoint: str | None = None,
     ) -> Owner:
         pid = os.getpid()
-        host = socket.gethostname()
+        host = host_name()
         return cls(pid, start_time(pid), host, container, engine, executable, endpoint)
 
     @property
     def gone(self) -> bool:
         """The owner ran on this host and no longer runs."""
-        return self.host == socket.gethostname() and not process_alive(self.pid, self.started)
+        return self.host == host_name() and not process_alive(self.pid, self.started)
 
 
 def fresh_path(label: str, parent: str | None = None) -> str:
@@ -96,13 +95,13 @@ def fresh_path(label: str, parent: str | None = None) -> str:
     The random part makes it unguessable; `make_dir` refuses a path that exists.
     """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return os.path.join(parent or tempfile.gettempdir(), f"{PREFIX}{safe}-{secrets.token_hex(6)}")
+    return os.path.join(parent or tempfile.gettempdir(), f"{PREFIX}{safe}-{os.urandom(6).hex()}")
 
 
 def service_dir_path(label: str) -> str:
     """A fresh path `<tempdir>/containerrunner.service-<label>-<random>` for a private engine
     API service (see SERVICE_PREFIX)."""
-    return os.path.join(tempfile.gettempdir(), f"{SERVICE_PREFIX}{label}-{secrets.token_hex(6)}")
+    return os.path.join(tempfile.gettempdir(), f"{SERVICE_PREFIX}{label}-{os.urandom(6).hex()}")
 
 
 def runtime_dir_path(ident: str, parent: str | None = None) -> str:

@@ -220,6 +220,18 @@ def _jsonable(value, _depth=0):
     """A copy of value made of dict/list/str/int/float/bool/None only."""
     if value is None or value is True or value is False:
         return value
+    # exact built-in types first (most of an event): no ABC isinstance checks, no vault probe
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return value
+    if _depth <= 100:
+        if kind is dict:
+            return {
+                k if type(k) is str else _json_key(k): _jsonable(v, _depth + 1)
+                for k, v in value.items()
+            }
+        if kind is list or kind is tuple:
+            return [_jsonable(v, _depth + 1) for v in value]
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, bool):

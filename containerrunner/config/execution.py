@@ -216,11 +216,12 @@ class ExecutionOptions:
                 "container_transport='stream' and session= both given: a warm session's "
                 "container has its mounts already; give one of them"
             )
-        from containerrunner.cluster.base import SchedulerOptions, check_scheduler
-
-        scheduler = check_scheduler(scheduler)
         cluster_options = None
-        if scheduler != "local":
+        scheduler = "local" if scheduler is None else scheduler
+        if scheduler != "local":  # the cluster code is imported for a cluster job only
+            from containerrunner.cluster.base import SchedulerOptions, check_scheduler
+
+            scheduler = check_scheduler(scheduler)
             if session is not None or container_transport == "mounts":
                 raise ConfigurationError(
                     f"scheduler={scheduler!r} runs the job as a stream job on the cluster: "

@@ -13,15 +13,12 @@ here and the runner writes them to temporary files when it runs the job.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import yaml
 
 from containerrunner.config.execution import EXECUTION_KWARGS, ExecutionOptions
 from containerrunner.errors import ConfigurationError
@@ -226,6 +223,8 @@ class RunSpec:
     def inventory_file(self) -> tuple[str, str] | None:
         """(file name, content) of an inventory the runner must write, or None."""
         if self.inventory_data is not None:
+            import yaml  # deferred: only an inventory given as data pays its import
+
             text = yaml.safe_dump(dict(self.inventory_data), default_flow_style=False)
             return "hosts.yml", text
         if self.inventory_text is not None:
@@ -361,6 +360,8 @@ def reject_unknown(kw: Mapping[str, Any]) -> None:
                 f"run() got the ansible-runner option {name!r}, which containerrunner does not "
                 f"support: {UNSUPPORTED_KWARGS[name]}"
             )
+        import difflib  # the error path only
+
         close = difflib.get_close_matches(name, sorted(RUN_KWARGS), n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise ConfigurationError(f"run() got an unexpected keyword argument {name!r}{hint}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -35,6 +34,7 @@ from containerrunner.isolation.types import (
     Mount,
     StreamSecrets,
 )
+from containerrunner.procinfo import host_name
 
 CONTAINER_NAME_PREFIX = "containerrunner_"
 EXEC_PIDFILE = "exec.pid"  # in a session job's runtime dir: its pid inside the container
@@ -52,7 +52,7 @@ def container_labels(ident: str, endpoint: str = "") -> dict[str, str]:
         LABEL: "1",
         LABEL_IDENT: ident,
         LABEL_OWNER_PID: str(os.getpid()),
-        LABEL_OWNER_HOST: socket.gethostname(),
+        LABEL_OWNER_HOST: host_name(),
         LABEL_OWNER_UID: str(os.getuid()),
     }
     if endpoint:

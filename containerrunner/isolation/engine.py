@@ -249,13 +249,14 @@ def _plainly_rootful() -> bool:
     for conf in filter(None, confs):
         try:
             with open(conf, encoding="utf-8", errors="replace") as text:
-                if any(re.match(r"\s*remote\s*=\s*true", line) for line in text):
+                if _REMOTE_SETTING.search(text.read()):  # one pass: a line at a time is 2 ms
                     return False
         except OSError:
             continue
     return True
 
 
+_REMOTE_SETTING = re.compile(r"^[ \t]*remote[ \t]*=[ \t]*true", re.MULTILINE)
 _SYSTEM_CONTAINERS_CONFS = (
     "/usr/share/containers/containers.conf",
     "/etc/containers/containers.conf",
@@ -433,13 +434,17 @@ def make_engine(
     )
 
 
-def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
+def detect_engine(choice: str = "auto", endpoint: str | None = None, probe: bool = True) -> Engine:
     """The engine to use: `podman` or `docker` as asked, or for `auto` podman then docker;
     with `endpoint` (engine_url) the one whose client answers there, bound to it.
 
     An engine counts only when it answers (`<engine> version` succeeds), so a docker client
     without a daemon is passed over. The first time in a process, podman's `info` (rootless)
     runs alongside that probe, and the probe's client version is kept for provenance.
+
+    `probe=False` (a job's start path) skips that probe for an engine named explicitly: its
+    next engine call tells an engine that does not answer from a failed query itself
+    (`require_answering`), so the probe would only repeat a round trip. `auto` always probes.
     """
     if choice not in ("auto", *ENGINE_NAMES):
         raise ConfigurationError(
@@ -452,6 +457,8 @@ def detect_engine(choice: str = "auto", endpoint: str | None = None) -> Engine:
         if exe is None:
             problems.append(f"{name}: not found on PATH")
             continue
+        if not probe and choice != "auto":
+            return make_engine(name, exe, endpoint)
         where = endpoint or engine_endpoint(name)
         if (exe, where) not in _ANSWERED:
             # podman's `info` (rootless or not) is its slowest question: asked meanwhile.

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import re
+import threading
 from collections.abc import Iterator
 
 from containerrunner.config.registry_auth import RegistryAuth
@@ -147,13 +147,52 @@ def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> 
     return info.id if info is not None else None
 
 
-@functools.cache
+_VERSION_LOCK = threading.Lock()
+_ENGINE_VERSIONS: dict[Engine, str] = {}
+_VERSION_ASKS: dict[Engine, threading.Thread] = {}
+
+
+def prefetch_engine_version(engine: Engine) -> None:
+    """Start asking `engine_version` in a thread, so that the `--version` round trip runs
+    alongside the job's image query instead of after it; `engine_version` waits for it."""
+    with _VERSION_LOCK:
+        if engine in _ENGINE_VERSIONS or engine in _VERSION_ASKS:
+            return
+        if known_version(engine.executable) is not None:
+            return
+        ask = threading.Thread(target=_remember_version, args=(engine,), daemon=True)
+        _VERSION_ASKS[engine] = ask
+    ask.start()
+
+
+def _remember_version(engine: Engine) -> None:
+    with contextlib.suppress(Exception):  # engine_version asks again and raises it
+        version = _ask_version(engine)
+        with _VERSION_LOCK:
+            _ENGINE_VERSIONS[engine] = version
+
+
 def engine_version(engine: Engine) -> str:
     """The engine's version, e.g. `4.3.1`: the client version `detect_engine`'s probe saw,
-    else from `<engine> --version` (no daemon needed).
+    else from `<engine> --version` (no daemon needed; started early by
+    `prefetch_engine_version` on a job's start path).
 
     Asked once per engine and process: every job records it in its provenance.
     """
+    with _VERSION_LOCK:
+        ask = _VERSION_ASKS.pop(engine, None)
+    if ask is not None:
+        ask.join()
+    with _VERSION_LOCK:
+        version = _ENGINE_VERSIONS.get(engine)
+    if version is None:
+        version = _ask_version(engine)
+        with _VERSION_LOCK:
+            _ENGINE_VERSIONS[engine] = version
+    return version
+
+
+def _ask_version(engine: Engine) -> str:
     known = known_version(engine.executable)
     if known is not None:
         return known

@@ -6,7 +6,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import time
 from typing import TypedDict
 
@@ -23,7 +22,7 @@ from containerrunner.isolation.engine import (
     run_engine,
 )
 from containerrunner.isolation.started import wait_for
-from containerrunner.procinfo import pid_alive
+from containerrunner.procinfo import host_name, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ def remove_if_owned(engine: Engine, name: str, owner_pid: int) -> bool:
 
     (A later job may have reused the name.) Returns whether it was removed.
     """
-    host = socket.gethostname()
+    host = host_name()
     for container in list_ours(engine):
         if (container["name"], container["owner_pid"], container["owner_host"]) == (
             name,
@@ -179,7 +178,7 @@ def reap_orphans(engine: Engine) -> list[str]:
 def reap_orphans_owned(engine: Engine) -> list[OwnedContainer]:
     """`reap_orphans`, with what was known of each removed container (`containerrunner
     cleanup` reports it)."""
-    host = socket.gethostname()
+    host = host_name()
     reaped: list[OwnedContainer] = []
     for container in list_ours(engine):
         pid = container["owner_pid"]

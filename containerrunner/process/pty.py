@@ -18,11 +18,13 @@ import os
 import re
 import termios
 from collections.abc import Callable
-
-import pexpect
+from typing import TYPE_CHECKING
 
 from containerrunner.process.base import READ_SIZE, Backend, Stream
 from containerrunner.process.controls import compile_prompts
+
+if TYPE_CHECKING:
+    import pexpect
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class PtyBackend(Backend):
 
         `preexec_fn` runs in the child before exec, with the pty as its fds 0, 1 and 2.
         """
+        import pexpect  # deferred: only a pty job pays its import
+
         argv = self.inv.argv
         try:
             child = pexpect.spawn(

@@ -72,6 +72,26 @@ def test_jsonable_plain_types(plugin: ModuleType) -> None:
     assert out["nested"] == [{"x": [True, 1.5]}]
 
 
+def test_jsonable_gives_exact_builtin_types(plugin: ModuleType) -> None:
+    """Plain values take the fast path; subclasses (2.19's tagged types) still become plain."""
+
+    class Text(str):
+        pass
+
+    class Number(int):
+        pass
+
+    class Data(dict):  # type: ignore[type-arg]
+        pass
+
+    value = {"plain": ["a", 1, 2.5, {"k": None}], "sub": Data(t=Text("x"), n=Number(3)), 2: "i"}
+    out = plugin._jsonable(value)
+    assert out == {"plain": ["a", 1, 2.5, {"k": None}], "sub": {"t": "x", "n": 3}, "2": "i"}
+    assert type(out["sub"]) is dict
+    assert type(out["sub"]["t"]) is str and type(out["sub"]["n"]) is int
+    assert out["plain"] is not value["plain"]  # a copy: the caller may change it
+
+
 def test_jsonable_never_raises(plugin: ModuleType) -> None:
     out = plugin._jsonable({"u": Unprintable(), "v": VaultLike(), "o": object()})
     assert out["u"] == "<Unprintable>"
