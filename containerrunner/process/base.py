@@ -76,8 +76,8 @@ class Stream:
 class Backend(ABC):
     """One child process and its streams; `lifecycle.run_process` drives it.
 
-    Subclasses implement `start` (spawn, then `_watch(...)`), `_read` (one readable stream),
-    `_reap` (exit status of an exited child) and `_close_io`.
+    Subclasses implement `start` (spawn, then `_watch(...)`), `_reap` (exit status of an
+    exited child) and `_close_io`; `_read` (one readable stream) reads a pipe unless overridden.
     """
 
     #: signal_group() reaches the process in its container (not a local engine client)
@@ -104,9 +104,15 @@ class Backend(ABC):
     def start(self) -> None:
         """Start the child (in a new session) and register its streams; sets `pid`."""
 
-    @abstractmethod
     def _read(self, stream: Stream) -> bool:
-        """Read what is available on `stream`; True when bytes came, False at EOF."""
+        """Read what is available on `stream`; True when bytes came, False at EOF. This is
+        a pipe's read; a pty's EOF differs (PtyBackend)."""
+        data = os.read(stream.fd, READ_SIZE)
+        if not data:
+            self._end_of(stream)
+            return False
+        self._emit(stream, stream.decoder.decode(data))
+        return True
 
     @abstractmethod
     def _reap(self) -> int:
@@ -214,10 +220,14 @@ class Backend(ABC):
             self._mark_exited()
         return self._rc
 
+    def _running(self) -> bool:
+        """Whether a child was started and has not been reaped."""
+        return self.pid > 0 and self._rc is None
+
     def close(self) -> None:
         """Release everything; a child still running is killed with its group first."""
         try:
-            if self.pid > 0 and self._rc is None:
+            if self._running():
                 self.signal_group(signal.SIGKILL)
                 self.reap()
         finally:

@@ -73,14 +73,6 @@ class PipeBackend(Backend):
             )
             self._feeder.start()
 
-    def _read(self, stream: Stream) -> bool:
-        data = os.read(stream.fd, READ_SIZE)
-        if not data:
-            self._end_of(stream)
-            return False
-        self._emit(stream, stream.decoder.decode(data))
-        return True
-
     def _reap(self) -> int:
         assert self._proc is not None
         return self._proc.wait()

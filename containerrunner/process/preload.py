@@ -25,7 +25,7 @@ import socket
 import time
 
 from containerrunner.isolation.types import Invocation
-from containerrunner.process.base import READ_SIZE, Backend, Stream
+from containerrunner.process.base import Backend, Stream
 from containerrunner.process.controls import ProcessControls
 
 log = logging.getLogger(__name__)
@@ -154,14 +154,6 @@ class PreloadBackend(Backend):
     def _has_exited_nowait(self) -> bool:
         return self._status is not None
 
-    def _read(self, stream: Stream) -> bool:
-        data = os.read(stream.fd, READ_SIZE)
-        if not data:
-            self._end_of(stream)
-            return False
-        self._emit(stream, stream.decoder.decode(data))
-        return True
-
     def signal_group(self, sig: signal.Signals) -> None:
         if self._status is not None or self._sock is None or self._child_pid <= 0:
             return
@@ -186,16 +178,8 @@ class PreloadBackend(Backend):
                 self._exit_with(int(message["rc"]))  # type: ignore[call-overload]
         return self._status
 
-    def close(self) -> None:
-        try:
-            if self._child_pid > 0 and self._status is None:
-                self.signal_group(signal.SIGKILL)
-                self.reap()
-        finally:
-            try:
-                self._close_io()
-            finally:
-                self._selector.close()
+    def _running(self) -> bool:
+        return self._child_pid > 0 and self._status is None
 
     def _close_io(self) -> None:
         if self._sock is not None:

@@ -155,6 +155,12 @@ def test_no_login_fails_the_pull(engine: Engine, published: str) -> None:
         ensure_image(engine, published, "missing")
 
 
+def _assert_no_auth_store_left(runtime_parent: Path, tmp_path: Path) -> None:
+    """The login's private auth store is gone, and the default store (login_env) is empty."""
+    assert list(runtime_parent.iterdir()) == []
+    assert list((tmp_path / "auth").iterdir()) == []
+
+
 def _auth_data(server: reg.Registry, password: str) -> dict[str, object]:
     return {"host": server.host, "username": server.username, "password": password}
 
@@ -190,8 +196,7 @@ def test_container_auth_data_logs_in_for_the_pull(
     auth = RegistryAuth.from_value(_auth_data(server, server.password))
     assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
     assert image_present(engine, published)
-    assert list(runtime_parent.iterdir()) == []
-    assert list((tmp_path / "auth").iterdir()) == []  # the default store (login_env)
+    _assert_no_auth_store_left(runtime_parent, tmp_path)
 
 
 def test_wrong_password_names_the_registry_and_leaks_nothing(
@@ -327,8 +332,7 @@ def test_container_auth_data_pull_reports_progress(
         assert ensure_image(engine, published, "missing", auth=auth, auth_dir=str(runtime_parent))
     _check_items(items, published, API[engine.name] if connected else "the CLI")
     assert server.password not in repr(items)
-    assert list(runtime_parent.iterdir()) == []
-    assert list((tmp_path / "auth").iterdir()) == []  # the default store (login_env)
+    _assert_no_auth_store_left(runtime_parent, tmp_path)
 
 
 def test_wrong_password_through_the_api_names_the_registry_and_leaks_nothing(
@@ -380,21 +384,25 @@ def test_a_pull_after_the_private_service_died_restarts_it_and_says_so(
     assert "reconnected: the API answers again" in caplog.text
 
 
-def test_cli_run_shows_the_pull_in_plain_lines(engine: Engine, pushed: str, tmp_path: Path) -> None:
-    """`containerrunner run` not on a TTY: one stderr line per pull step (`pull IMAGE: ...`),
-    then the job runs (the tiny image's stand-in ansible-playbook) and the status line."""
+def _cli_run(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`containerrunner run PDD -p site.yml OPTIONS...` (a one-play project), not on a TTY."""
     pdd = tmp_path / "pdd"
     (pdd / "project").mkdir(parents=True)
     (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
-         "--engine", engine.name, "--image", pushed, "--pull", "always"],
+    return subprocess.run(
+        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml", *options],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-    )  # fmt: skip
+    )
+
+
+def test_cli_run_shows_the_pull_in_plain_lines(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` not on a TTY: one stderr line per pull step (`pull IMAGE: ...`),
+    then the job runs (the tiny image's stand-in ansible-playbook) and the status line."""
+    proc = _cli_run(tmp_path, "--engine", engine.name, "--image", pushed, "--pull", "always")
     assert proc.returncode == 0, proc.stderr
     pull_lines = [line for line in proc.stderr.splitlines() if line.startswith(f"pull {pushed}: ")]
     assert len(pull_lines) >= 2, proc.stderr
@@ -405,18 +413,7 @@ def test_cli_run_shows_the_pull_in_plain_lines(engine: Engine, pushed: str, tmp_
 def test_cli_json_mode_has_pull_items(engine: Engine, pushed: str, tmp_path: Path) -> None:
     """`run --json`: each pull step is a JSON line (`containerrunner_image_pull`), the last
     one done, before the job's events."""
-    pdd = tmp_path / "pdd"
-    (pdd / "project").mkdir(parents=True)
-    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml", "-j",
-         "--engine", engine.name, "--image", pushed],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )  # fmt: skip
+    proc = _cli_run(tmp_path, "-j", "--engine", engine.name, "--image", pushed)
     assert proc.returncode == 0, proc.stderr
     items = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     pulls = [i["event_data"] for i in items if i.get("event") == "containerrunner_image_pull"]

@@ -43,8 +43,9 @@ from tests.integration.support import (
 ANSWER = "Stream-Answer-Marker-4e7b"
 ENV = "Stream-Env-Marker-4e7b"
 
-PLAY = """\
-- hosts: all
+#: a play on HOSTS whose first task checks the (private) prompt's answer
+PROMPTED_PLAY = """\
+- hosts: {hosts}
   gather_facts: false
   vars_prompt:
     - name: favourite
@@ -54,6 +55,11 @@ PLAY = """\
     - name: The prompt was answered
       ansible.builtin.assert:
         that: favourite | hash('sha1') == answer_sha1
+"""
+
+PLAY = (
+    PROMPTED_PLAY.format(hosts="all")
+    + """\
     - name: The key is in the container's agent
       ansible.builtin.command: ssh-add -L
       register: agent
@@ -62,6 +68,7 @@ PLAY = """\
       ansible.builtin.assert:
         that: agent.stdout.split()[:2] == public_key.split()[:2]
 """
+)
 
 
 @dataclass
@@ -145,22 +152,15 @@ def test_a_streamed_job_answers_prompts_and_holds_the_key(
     job.assert_no_secret(out)
 
 
-SSH_PLAY = """\
-- hosts: target
-  gather_facts: false
-  vars_prompt:
-    - name: favourite
-      prompt: Favourite colour
-      private: true
-  tasks:
-    - name: The prompt was answered
-      ansible.builtin.assert:
-        that: favourite | hash('sha1') == answer_sha1
+SSH_PLAY = (
+    PROMPTED_PLAY.format(hosts="target")
+    + """\
     - name: Over ssh with the key from the container's agent
       ansible.builtin.command: id -u
       register: remote_uid
       changed_when: false
 """
+)
 
 
 def test_a_streamed_job_logs_in_over_ssh_with_its_key(
