@@ -346,13 +346,23 @@ STALL_ACTION = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("fault", ["cancel", "kill"])
+@pytest.mark.parametrize(
+    ("fault", "remote_tmp_in"),
+    [
+        ("cancel", "default"),
+        ("kill", "default"),
+        ("cancel", "project ansible.cfg"),
+        ("kill", "ANSIBLE_CONFIG"),
+    ],
+)
 def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
-    fault: str, private_tmp: Path, tmp_path: Path
+    fault: str, remote_tmp_in: str, private_tmp: Path, tmp_path: Path
 ) -> None:
     """A host job stopped right after its task made its remote temp dir, before any module
     file is in it (no argv names the dir): the dir, found by its maker's pid in its name, is
-    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp."""
+    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp. Its
+    remote_tmp: Ansible's default, or set only in an ansible.cfg (the project's, or the file
+    ANSIBLE_CONFIG names): the stop reads it there as Ansible does."""
     pdd = copy_examples(tmp_path)
     fifo = pdd / "project" / "stall.fifo"
     os.mkfifo(fifo)
@@ -362,13 +372,23 @@ def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
         "- hosts: db1\n  gather_facts: false\n  tasks:\n"
         f"    - stall: {{fifo: {json.dumps(str(fifo))}}}\n"
     )
+    remote_tmp = tmp_path / "remote tmp from cfg"
+    cfg = f"[defaults]\nremote_tmp = {remote_tmp}\n"
+    envvars = {}
+    if remote_tmp_in == "project ansible.cfg":
+        (pdd / "project" / "ansible.cfg").write_text(cfg)
+    elif remote_tmp_in == "ANSIBLE_CONFIG":
+        (tmp_path / "elsewhere.cfg").write_text(cfg)
+        envvars["ANSIBLE_CONFIG"] = str(tmp_path / "elsewhere.cfg")
     thread, runner = containerrunner.run_async(
         private_data_dir=str(pdd), playbook="stall.yml", quiet=True, termination_grace=2,
-        process_isolation=False,
+        process_isolation=False, envvars=envvars,
     )  # fmt: skip
     line = wait_until_up(fifo, thread, runner)
     made = Path(line.removeprefix("up").strip())
     assert made.name.startswith("ansible-tmp-") and made.is_dir(), line
+    if remote_tmp_in != "default":  # the ansible.cfg took effect
+        assert made.parent == remote_tmp, line
     (runner.cancel if fault == "cancel" else runner.kill)()
     thread.join(LIMIT)
     assert not thread.is_alive()
