@@ -102,23 +102,23 @@ def nothing_left(engine: Engine | None) -> Iterator[str]:
 
 
 @pytest.fixture
-def place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None]]:
-    """`where` and its engine (None: the host); nothing of this process left after the trial."""
-    engine = None
-    if where["process_isolation"]:
-        engine = make_engine(where["process_isolation_executable"])
-    with nothing_left(engine):
-        yield where, engine
-
-
-@pytest.fixture
 def marked_place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None, str]]:
-    """Like `place`, with the trial's mark (TRIAL_MARK)."""
+    """`where`, its engine (None: the host) and the trial's mark (TRIAL_MARK); nothing of
+    this process's jobs left after the trial."""
     engine = None
     if where["process_isolation"]:
         engine = make_engine(where["process_isolation_executable"])
     with nothing_left(engine) as mark:
         yield where, engine, mark
+
+
+@pytest.fixture
+def place(
+    marked_place: tuple[dict[str, Any], Engine | None, str],
+) -> tuple[dict[str, Any], Engine | None]:
+    """`marked_place` without the mark."""
+    where, engine, _mark = marked_place
+    return where, engine
 
 
 @pytest.fixture
