@@ -18,14 +18,12 @@ readable owner record (made by something else, or still being made) is never tou
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import errno
 import json
 import logging
 import os
 import pwd
-import re
 import secrets
 import select
 import shutil
@@ -336,6 +334,8 @@ def ansible_config_file(pid: int, env: dict[str, str]) -> str | None:
     Ansible finds it: ANSIBLE_CONFIG (a file, or a dir's ansible.cfg), the ansible.cfg in its
     working dir (unless that dir is world-writable), ~/.ansible.cfg, /etc/ansible/ansible.cfg;
     the first that is a readable file. None when there is none or `pid` cannot be read."""
+    import re  # the stop path's only (tempdirs is on every job's start path)
+
     try:
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
@@ -369,6 +369,8 @@ def ansible_config_file(pid: int, env: dict[str, str]) -> str | None:
 def configured_remote_tmp(pid: int, env: dict[str, str]) -> str | None:
     """`remote_tmp` in the [defaults] of the ansible.cfg that process `pid` reads (unquoted,
     as Ansible reads it), or None (no such file or key, or a file Ansible could not read)."""
+    import configparser  # the stop path's only
+
     path = ansible_config_file(pid, env)
     if path is None:
         return None
