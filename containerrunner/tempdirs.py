@@ -290,14 +290,21 @@ def _module_dirs_of(pids: list[int]) -> set[str]:
 
 def ansible_tmp_dirs_made_by(pid: int) -> list[str]:
     """The local connection's remote temp dirs (`ansible-tmp-<time>-<pid>-<random>`) that the
-    Ansible worker `pid` made in its remote_tmp (ANSIBLE_REMOTE_TMP in its environment, else
-    ~/.ansible/tmp; `~` as its HOME or as this user's home in the password database, which
-    the local connection may use): a dir made for a module that no process names yet (the
-    module is being transferred) is found by its maker's pid. Only real dirs of this user."""
+    Ansible worker `pid` made in its remote_tmp (ANSIBLE_REMOTE_TMP or ANSIBLE_REMOTE_TEMP in
+    its environment, else `remote_tmp` in the ansible.cfg it reads, else ~/.ansible/tmp; `~`
+    as its HOME or as this user's home in the password database, which the local connection
+    may use): a dir made for a module that no process names yet (the module is being
+    transferred) is found by its maker's pid. Only real dirs of this user. Not found: a
+    remote_tmp given as the `ansible_remote_tmp` variable (inventory, play vars)."""
     env = environment(pid)
     if not env:
         return []
-    remote_tmp = env.get("ANSIBLE_REMOTE_TMP") or "~/.ansible/tmp"
+    remote_tmp = (
+        env.get("ANSIBLE_REMOTE_TMP")
+        or env.get("ANSIBLE_REMOTE_TEMP")
+        or configured_remote_tmp(pid, env)
+        or "~/.ansible/tmp"
+    )
     homes = {env.get("HOME") or "", pwd.getpwuid(os.getuid()).pw_dir}
     if remote_tmp == "~" or remote_tmp.startswith("~/"):
         bases = {home + remote_tmp[1:] for home in homes if os.path.isabs(home)}
@@ -319,6 +326,66 @@ def ansible_tmp_dirs_made_by(pid: int) -> list[str]:
                 if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
                     found.append(directory)
     return found
+
+
+def ansible_config_file(pid: int, env: dict[str, str]) -> str | None:
+    """The ansible.cfg that the Ansible process `pid` (environment `env`) reads, found as
+    Ansible finds it: ANSIBLE_CONFIG (a file, or a dir's ansible.cfg), the ansible.cfg in its
+    working dir (unless that dir is world-writable), ~/.ansible.cfg, /etc/ansible/ansible.cfg;
+    the first that is a readable file. None when there is none or `pid` cannot be read."""
+    import re  # the stop path's only (tempdirs is on every job's start path)
+
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+    home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+
+    def expand(path: str) -> str:
+        path = re.sub(
+            r"\$(\w+)|\$\{(\w+)\}",
+            lambda m: env.get(m.group(1) or m.group(2), m.group(0)),
+            path,
+        )
+        if path == "~" or path.startswith("~/"):
+            path = home + path[1:]
+        return os.path.normpath(os.path.join(cwd, path))
+
+    candidates = []
+    if "ANSIBLE_CONFIG" in env:
+        given = expand(env["ANSIBLE_CONFIG"])
+        candidates.append(os.path.join(given, "ansible.cfg") if os.path.isdir(given) else given)
+    with contextlib.suppress(OSError):
+        if not os.stat(cwd).st_mode & stat.S_IWOTH:
+            candidates.append(os.path.join(cwd, "ansible.cfg"))
+    candidates += [expand("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"]
+    for candidate in candidates:
+        if os.path.exists(candidate) and os.access(candidate, os.R_OK):
+            return candidate
+    return None
+
+
+def configured_remote_tmp(pid: int, env: dict[str, str]) -> str | None:
+    """`remote_tmp` in the [defaults] of the ansible.cfg that process `pid` reads (unquoted,
+    as Ansible reads it), or None (no such file or key, or a file Ansible could not read)."""
+    import configparser  # the stop path's only
+
+    path = ansible_config_file(pid, env)
+    if path is None:
+        return None
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+        value = parser.get("defaults", "remote_tmp", fallback=None)
+    except (OSError, UnicodeError, configparser.Error):
+        return None
+    if not value:
+        return None
+    value = value.strip()
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value or None
 
 
 def ansible_module_dirs(argv: list[str]) -> list[str]:

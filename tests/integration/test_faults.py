@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -32,8 +33,8 @@ import containerrunner
 from containerrunner.errors import ArtifactWriteError, EngineError
 from containerrunner.isolation.containerize import container_name
 from containerrunner.isolation.engine import Engine, make_engine
-from containerrunner.procinfo import processes_mentioning
-from containerrunner.tempdirs import ours_in_tempdir, read_owner
+from containerrunner.procinfo import command_line, processes_mentioning
+from containerrunner.tempdirs import PREFIX, ours_in_tempdir, read_owner
 from tests.conftest import EE_IMAGE, EngineProbe, our_containers, require_engine
 from tests.integration.dockerd import PrivateDockerd
 from tests.integration.support import REPO, container_kwargs, copy_examples, make_ssh_key
@@ -53,35 +54,71 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("trial", range(count))
 
 
-def ssh_agents_of_ours() -> set[str]:
-    """ssh-agent processes (pid and argv) bound to a socket in a containerrunner runtime dir;
-    compare with a set taken before, as other processes' jobs may run agents too."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return {line for line in out.splitlines() if "ssh-agent" in line and "containerrunner-" in line}
+# In the environment of this test process while a trial runs: every process its jobs start
+# (an ssh-agent, an owner subprocess and its jobs) inherits it.
+TRIAL_MARK = "CONTAINERRUNNER_FAULT_TRIAL"
+
+
+def ssh_agents_of(mark: str) -> list[int]:
+    """The live ssh-agents that jobs of the trial `mark` started (their environment carries
+    it) with their socket in a containerrunner runtime dir: not other processes' agents."""
+    return [
+        pid
+        for pid in processes_mentioning(f"{TRIAL_MARK}={mark}\0")
+        if (argv := command_line(pid))
+        and os.path.basename(argv[0]) == "ssh-agent"
+        and any(os.path.basename(os.path.dirname(arg)).startswith(PREFIX) for arg in argv)
+    ]
 
 
 @contextlib.contextmanager
-def nothing_left(engine: Engine | None) -> Iterator[None]:
-    """After the block: no container, runtime dir or ssh-agent of this process is left."""
+def trial_mark() -> Iterator[str]:
+    """A mark of its own in this process's environment for the block (see TRIAL_MARK)."""
+    mark, before = secrets.token_hex(8), os.environ.get(TRIAL_MARK)
+    os.environ[TRIAL_MARK] = mark
+    try:
+        yield mark
+    finally:
+        if before is None:
+            del os.environ[TRIAL_MARK]
+        else:
+            os.environ[TRIAL_MARK] = before
+
+
+@contextlib.contextmanager
+def nothing_left(engine: Engine | None) -> Iterator[str]:
+    """After the block: no container, runtime dir or ssh-agent of this process's jobs in the
+    block is left (yields the block's trial mark)."""
     before = set(our_containers(engine, os.getpid())) if engine else set()
-    agents_before = ssh_agents_of_ours()
-    yield
+    with trial_mark() as mark:
+        yield mark
     if engine is not None:
         left = set(our_containers(engine, os.getpid())) - before
         assert not left, f"containers left in {engine.name}: {sorted(left)}"
     mine = [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
     assert not mine, f"runtime dirs left: {mine}"
-    assert not ssh_agents_of_ours() - agents_before, "an ssh-agent of this trial is left"
+    agents = {pid: " ".join(command_line(pid)) for pid in ssh_agents_of(mark)}
+    assert not agents, f"an ssh-agent of this trial's jobs is left: {agents}"
 
 
 @pytest.fixture
-def place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None]]:
-    """`where` and its engine (None: the host); nothing of this process left after the trial."""
+def marked_place(where: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Engine | None, str]]:
+    """`where`, its engine (None: the host) and the trial's mark (TRIAL_MARK); nothing of
+    this process's jobs left after the trial."""
     engine = None
     if where["process_isolation"]:
         engine = make_engine(where["process_isolation_executable"])
-    with nothing_left(engine):
-        yield where, engine
+    with nothing_left(engine) as mark:
+        yield where, engine, mark
+
+
+@pytest.fixture
+def place(
+    marked_place: tuple[dict[str, Any], Engine | None, str],
+) -> tuple[dict[str, Any], Engine | None]:
+    """`marked_place` without the mark."""
+    where, engine, _mark = marked_place
+    return where, engine
 
 
 @pytest.fixture
@@ -99,35 +136,75 @@ def assert_readable(artifact_dir: Path, status: str, rc: int) -> None:
 
 
 def start_slow(
-    pdd: Path, where: dict[str, Any], key: str, **options: Any
+    pdd: Path,
+    where: dict[str, Any],
+    key: str,
+    record: list[tuple[str, object]] | None = None,
+    **options: Any,
 ) -> tuple[threading.Thread, containerrunner.Runner]:
+    """The slow playbook, once its task has started; fails at once when the job ended first
+    (a timeout shorter than the start on a loaded machine), never waiting LIMIT for it.
+    `record` (a test item's user_properties, in a --junitxml report with junit_family
+    xunit1) gets the seconds the task took to start."""
     (pdd / "project" / "slow.yml").write_text(SLOW)
-    started = threading.Event()
+    news = threading.Event()  # the slow task started, or the job ended
+    started: list[float] = []
+    began = time.monotonic()
 
     def on_event(event: dict[str, Any]) -> bool:
         if event["event"] == "runner_on_start":
-            started.set()
+            started.append(time.monotonic() - began)
+            news.set()
         return True
 
     thread, runner = containerrunner.run_async(
         private_data_dir=str(pdd), playbook="slow.yml", event_handler=on_event, quiet=True,
-        ssh_key=key, **options, **where,
+        ssh_key=key, finished_callback=lambda _runner: news.set(), **options, **where,
     )  # fmt: skip
-    assert started.wait(LIMIT), "the slow task never started"
+    assert news.wait(LIMIT), "the slow task never started"
+    assert started, (
+        f"the job ended before the slow task started, after {time.monotonic() - began:.1f} s: "
+        f"{runner.status}, {runner.reason}"
+    )
+    if record is not None:
+        record.append(("task_started_after", round(started[0], 2)))
     return thread, runner
+
+
+# Timeouts of the timeout trials: longer than the slow task's start takes on the loaded
+# machine (they count from the spawn on the host, from the container's start in an engine:
+# `start_timeout`), so that they stop the job mid-task, not before the task started.
+JOB_TIMEOUT = 10
+IDLE_TIMEOUT = 8
+TIMEOUTS: dict[str, dict[str, Any]] = {
+    "job_timeout": {"timeout": JOB_TIMEOUT},
+    "idle_timeout": {"idle_timeout": IDLE_TIMEOUT},
+}
+REASONS = {
+    "job_timeout": f"job timeout after {JOB_TIMEOUT}s",
+    "idle_timeout": f"idle timeout: no output for {IDLE_TIMEOUT}s",
+}
 
 
 @pytest.mark.parametrize("fault", ["cancel", "terminate", "kill", "job_timeout", "idle_timeout"])
 def test_stopping_mid_task(
-    fault: str, trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+    fault: str,
+    trial: int,
+    place: tuple[dict[str, Any], Engine | None],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    where, _engine = place
+    """A stop of the job while its slow task runs: `canceled` (a cancel, terminate, kill) or
+    `timeout` (the job or idle timeout, which the trial only waits for: the job's end), 254."""
+    where, engine = place
     pdd = copy_examples(tmp_path)
-    options: dict[str, Any] = {
-        "job_timeout": {"timeout": 8},
-        "idle_timeout": {"idle_timeout": 4},
-    }.get(fault, {})
-    thread, runner = start_slow(pdd, where, make_ssh_key(tmp_path), termination_grace=2, **options)
+    options = dict(TIMEOUTS.get(fault, {}))
+    if fault in TIMEOUTS and engine is not None:  # the timeout counts from the container start
+        options["start_timeout"] = LIMIT
+    key = make_ssh_key(tmp_path)
+    thread, runner = start_slow(
+        pdd, where, key, request.node.user_properties, termination_grace=2, **options
+    )
     if fault == "cancel":
         runner.cancel()
     elif fault == "terminate":
@@ -137,7 +214,9 @@ def test_stopping_mid_task(
     thread.join(LIMIT)
     assert not thread.is_alive()
     expected = "canceled" if fault in ("cancel", "terminate", "kill") else "timeout"
-    assert (runner.status, runner.rc) == (expected, 254)
+    assert (runner.status, runner.rc) == (expected, 254), runner.reason
+    if fault in REASONS:
+        assert REASONS[fault] in runner.reason
     assert_readable(Path(runner.artifact_dir), expected, 254)
 
 
@@ -267,13 +346,23 @@ STALL_ACTION = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("fault", ["cancel", "kill"])
+@pytest.mark.parametrize(
+    ("fault", "remote_tmp_in"),
+    [
+        ("cancel", "default"),
+        ("kill", "default"),
+        ("cancel", "project ansible.cfg"),
+        ("kill", "ANSIBLE_CONFIG"),
+    ],
+)
 def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
-    fault: str, private_tmp: Path, tmp_path: Path
+    fault: str, remote_tmp_in: str, private_tmp: Path, tmp_path: Path
 ) -> None:
     """A host job stopped right after its task made its remote temp dir, before any module
     file is in it (no argv names the dir): the dir, found by its maker's pid in its name, is
-    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp."""
+    removed with the job's processes; nothing is left in the temp dir or ~/.ansible/tmp. Its
+    remote_tmp: Ansible's default, or set only in an ansible.cfg (the project's, or the file
+    ANSIBLE_CONFIG names): the stop reads it there as Ansible does."""
     pdd = copy_examples(tmp_path)
     fifo = pdd / "project" / "stall.fifo"
     os.mkfifo(fifo)
@@ -283,13 +372,23 @@ def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
         "- hosts: db1\n  gather_facts: false\n  tasks:\n"
         f"    - stall: {{fifo: {json.dumps(str(fifo))}}}\n"
     )
+    remote_tmp = tmp_path / "remote tmp from cfg"
+    cfg = f"[defaults]\nremote_tmp = {remote_tmp}\n"
+    envvars = {}
+    if remote_tmp_in == "project ansible.cfg":
+        (pdd / "project" / "ansible.cfg").write_text(cfg)
+    elif remote_tmp_in == "ANSIBLE_CONFIG":
+        (tmp_path / "elsewhere.cfg").write_text(cfg)
+        envvars["ANSIBLE_CONFIG"] = str(tmp_path / "elsewhere.cfg")
     thread, runner = containerrunner.run_async(
         private_data_dir=str(pdd), playbook="stall.yml", quiet=True, termination_grace=2,
-        process_isolation=False,
+        process_isolation=False, envvars=envvars,
     )  # fmt: skip
     line = wait_until_up(fifo, thread, runner)
     made = Path(line.removeprefix("up").strip())
     assert made.name.startswith("ansible-tmp-") and made.is_dir(), line
+    if remote_tmp_in != "default":  # the ansible.cfg took effect
+        assert made.parent == remote_tmp, line
     (runner.cancel if fault == "cancel" else runner.kill)()
     thread.join(LIMIT)
     assert not thread.is_alive()
@@ -437,14 +536,13 @@ OWNER = textwrap.dedent(
 
 
 def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
-    trial: int, place: tuple[dict[str, Any], Engine | None], tmp_path: Path
+    trial: int, marked_place: tuple[dict[str, Any], Engine | None, str], tmp_path: Path
 ) -> None:
-    where, engine = place
+    where, engine, mark = marked_place
     pdd = copy_examples(tmp_path)
     (pdd / "project" / "slow.yml").write_text(SLOW)
     key = tmp_path / "key-text"
     key.write_text(make_ssh_key(tmp_path))
-    agents_before = ssh_agents_of_ours()
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, repr(where), str(pdd), str(key)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
@@ -453,10 +551,10 @@ def test_sigkill_to_the_owner_is_cleaned_by_the_next_job(
     assert owner.stdout.readline().startswith("up"), "the owner's job did not start"
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    assert ssh_agents_of_ours() - agents_before, "the killed owner's ssh-agent is gone already?"
+    assert ssh_agents_of(mark), "the killed owner's ssh-agent is gone already?"
     containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
     assert not [p for p in ours_in_tempdir() if (o := read_owner(p)) and o.pid == owner.pid]
-    assert not ssh_agents_of_ours() - agents_before
+    assert not ssh_agents_of(mark), "the dead owner's ssh-agent is left"
     if engine is not None:
         assert our_containers(engine, owner.pid) == []
     else:  # the host job's ansible-playbook leads its own process group: the reap stopped it

@@ -242,3 +242,75 @@ def test_a_workers_remote_tmp_dirs_are_found_by_the_pid_in_their_name(
         worker.stdin.close()
         worker.wait()
     assert tempdirs.ansible_tmp_dirs_made_by(worker.pid) == []  # gone: its environment too
+
+
+@pytest.mark.parametrize("where", ["cwd", "ANSIBLE_CONFIG file", "ANSIBLE_CONFIG dir", "home"])
+def test_a_remote_tmp_set_only_in_ansible_cfg_is_where_the_dirs_are_found(
+    tmp_path: Path, where: str
+) -> None:
+    """`remote_tmp` in the ansible.cfg the worker reads (ANSIBLE_CONFIG, its working dir's,
+    ~/.ansible.cfg: Ansible's order), quoted and with a comment as Ansible allows."""
+    home, work, conf = tmp_path / "home", tmp_path / "work", tmp_path / "conf"
+    for directory in (home, work, conf):
+        directory.mkdir()
+    base = tmp_path / "from cfg"
+    base.mkdir()
+    text = f'[defaults]\nremote_tmp = "{base}" ; a comment\n'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["HOME"] = str(home)
+    if where == "cwd":
+        (work / "ansible.cfg").write_text(text)
+    elif where == "ANSIBLE_CONFIG file":
+        (conf / "my.cfg").write_text(text)
+        env["ANSIBLE_CONFIG"] = "../conf/my.cfg"  # relative to the worker's working dir
+    elif where == "ANSIBLE_CONFIG dir":
+        (conf / "ansible.cfg").write_text(text)
+        env["ANSIBLE_CONFIG"] = "$HOME/../conf"
+        (work / "ansible.cfg").write_text("[defaults]\nremote_tmp = /nowhere\n")  # loses
+    else:
+        (home / ".ansible.cfg").write_text(text)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE, env=env, cwd=work,
+    )  # fmt: skip
+    try:
+        mine = base / f"ansible-tmp-1796243902.87-{worker.pid}-98634528885176"
+        mine.mkdir()
+        (home / ".ansible" / "tmp").mkdir(parents=True)
+        (home / ".ansible" / "tmp" / f"ansible-tmp-1796243902.87-{worker.pid}-1").mkdir()
+        assert tempdirs.configured_remote_tmp(worker.pid, tempdirs.environment(worker.pid)) == (
+            str(base)
+        )
+        assert tempdirs.ansible_tmp_dirs_made_by(worker.pid) == [str(mine)]
+    finally:
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait()
+
+
+def test_the_environment_wins_over_ansible_cfg_and_a_world_writable_cwd_is_not_read(
+    tmp_path: Path,
+) -> None:
+    work, from_env, from_cfg = tmp_path / "work", tmp_path / "env", tmp_path / "cfg"
+    for directory in (work, from_env, from_cfg):
+        directory.mkdir()
+    (work / "ansible.cfg").write_text(f"[defaults]\nremote_tmp = {from_cfg}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(HOME=str(tmp_path / "home"), ANSIBLE_REMOTE_TMP=str(from_env))
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE, env=env, cwd=work,
+    )  # fmt: skip
+    try:
+        for base in (from_env, from_cfg):
+            (base / f"ansible-tmp-1796243902.87-{worker.pid}-1").mkdir()
+        assert tempdirs.ansible_tmp_dirs_made_by(worker.pid) == [
+            str(from_env / f"ansible-tmp-1796243902.87-{worker.pid}-1")
+        ]
+        assert tempdirs.configured_remote_tmp(worker.pid, env) == str(from_cfg)
+        work.chmod(0o777)
+        assert tempdirs.configured_remote_tmp(worker.pid, env) is None  # Ansible skips it too
+    finally:
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait()
