@@ -399,7 +399,10 @@ def test_a_module_dir_no_process_names_yet_goes_with_the_stop(
 
 INTERRUPTED_CALLER = textwrap.dedent(
     """
-    import os, sys, threading, containerrunner
+    import os, signal, sys, threading, containerrunner
+    # as in a foreground process: started from a background job (`cmd &` without job
+    # control) the caller would inherit SIGINT ignored and the test's SIGINT do nothing
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pdd, fifo = sys.argv[1], sys.argv[2]
     def announce():
         fd = os.open(fifo, os.O_RDONLY)  # until the module's process writes: it runs
@@ -710,14 +713,16 @@ def test_a_dead_owners_container_is_reaped_on_the_endpoint_it_used(
     # through the private daemon itself, whatever endpoint the reaper used.
     clients = [pid for pid in _children(owner.pid) if b"docker" in _cmdline(pid)]
     assert clients, "the owner's docker client is not its child"
+    # from before the owner's death: any process of this user that starts a job reaps dead
+    # owners, so another one's reaper may act before run_command below does
+    since = subprocess.run(
+        ["date", "+%s.%N"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     for pid in clients:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    since = subprocess.run(
-        ["date", "+%s.%N"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     containerrunner.run_command("true", [], host_cwd=str(tmp_path))  # any job reaps
     until = subprocess.run(
         ["date", "+%s.%N"], capture_output=True, text=True, check=True
