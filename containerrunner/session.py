@@ -67,7 +67,7 @@ from containerrunner.progress import PullProgress
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, write_record
 from containerrunner.tempdirs import Owner, fresh_path, make_dir, remove_dir
-from containerrunner.validate import as_str_tuple, job_ident
+from containerrunner.validate import as_str_tuple, check_handlers, job_ident
 
 LABEL_SESSION = "containerrunner.session"
 #: what the session's container runs: nothing, until it is stopped (the image's init, tini in
@@ -106,12 +106,10 @@ class Session:
         pull_progress_handler: Callable[[PullProgress], Any] | None = None,
         preload: bool = True,
     ) -> None:
-        if pull_progress_handler is not None and not callable(pull_progress_handler):
-            raise ConfigurationError(
-                f"pull_progress_handler must be callable, not {pull_progress_handler!r:.60}"
-            )
         #: gets a PullProgress per step while start() pulls the image (docs/python-api.md)
-        self.pull_progress_handler = pull_progress_handler
+        self.pull_progress_handler = check_handlers(
+            {"pull_progress_handler": pull_progress_handler}
+        )["pull_progress_handler"]
         self._options = ExecutionOptions.from_kwargs(
             process_isolation=True,
             process_isolation_executable=engine,

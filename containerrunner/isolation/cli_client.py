@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import CommandError, EngineError, EngineTimeoutError
+from containerrunner.errors import CommandError, EngineError
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -27,8 +27,9 @@ from containerrunner.isolation.client_types import (
     image_info,
 )
 from containerrunner.isolation.engine import (
-    INSTALL_HINT,
     Engine,
+    cannot_start,
+    not_finished,
     require_answering,
     run_engine,
 )
@@ -177,13 +178,8 @@ class CliBackend:
                 text=True,
                 errors="replace",
             )
-        except FileNotFoundError as exc:
-            raise EngineError(
-                f"{self.engine.name} executable {self.engine.executable!r} not found; "
-                f"{INSTALL_HINT}"
-            ) from exc
         except OSError as exc:
-            raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
+            raise cannot_start(self.engine, argv, exc) from exc
         expired = threading.Event()
 
         def expire() -> None:
@@ -208,7 +204,7 @@ class CliBackend:
                 proc.kill()
                 proc.wait()
         if expired.is_set():
-            raise EngineTimeoutError(f"`{' '.join(argv)}` did not finish within {timeout:g} s")
+            raise not_finished(argv, timeout)
         if rc != 0:
             raise CommandError(argv, rc, "".join(tail)[-2000:])
         if listener is not None:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -205,14 +206,25 @@ def run_engine(
             timeout=timeout,
             check=False,
         )
-    except FileNotFoundError as exc:
-        raise EngineError(
-            f"{engine.name} executable {engine.executable!r} not found; {INSTALL_HINT}"
-        ) from exc
     except OSError as exc:
-        raise EngineError(f"cannot run `{' '.join(argv)}`: {exc}") from exc
+        raise cannot_start(engine, argv, exc) from exc
     except subprocess.TimeoutExpired as exc:
-        raise EngineTimeoutError(f"`{' '.join(argv)}` did not finish within {timeout:g} s") from exc
+        raise not_finished(argv, timeout) from exc
+
+
+def cannot_start(engine: Engine, argv: Sequence[str], exc: OSError) -> EngineError:
+    """The error for an engine client that could not be started (`argv`, failing with `exc`):
+    the executable missing (with the install hint), or the OS's reason."""
+    if isinstance(exc, FileNotFoundError):
+        return EngineError(
+            f"{engine.name} executable {engine.executable!r} not found; {INSTALL_HINT}"
+        )
+    return EngineError(f"cannot run `{' '.join(argv)}`: {exc}")
+
+
+def not_finished(argv: Sequence[str], timeout: float) -> EngineTimeoutError:
+    """The error for an engine client (`argv`) stopped after `timeout` s."""
+    return EngineTimeoutError(f"`{' '.join(argv)}` did not finish within {timeout:g} s")
 
 
 def _is_system_dir(path: str) -> bool:

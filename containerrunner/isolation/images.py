@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -148,28 +149,24 @@ def image_digest(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> 
 
 
 _VERSION_LOCK = threading.Lock()
-_ENGINE_VERSIONS: dict[Engine, str] = {}
 _VERSION_ASKS: dict[Engine, threading.Thread] = {}
 
 
 def prefetch_engine_version(engine: Engine) -> None:
     """Start asking `engine_version` in a thread, so that the `--version` round trip runs
     alongside the job's image query instead of after it; `engine_version` waits for it."""
+    if known_version(engine.executable) is not None:
+        return
     with _VERSION_LOCK:
-        if engine in _ENGINE_VERSIONS or engine in _VERSION_ASKS:
-            return
-        if known_version(engine.executable) is not None:
-            return
-        ask = threading.Thread(target=_remember_version, args=(engine,), daemon=True)
-        _VERSION_ASKS[engine] = ask
-    ask.start()
+        if engine not in _VERSION_ASKS:  # started under the lock: never joined unstarted
+            ask = threading.Thread(target=_prefetch, args=(engine,), daemon=True)
+            ask.start()
+            _VERSION_ASKS[engine] = ask
 
 
-def _remember_version(engine: Engine) -> None:
+def _prefetch(engine: Engine) -> None:
     with contextlib.suppress(Exception):  # engine_version asks again and raises it
-        version = _ask_version(engine)
-        with _VERSION_LOCK:
-            _ENGINE_VERSIONS[engine] = version
+        _asked_version(engine)
 
 
 def engine_version(engine: Engine) -> str:
@@ -180,19 +177,14 @@ def engine_version(engine: Engine) -> str:
     Asked once per engine and process: every job records it in its provenance.
     """
     with _VERSION_LOCK:
-        ask = _VERSION_ASKS.pop(engine, None)
+        ask = _VERSION_ASKS.get(engine)
     if ask is not None:
         ask.join()
-    with _VERSION_LOCK:
-        version = _ENGINE_VERSIONS.get(engine)
-    if version is None:
-        version = _ask_version(engine)
-        with _VERSION_LOCK:
-            _ENGINE_VERSIONS[engine] = version
-    return version
+    return _asked_version(engine)
 
 
-def _ask_version(engine: Engine) -> str:
+@functools.cache
+def _asked_version(engine: Engine) -> str:
     known = known_version(engine.executable)
     if known is not None:
         return known

@@ -6,6 +6,7 @@ The engine is a shell script that logs its arguments (no container runs).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def fake_podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: True)  # no `info`
     monkeypatch.setattr(engine_mod, "_ANSWERED", set())
     monkeypatch.setattr(engine_mod, "_VERSIONS", {})
-    monkeypatch.setattr(images_mod, "_ENGINE_VERSIONS", {})
+    # a version cache of the test's own
+    monkeypatch.setattr(
+        images_mod, "_asked_version", functools.cache(images_mod._asked_version.__wrapped__)
+    )
     monkeypatch.setattr(images_mod, "_VERSION_ASKS", {})
     return log
 
