@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import select
+import signal
+import time
+from collections.abc import Iterable, Iterator
 
 
 def host_name() -> str:
@@ -125,3 +129,35 @@ def processes_mentioning(text: str) -> list[int]:
         for pid, environ in _own_proc_file("environ")
         if pid != me and needle in environ and _proc_state(pid) != "Z"
     ]
+
+
+def signal_and_wait(pids: Iterable[int], sig: int, timeout: float) -> list[int]:
+    """Send `sig` to each of `pids` through its pidfd (never to a process that took a pid
+    over since) and wait up to `timeout` seconds in all for them to exit (their pidfds turn
+    readable: no polling). Returns those still running then; a pid gone before the signal,
+    or one this user may not signal, is not among them."""
+    pidfds: dict[int, int] = {}
+    try:
+        for pid in pids:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:  # gone already
+                continue
+            try:
+                signal.pidfd_send_signal(pidfd, sig)
+            except PermissionError:
+                os.close(pidfd)
+                continue
+            except ProcessLookupError:  # exited since: its pidfd is readable
+                pass
+            pidfds[pid] = pidfd
+        deadline = time.monotonic() + timeout
+        return [
+            pid
+            for pid, pidfd in pidfds.items()
+            if not select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))[0]
+        ]
+    finally:
+        for pidfd in pidfds.values():
+            with contextlib.suppress(OSError):
+                os.close(pidfd)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import signal
 import subprocess
 from dataclasses import dataclass
 
 from containerrunner.errors import CommandError, ConfigurationError
+from containerrunner.procinfo import signal_and_wait
 
 # seconds the agent may take to exit after SIGTERM (then SIGKILL), and again after SIGKILL
 AGENT_EXIT_TIMEOUT = 5.0
@@ -66,19 +66,8 @@ class SshAgent:
         outlives the job that started it. The agent is not our child (it daemonized), so
         its exit is all there is to wait for."""
         try:
-            pidfd: int | None = os.pidfd_open(self.pid)
-        except OSError:  # gone already
-            pidfd = None
-        try:
-            if pidfd is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGTERM)
-                if not select.select([pidfd], [], [], AGENT_EXIT_TIMEOUT)[0]:
-                    with contextlib.suppress(ProcessLookupError):
-                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                    select.select([pidfd], [], [], AGENT_EXIT_TIMEOUT)
+            if signal_and_wait([self.pid], signal.SIGTERM, AGENT_EXIT_TIMEOUT):
+                signal_and_wait([self.pid], signal.SIGKILL, AGENT_EXIT_TIMEOUT)
         finally:
-            if pidfd is not None:
-                os.close(pidfd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.socket)

@@ -24,13 +24,11 @@ import json
 import logging
 import os
 import pwd
-import select
 import shutil
 import signal
 import stat
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
@@ -42,8 +40,10 @@ from containerrunner.procinfo import (
     process_alive,
     processes_mentioning,
     processes_using,
+    signal_and_wait,
     start_time,
 )
+from containerrunner.sshagent import AGENT_EXIT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +195,6 @@ def _own_dirs(tmp: str | None, prefixes: tuple[str, ...]) -> list[str]:
         if stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
             found.append(entry.path)
     return sorted(found)
-
-
-# How long reap_stale waits for a dead owner's ssh-agent (or job processes) to exit after
-# SIGTERM.
-AGENT_EXIT_TIMEOUT = 5.0
 
 
 def reap_stale(tmp: str | None = None) -> list[str]:
@@ -414,30 +409,17 @@ def _stop_agents(path: str) -> None:
 
 
 def _terminate(find: Callable[[], list[int]], what: str, path: str) -> None:
-    """SIGTERM to the processes `find()` names, up to AGENT_EXIT_TIMEOUT for each to end
-    (their pidfds, not polling), then `find()` again and SIGKILL to what it names: a process
-    that outlived its SIGTERM, or one that appeared after the first look (an ssh-agent still
-    daemonizing forks its lasting child after its parent was listed)."""
+    """SIGTERM to the processes `find()` names, up to AGENT_EXIT_TIMEOUT (sshagent's) in all
+    for them to end (their pidfds, not polling: procinfo.signal_and_wait), then `find()` again
+    and SIGKILL to what it names: a process that outlived its SIGTERM, or one that appeared
+    after the first look (an ssh-agent still daemonizing forks its lasting child after its
+    parent was listed)."""
     pids = find()
     if not pids:
         return
     log.info("stopping %s %s, left by a dead owner in %s", what, pids, path)
-    pidfds = []
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            pidfds.append(os.pidfd_open(pid))
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
-    try:
-        deadline = time.monotonic() + AGENT_EXIT_TIMEOUT
-        for pidfd in pidfds:  # each one's exit (readable pidfd), not polling
-            select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
-        for pid in find():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-    finally:
-        for pidfd in pidfds:
-            os.close(pidfd)
+    signal_and_wait(pids, signal.SIGTERM, AGENT_EXIT_TIMEOUT)
+    signal_and_wait(find(), signal.SIGKILL, 0.0)
 
 
 def _remove_container(owner: Owner) -> None:

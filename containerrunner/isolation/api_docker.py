@@ -27,11 +27,8 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.http_status import BROKEN, CONFLICT
 from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
-
-CONFLICT = 409
-# the connection refused or cut mid-stream
-_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 class DockerApi:
@@ -120,7 +117,7 @@ class DockerApi:
             raise Unreachable(f"docker API: login: {exc}") from exc
         try:
             scratch.api.login(auth.username, auth.password, registry=auth.host, reauth=True)
-        except _BROKEN as exc:
+        except BROKEN as exc:
             raise Unreachable(f"docker API: login to {auth.host}: {exc}") from exc
         except requests.exceptions.Timeout as exc:
             raise RegistryLoginError(auth.host, "docker", "no answer in time", self.via) from exc
@@ -169,7 +166,7 @@ class DockerApi:
                     raise EngineTimeoutError(f"docker API: pull {image} took over {timeout:g} s")
         except requests.exceptions.Timeout as exc:
             raise EngineTimeoutError(f"docker API: pull {image} did not answer in time") from exc
-        except _BROKEN as exc:
+        except BROKEN as exc:
             raise Unreachable(f"docker API: pull {image}: {exc}") from exc
         except PullStreamError as exc:
             raise PullError("docker", image, self.via, str(exc)) from exc

@@ -32,12 +32,8 @@ from containerrunner.isolation.client_types import (
     container_info,
     image_info,
 )
+from containerrunner.isolation.http_status import BROKEN, CONFLICT, NOT_MODIFIED
 from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
-
-CONFLICT = 409
-# the connection refused or cut mid-stream
-_BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
-NOT_MODIFIED = 304
 
 
 class PodmanApi:
@@ -219,7 +215,7 @@ class PodmanApi:
                     raise EngineTimeoutError(f"podman API: {what} took over {timeout:g} s")
         except requests.exceptions.Timeout as exc:
             raise EngineTimeoutError(f"podman API: {what} did not answer in time") from exc
-        except _BROKEN as exc:
+        except BROKEN as exc:
             raise Unreachable(f"podman API at {self.url}: {what}: {exc}") from exc
         except PullStreamError as exc:
             raise PullError("podman", image, self.via, str(exc)) from exc

@@ -215,6 +215,17 @@ def test_a_dead_owners_container_is_removed_on_the_endpoint_it_used(
     assert calls and all(line.startswith(f"{seen} ps ") for line in calls), calls
 
 
+def start_worker(env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """A stand-in for an Ansible worker with `env` in `cwd`, running until its stdin closes;
+    returned once it has exec'd (its /proc environ and cwd are its own, not its parent's)."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=cwd,
+    )  # fmt: skip
+    assert worker.stdout is not None and worker.stdout.readline() == b"ready\n"
+    return worker
+
+
 @pytest.mark.parametrize("remote_tmp", [None, "custom"])
 def test_a_workers_remote_tmp_dirs_are_found_by_the_pid_in_their_name(
     tmp_path: Path, remote_tmp: str | None
@@ -227,9 +238,7 @@ def test_a_workers_remote_tmp_dirs_are_found_by_the_pid_in_their_name(
     env = {**os.environ, "HOME": str(home)}
     if remote_tmp:
         env["ANSIBLE_REMOTE_TMP"] = str(base)
-    worker = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env
-    )
+    worker = start_worker(env)
     try:
         mine = base / f"ansible-tmp-1796243902.87-{worker.pid}-98634528885176"
         mine.mkdir()
@@ -269,10 +278,7 @@ def test_a_remote_tmp_set_only_in_ansible_cfg_is_where_the_dirs_are_found(
         (work / "ansible.cfg").write_text("[defaults]\nremote_tmp = /nowhere\n")  # loses
     else:
         (home / ".ansible.cfg").write_text(text)
-    worker = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"],
-        stdin=subprocess.PIPE, env=env, cwd=work,
-    )  # fmt: skip
+    worker = start_worker(env, work)
     try:
         mine = base / f"ansible-tmp-1796243902.87-{worker.pid}-98634528885176"
         mine.mkdir()
@@ -297,10 +303,7 @@ def test_the_environment_wins_over_ansible_cfg_and_a_world_writable_cwd_is_not_r
     (work / "ansible.cfg").write_text(f"[defaults]\nremote_tmp = {from_cfg}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(HOME=str(tmp_path / "home"), ANSIBLE_REMOTE_TMP=str(from_env))
-    worker = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"],
-        stdin=subprocess.PIPE, env=env, cwd=work,
-    )  # fmt: skip
+    worker = start_worker(env, work)
     try:
         for base in (from_env, from_cfg):
             (base / f"ansible-tmp-1796243902.87-{worker.pid}-1").mkdir()
