@@ -522,3 +522,45 @@ def test_an_api_pull_uses_a_login_made_after_the_client_connected(
     items: list[PullProgress] = []
     assert ensure_image(engine, published, "missing", listener=items.append) is not None
     _check_items(items, published, API[engine.name])
+
+
+def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "containerrunner", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def test_cli_session_start_shows_the_pull_then_the_session_works(
+    engine: Engine, pushed: str, tmp_path: Path
+) -> None:
+    """`session start --pull always` not on a TTY: the pull's steps on stderr (relayed from
+    the holder daemon), the ID alone on stdout; a call runs in the session; stopped after."""
+    ident = f"crpull-{uuid.uuid4().hex[:12]}"
+    proc = _cli(
+        tmp_path, "session", "start", "--engine", engine.name, "--image", pushed,
+        "--pull", "always", "--mount", str(tmp_path), "-i", ident,
+    )  # fmt: skip
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{ident}\n"
+        pull_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]
+        assert len(pull_lines) >= 2, proc.stderr
+        assert image_present(engine, pushed)
+        call = _cli(tmp_path, "exec", "--session", ident, "--", "/bin/busybox", "echo", "warm")
+        assert (call.returncode, call.stdout) == (0, "warm\n"), call.stderr
+    finally:
+        stopped = _cli(tmp_path, "session", "stop", ident)
+    assert stopped.returncode == 0, stopped.stderr
+    listed = subprocess.run(
+        engine.command("ps", "-a", "--filter", f"label=containerrunner.ident={ident}", "-q"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listed.stdout.strip() == ""
