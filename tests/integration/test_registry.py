@@ -38,6 +38,7 @@ from containerrunner.isolation.images import (
     pull_progress_to,
 )
 from containerrunner.progress import Progress, PullProgress
+from tests import credhelper
 from tests import registry as reg
 from tests.conftest import image_present
 
@@ -564,3 +565,49 @@ def test_cli_session_start_shows_the_pull_then_the_session_works(
         check=True,
     )
     assert listed.stdout.strip() == ""
+
+
+def test_an_api_pull_asks_the_credential_helper_and_leaks_nothing(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    fresh_clients: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a credHelpers entry for the registry (podman: in REGISTRY_AUTH_FILE; docker: in
+    DOCKER_CONFIG's config.json), no password in any file: a job's API pull gets the
+    credentials from `docker-credential-crtest` (tests/credhelper.py, answering from its
+    environment), the job runs, and the password is in no file under the private data dir,
+    the test's dirs or the temp dir."""
+    server, _ = registry
+    credhelper.install(tmp_path / "bin")
+    log = tmp_path / "helper.log"
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("CRTEST_USER", server.username)
+    monkeypatch.setenv("CRTEST_SECRET", server.password)
+    monkeypatch.setenv("CRTEST_LOG", str(log))
+    store = reg.login_env(engine.name, tmp_path / "auth")  # the published fixture's store
+    path = store.get("REGISTRY_AUTH_FILE") or os.path.join(store["DOCKER_CONFIG"], "config.json")
+    Path(path).write_text(json.dumps({"credHelpers": {server.host: credhelper.NAME}}))
+    engine_client = client.client_for(engine)
+    engine_client.version()  # connected: the job's pull goes through the API
+    items: list[PullProgress] = []
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    out, err, rc = containerrunner.run_command(
+        executable_cmd="/bin/busybox",
+        cmdline_args=["echo", "pulled-with-a-helper"],
+        private_data_dir=str(pdd),
+        process_isolation=True,
+        process_isolation_executable=engine.name,
+        container_image=published,
+        pull_progress_handler=items.append,
+        quiet=True,
+    )
+    assert (rc, out.strip()) == (0, "pulled-with-a-helper"), err
+    _check_items(items, published, API[engine.name])
+    assert log.read_text().splitlines()[0] == f"get|{server.host}"
+    encoded = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
+    assert _files_holding(server.password, pdd, tmp_path, Path(tempfile.gettempdir())) == []
+    assert _files_holding(encoded, pdd, tmp_path) == []
