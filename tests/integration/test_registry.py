@@ -611,3 +611,43 @@ def test_an_api_pull_asks_the_credential_helper_and_leaks_nothing(
     encoded = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
     assert _files_holding(server.password, pdd, tmp_path, Path(tempfile.gettempdir())) == []
     assert _files_holding(encoded, pdd, tmp_path) == []
+
+
+def test_cli_session_start_on_a_tty_draws_the_pull(
+    engine: Engine, pushed: str, tmp_path: Path
+) -> None:
+    """`session start` on a pty: the live pull row while pulling, then the ID."""
+    ident = f"crtty-{uuid.uuid4().hex[:12]}"
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "containerrunner", "session", "start",
+             "--engine", engine.name, "--image", pushed, "--mount", str(tmp_path), "-i", ident],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            cwd=tmp_path,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the pty has closed it
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+        stopped = _cli(tmp_path, "session", "stop", ident)
+    assert stopped.returncode == 0, stopped.stderr
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert f"pull {pushed}: " in shown, shown[-3000:]
+    assert shown.rstrip().splitlines()[-1].strip() == ident
