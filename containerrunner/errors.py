@@ -49,6 +49,21 @@ class RegistryLoginError(ConfigurationError):
         super().__init__(f"{engine} login to registry {host!r} failed: {detail}")
 
 
+class CredentialHelperError(RegistryLoginError):
+    """A credential helper (`docker-credential-NAME`, from a `credHelpers`/`credsStore`
+    entry) for a registry is missing or failed: names the helper and the registry."""
+
+    def __init__(self, helper: str, host: str, engine: str, via: str, detail: str) -> None:
+        self.host = host
+        self.via = via
+        self.helper = helper
+        ConfigurationError.__init__(
+            self,
+            f"{engine} pull: credential helper {helper} for registry {host!r} failed "
+            f"({via}): {detail}",
+        )
+
+
 class ArtifactWriteError(ContainerRunnerError):
     """The job's artifacts could not be written (the disk is full, the dir went away): the
     job is stopped and ends `failed`. Carries the artifacts dir and the OSError."""

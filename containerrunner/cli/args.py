@@ -534,6 +534,16 @@ def _add_session_args(parser: argparse.ArgumentParser) -> None:
         "--start-timeout", type=float, metavar="SECONDS", help="limit on the container start"
     )
     start.add_argument("-i", "--ident", help="the session's ID (default: a new uuid)")
+    start.add_argument(
+        "-j",
+        "--json",
+        action="store_true",
+        help='the pull\'s steps as JSON lines, then the ID as one ({"event": '
+        '"containerrunner_session_started", ...})',
+    )
+    start.add_argument(
+        "-q", "--quiet", action="store_true", help="no live pull view: plain lines on stderr"
+    )
     stop = add("stop", "stop a session: its container is removed", SESSION_EPILOG)
     stop.add_argument("session_id", metavar="ID", help="the session's ID or a unique prefix")
     listing = add("list", "list the running sessions of this user", SESSION_EPILOG)

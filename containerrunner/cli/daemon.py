@@ -29,6 +29,9 @@ POLL = 0.1
 
 Report = Callable[[str], None]
 Job = Callable[[Report], int]
+#: a message the job sends before it has started (e.g. a pull's steps, one JSON item each):
+#: `report(PROGRESS + " " + text)`, given to spawn's `on_progress` as `text`; any number
+PROGRESS = "progress"
 
 
 def pidfile_path(private_data_dir: str) -> str:
@@ -85,9 +88,16 @@ def start(private_data_dir: str, job: Job) -> int:
     )
 
 
-def spawn(job: Job, *, log_path: str | None, pidfile: str | None = None) -> int:
+def spawn(
+    job: Job,
+    *,
+    log_path: str | None,
+    pidfile: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> int:
     """Run `job` in a daemon (stderr to `log_path`, or nowhere; its pid in `pidfile` while it
     runs, when given); returns the daemon's pid once `job` has called `report("started")`.
+    Each `report("progress TEXT")` before that goes to `on_progress(TEXT)` as it arrives.
 
     An exception `job` raises before that is reported here as a CliError.
     """
@@ -103,8 +113,16 @@ def spawn(job: Job, *, log_path: str | None, pidfile: str | None = None) -> int:
         _daemon(job, write_end, log_path, pidfile)
     os.close(write_end)
     os.waitpid(child, 0)
+    message = ""
     with os.fdopen(read_end, "rb") as pipe:
-        message = pipe.read().decode("utf-8", "replace").strip()
+        for raw in pipe:  # each line as it arrives, until the final one (or EOF)
+            line = raw.decode("utf-8", "replace").strip()
+            status, _, detail = line.partition(" ")
+            if status != PROGRESS:
+                message = line
+                break
+            if on_progress is not None:
+                on_progress(detail)
     status, _, detail = message.partition(" ")
     if status == "started":
         return int(detail)
@@ -123,6 +141,10 @@ def _daemon(
     def report(message: str) -> None:
         nonlocal reported
         if reported:
+            return
+        if message.startswith(PROGRESS + " "):  # one line (a write below PIPE_BUF is whole)
+            with contextlib.suppress(OSError):  # the caller is gone: the job goes on
+                os.write(write_end, " ".join(message.split("\n")).encode("utf-8") + b"\n")
             return
         reported = True
         text = message if message != "started" else f"started {os.getpid()}"

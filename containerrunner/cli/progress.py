@@ -20,6 +20,8 @@
   `{"event": "containerrunner_image_pull", "event_data": {PullProgress fields}}` per item
   (no `counter`/`uuid`: not an Ansible event, and not in the artifacts).
 - `NullDisplay` (a daemonised job): nothing; the artifacts hold everything.
+- `PullView` (`session start`, which runs no job): the pull alone, by the same rules — on a
+  TTY a live `pull IMAGE` row, else `PullLines` on stderr, with --json the JSON items.
 
 Event handlers run on the Runner's event thread; `Tally` is the state they share with the
 live view's refresh thread, behind a lock.
@@ -563,6 +565,52 @@ class LiveDisplay(NullDisplay):
             self.console.print(Text(outcome.failure_detail, style="red"))
         elapsed = format_elapsed(time.monotonic() - self.tally.started)
         self.console.print(_closing(outcome).append(f"; {elapsed}", style="dim"))
+
+
+class PullView:
+    """What `session start` shows while its image is pulled: a live pull row when stdout is
+    a TTY (and not --quiet), plain `pull_line`s on stderr otherwise, JSON items (PULL_EVENT)
+    on stdout with --json: `run`'s rules. The live view starts with the first item (after
+    the holder daemon's fork: no refresh thread is forked)."""
+
+    def __init__(self, *, json_mode: bool, quiet: bool, stdout: IO[str], stderr: IO[str]) -> None:
+        self.json = JsonDisplay(stdout) if json_mode else None
+        self.live: Live | None = None
+        self.last: PullProgress | None = None
+        self.lines: PullLines | None = None
+        if self.json is None and not quiet and _isatty(stdout):
+            self.live = Live(
+                get_renderable=self.render,
+                console=Console(file=stdout),
+                refresh_per_second=8,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+        elif self.json is None:
+            self.lines = PullLines(Console(file=stderr, highlight=False, soft_wrap=True))
+        self._started = False
+
+    def render(self) -> RenderableType:
+        return pull_row(self.last) or Text("")
+
+    def pull(self, item: PullProgress) -> None:
+        self.last = item
+        if self.json is not None:
+            self.json.pull(item)
+        elif self.lines is not None:
+            self.lines(item)
+        elif self.live is not None:
+            if not self._started:
+                self._started = True
+                self.live.start()
+            self.live.refresh()
+
+    def finish(self) -> None:
+        """Ends the live view (nothing to do for the others); safe to call twice."""
+        if self.live is not None and self._started:
+            self._started = False
+            self.live.stop()
 
 
 def choose_display(

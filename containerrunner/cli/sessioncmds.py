@@ -7,31 +7,68 @@ the session lives exactly as long as its holder: `session stop ID` sends it SIGT
 the session: container and runtime dir removed) and, should it not end, SIGKILL and removes
 both itself; a holder killed by anything else leaves a dead owner, whose container the next
 containerrunner job reaps. `run --session ID` / `exec --session ID` exec their job in it.
+
+While the holder pulls the session's image, each PullProgress goes up the daemon's pipe as a
+`progress` line (its JSON) and `session start` shows it as `run` does (cli/progress.py
+`PullView`: live row, plain lines on stderr, or --json items).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import select
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from containerrunner.cli import daemon
 from containerrunner.cli.common import CliError, say
 from containerrunner.preload import PRELOAD_DIR
+from containerrunner.progress import PullProgress
 from containerrunner.runner import CALLBACK_DIR
 from containerrunner.session_record import SessionRecord, find_session, live_sessions
+
+if TYPE_CHECKING:
+    from containerrunner.cli.progress import PullView
 
 STOP_TIMEOUT = 60.0  # the holder's close() removes the container: an engine round trip
 KILL_TIMEOUT = 10.0
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+SESSION_EVENT = "containerrunner_session_started"
+
+
+def pull_relay(report: Callable[[str], None]) -> Callable[[PullProgress], None]:
+    """The holder's pull_progress_handler: each item up the daemon's pipe, as JSON."""
+
+    def relay(item: PullProgress) -> None:
+        report(f"{daemon.PROGRESS} {json.dumps(dataclasses.asdict(item), default=str)}")
+
+    return relay
+
+
+def shown_pull(view: PullView) -> Callable[[str], None]:
+    """spawn's on_progress: a relayed item (pull_relay) to `view`; a line that is not one is
+    dropped (the holder sends nothing else)."""
+
+    def show(text: str) -> None:
+        try:
+            item = PullProgress(**json.loads(text))
+        except (ValueError, TypeError):
+            return
+        view.pull(item)
+
+    return show
+
+
 def cmd_session_start(args: argparse.Namespace) -> int:
+    from containerrunner.cli.progress import PullView
     from containerrunner.session import Session
 
     session = Session(
@@ -46,14 +83,25 @@ def cmd_session_start(args: argparse.Namespace) -> int:
     )  # validated here, in the caller: a bad option is an error before any fork
     session.held_by = "cli"
 
-    def hold(report: Callable[[str], None]) -> int:  # pragma: no cover - runs in the daemon
+    json_mode = bool(getattr(args, "json", False))
+    view = PullView(
+        json_mode=json_mode,
+        quiet=bool(getattr(args, "quiet", False)),
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+
+    def hold(report: Callable[[str], None]) -> int:  # runs in the daemon
         got: list[int] = []
         for signum in _STOP_SIGNALS:
             signal.signal(signum, lambda number, frame: got.append(number))
         try:
+            session.pull_progress_handler = pull_relay(report)
             session.start()
-            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            # a stop signal from here on is either seen by its handler (`got`) or, blocked,
+            # pending for sigwait
             report("started")
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
             if not got:
                 signal.sigwait(_STOP_SIGNALS)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -61,10 +109,17 @@ def cmd_session_start(args: argparse.Namespace) -> int:
             session.close()
         return 0
 
-    pid = daemon.spawn(hold, log_path=None)
+    try:
+        pid = daemon.spawn(hold, log_path=None, on_progress=shown_pull(view))
+    finally:
+        view.finish()
     if args.debug:
         say(f"debug: session {session.ident} is held by daemon pid {pid}")
-    sys.stdout.write(f"{session.ident}\n")
+    if json_mode:
+        line = json.dumps({"event": SESSION_EVENT, "event_data": {"ident": session.ident}})
+        sys.stdout.write(f"{line}\n")
+    else:
+        sys.stdout.write(f"{session.ident}\n")
     sys.stdout.flush()
     return 0
 

@@ -13,12 +13,20 @@ import time
 from typing import Any
 
 import docker
+import docker.auth
+import docker.credentials
 import docker.errors
 import docker.utils
 import requests.exceptions
 
 from containerrunner.config.registry_auth import RegistryAuth
-from containerrunner.errors import EngineError, EngineTimeoutError, PullError, RegistryLoginError
+from containerrunner.errors import (
+    CredentialHelperError,
+    EngineError,
+    EngineTimeoutError,
+    PullError,
+    RegistryLoginError,
+)
 from containerrunner.isolation.client_types import (
     ContainerInfo,
     ImageInfo,
@@ -29,6 +37,7 @@ from containerrunner.isolation.client_types import (
 )
 from containerrunner.isolation.http_status import BROKEN, CONFLICT
 from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
+from containerrunner.isolation.registry_auth import HELPER_PREFIX
 
 
 class DockerApi:
@@ -127,6 +136,18 @@ class DockerApi:
         finally:
             scratch.close()
 
+    def _helper_error(self, repo: str, exc: Exception) -> CredentialHelperError:
+        """The SDK's credential-store failure for `repo`'s registry, naming its helper."""
+        registry, _ = docker.auth.resolve_repository_name(repo)
+        try:
+            config = docker.auth.load_config(credstore_env=self._api.credstore_env)
+            helper = config.get_credential_store(registry) or "?"
+        except docker.errors.DockerException:
+            helper = "?"
+        return CredentialHelperError(
+            f"{HELPER_PREFIX}{helper}", registry, "docker", self.via, str(exc)
+        )
+
     def pull(
         self,
         image: str,
@@ -140,7 +161,9 @@ class DockerApi:
         is checked between steps (each read has the client's timeout). With `auth`: `login`
         first, then the credentials go in the pull's X-Registry-Auth header (in memory;
         `auth_dir` is the CLI's and unused here); else the SDK sends those of the docker
-        config, as the CLI does."""
+        config, as the CLI does: its `credHelpers` entry for the registry, else `credsStore`,
+        run as `docker-credential-NAME get` (the SDK's docker.credentials), else `auths`; a
+        helper that is missing or fails is a CredentialHelperError naming it."""
         del auth_dir
         credentials = None
         if auth is not None:
@@ -172,5 +195,11 @@ class DockerApi:
             raise PullError("docker", image, self.via, str(exc)) from exc
         except docker.errors.APIError as exc:  # NotFound (404) too
             raise PullError("docker", image, self.via, str(exc.explanation or exc)) from exc
+        except docker.errors.DockerException as exc:
+            if not isinstance(exc.__cause__, docker.credentials.StoreError):
+                raise PullError("docker", image, self.via, str(exc)) from exc
+            # the SDK found a credHelpers/credsStore entry for the registry and its helper
+            # is missing or failed (docker.auth raises DockerException from the StoreError)
+            raise self._helper_error(repo, exc) from exc
         if listener is not None:
             listener(reader.done())

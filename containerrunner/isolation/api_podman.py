@@ -8,11 +8,8 @@ Where the service is comes from `podman_service.endpoint()`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
-import os
 import time
 import urllib.parse
 from typing import Any
@@ -34,6 +31,7 @@ from containerrunner.isolation.client_types import (
 )
 from containerrunner.isolation.http_status import BROKEN, CONFLICT, NOT_MODIFIED
 from containerrunner.isolation.pulls import PullListener, PullReader, PullStreamError
+from containerrunner.isolation.registry_auth import auth_file_credentials
 
 
 class PodmanApi:
@@ -170,8 +168,9 @@ class PodmanApi:
         `listener`; PullError when podman refuses it (an error status, or an error object
         in the 200 stream). `timeout` is checked between steps (each read has the client's).
         With `auth`: `login` first, then the credentials go in the pull's X-Registry-Auth
-        header (in memory; `auth_dir` is the CLI's and unused here); else the entry of
-        REGISTRY_AUTH_FILE for the image's registry, if any."""
+        header (in memory; `auth_dir` is the CLI's and unused here); else what
+        REGISTRY_AUTH_FILE gives for the image's registry (its credHelpers entry's helper,
+        or its auths entry: registry_auth.auth_file_credentials), if anything."""
         del auth_dir
         reader = PullReader(image, self.via)
         deadline = time.monotonic() + timeout
@@ -183,7 +182,7 @@ class PodmanApi:
                 "password": auth.password,
             }
         else:
-            credentials = auth_file_credentials(image)
+            credentials = auth_file_credentials(image, "podman", self.via)
         headers = {}
         if credentials is not None:
             header = podman.api.http_utils.encode_auth_header(credentials)
@@ -223,51 +222,6 @@ class PodmanApi:
             response.close()
         # the stream ended without podman's final `id` object: not pulled
         raise PullError("podman", image, self.via, "the pull stream ended without an image ID")
-
-
-def _repository(image: str) -> str:
-    """`host/path/name` of `image` (docker.io for a name without a registry part)."""
-    name = image.split("@", 1)[0]
-    first, _, rest = name.partition("/")
-    if not rest or not ("." in first or ":" in first or first == "localhost"):
-        return f"docker.io/{name}"
-    return name.rsplit(":", 1)[0] if ":" in name.rpartition("/")[2] else name
-
-
-def auth_file_credentials(image: str) -> dict[str, str] | None:
-    """The username and password the podman CLI would use for `image` from
-    `REGISTRY_AUTH_FILE` (containers-auth.json: the longest `auths` key that is the image's
-    registry or a namespace of it, its base64 `user:password`), or None: no such variable,
-    file or entry. The service itself reads only its default auth file (the CLI's default
-    when REGISTRY_AUTH_FILE is unset), so this sends the CLI's credentials in the request
-    (X-Registry-Auth, in memory over the socket). Credential helpers are not consulted."""
-    path = os.environ.get("REGISTRY_AUTH_FILE")
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            auths = json.load(fh).get("auths") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    repository = _repository(image)
-    best: tuple[int, Any] | None = None
-    for key, entry in auths.items() if isinstance(auths, dict) else ():
-        scope = str(key).removeprefix("https://").removeprefix("http://").rstrip("/")
-        if (repository == scope or repository.startswith(scope + "/")) and (
-            best is None or len(scope) > best[0]
-        ):
-            best = (len(scope), entry)
-    if best is None or not isinstance(best[1], dict):
-        return None
-    try:
-        username, _, password = (
-            base64.b64decode(str(best[1].get("auth", ""))).decode().partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    if not username:
-        return None
-    return {"username": username, "password": password}
 
 
 def _decoded(line: bytes | str) -> dict[str, Any] | None:

@@ -38,6 +38,7 @@ from containerrunner.isolation.images import (
     pull_progress_to,
 )
 from containerrunner.progress import Progress, PullProgress
+from tests import credhelper
 from tests import registry as reg
 from tests.conftest import image_present
 
@@ -522,3 +523,131 @@ def test_an_api_pull_uses_a_login_made_after_the_client_connected(
     items: list[PullProgress] = []
     assert ensure_image(engine, published, "missing", listener=items.append) is not None
     _check_items(items, published, API[engine.name])
+
+
+def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "containerrunner", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def test_cli_session_start_shows_the_pull_then_the_session_works(
+    engine: Engine, pushed: str, tmp_path: Path
+) -> None:
+    """`session start --pull always` not on a TTY: the pull's steps on stderr (relayed from
+    the holder daemon), the ID alone on stdout; a call runs in the session; stopped after."""
+    ident = f"crpull-{uuid.uuid4().hex[:12]}"
+    proc = _cli(
+        tmp_path, "session", "start", "--engine", engine.name, "--image", pushed,
+        "--pull", "always", "--mount", str(tmp_path), "-i", ident,
+    )  # fmt: skip
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{ident}\n"
+        pull_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"pull {pushed}: ")]
+        assert len(pull_lines) >= 2, proc.stderr
+        assert image_present(engine, pushed)
+        call = _cli(tmp_path, "exec", "--session", ident, "--", "/bin/busybox", "echo", "warm")
+        assert (call.returncode, call.stdout) == (0, "warm\n"), call.stderr
+    finally:
+        stopped = _cli(tmp_path, "session", "stop", ident)
+    assert stopped.returncode == 0, stopped.stderr
+    listed = subprocess.run(
+        engine.command("ps", "-a", "--filter", f"label=containerrunner.ident={ident}", "-q"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listed.stdout.strip() == ""
+
+
+def test_an_api_pull_asks_the_credential_helper_and_leaks_nothing(
+    engine: Engine,
+    published: str,
+    registry: tuple[reg.Registry, subprocess.Popen[str]],
+    fresh_clients: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a credHelpers entry for the registry (podman: in REGISTRY_AUTH_FILE; docker: in
+    DOCKER_CONFIG's config.json), no password in any file: a job's API pull gets the
+    credentials from `docker-credential-crtest` (tests/credhelper.py, answering from its
+    environment), the job runs, and the password is in no file under the private data dir,
+    the test's dirs or the temp dir."""
+    server, _ = registry
+    credhelper.install(tmp_path / "bin")
+    log = tmp_path / "helper.log"
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("CRTEST_USER", server.username)
+    monkeypatch.setenv("CRTEST_SECRET", server.password)
+    monkeypatch.setenv("CRTEST_LOG", str(log))
+    store = reg.login_env(engine.name, tmp_path / "auth")  # the published fixture's store
+    path = store.get("REGISTRY_AUTH_FILE") or os.path.join(store["DOCKER_CONFIG"], "config.json")
+    Path(path).write_text(json.dumps({"credHelpers": {server.host: credhelper.NAME}}))
+    engine_client = client.client_for(engine)
+    engine_client.version()  # connected: the job's pull goes through the API
+    items: list[PullProgress] = []
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    out, err, rc = containerrunner.run_command(
+        executable_cmd="/bin/busybox",
+        cmdline_args=["echo", "pulled-with-a-helper"],
+        private_data_dir=str(pdd),
+        process_isolation=True,
+        process_isolation_executable=engine.name,
+        container_image=published,
+        pull_progress_handler=items.append,
+        quiet=True,
+    )
+    assert (rc, out.strip()) == (0, "pulled-with-a-helper"), err
+    _check_items(items, published, API[engine.name])
+    assert log.read_text().splitlines()[0] == f"get|{server.host}"
+    encoded = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
+    assert _files_holding(server.password, pdd, tmp_path, Path(tempfile.gettempdir())) == []
+    assert _files_holding(encoded, pdd, tmp_path) == []
+
+
+def test_cli_session_start_on_a_tty_draws_the_pull(
+    engine: Engine, pushed: str, tmp_path: Path
+) -> None:
+    """`session start` on a pty: the live pull row while pulling, then the ID."""
+    ident = f"crtty-{uuid.uuid4().hex[:12]}"
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "containerrunner", "session", "start",
+             "--engine", engine.name, "--image", pushed, "--mount", str(tmp_path), "-i", ident],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            cwd=tmp_path,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the pty has closed it
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+        stopped = _cli(tmp_path, "session", "stop", ident)
+    assert stopped.returncode == 0, stopped.stderr
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert f"pull {pushed}: " in shown, shown[-3000:]
+    assert shown.rstrip().splitlines()[-1].strip() == ident

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -373,3 +374,138 @@ def test_a_pull_progress_handler_that_is_not_callable_is_refused() -> None:
             executable_cmd="true",
             pull_progress_handler="print",
         )
+
+
+# ---------------------------------------------------------------- credential helpers
+@pytest.fixture
+def crtest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake `docker-credential-crtest` (tests/credhelper.py) first on PATH, answering
+    crtest / a unique secret; returns its call log."""
+    import uuid
+
+    from tests import credhelper
+
+    credhelper.install(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("CRTEST_USER", "helper-user")
+    monkeypatch.setenv("CRTEST_SECRET", f"helper-{uuid.uuid4().hex}")
+    monkeypatch.setenv("CRTEST_LOG", str(tmp_path / "helper.log"))
+    monkeypatch.delenv("CRTEST_MODE", raising=False)
+    return tmp_path / "helper.log"
+
+
+def _sent_auth(headers: dict[str, str]) -> dict[str, str]:
+    import base64
+
+    return dict(json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"] + "==")))
+
+
+def _podman_auth_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str) -> None:
+    import base64
+
+    entry = {"auth": base64.b64encode(b"file-user:file-pw").decode()}
+    content = {"auths": {"127.0.0.1:50429": entry}, "credHelpers": {"127.0.0.1:50429": helper}}
+    (tmp_path / "auth.json").write_text(json.dumps(content))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
+
+
+def test_podman_api_pull_asks_the_credhelpers_entrys_helper(
+    engine_http: Any, crtest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REGISTRY_AUTH_FILE's credHelpers entry for the registry wins over its auths entry:
+    `docker-credential-crtest get` with the registry on stdin, its answer in X-Registry-Auth."""
+    _podman_auth_file(tmp_path, monkeypatch, "crtest")
+    engine_http.stream = recorded("podman-4.3-images-pull.jsonl")
+    items: list[PullProgress] = []
+    podman_api(engine_http).pull(IMAGE, items.append, 60.0)
+    assert items[-1].done
+    _, headers = engine_http.requests[0]
+    assert _sent_auth(headers) == {
+        "username": "helper-user",
+        "password": os.environ["CRTEST_SECRET"],
+    }
+    assert crtest.read_text() == "get|127.0.0.1:50429\n"  # argv: `get` only
+    monkeypatch.setenv("CRTEST_MODE", "token")
+    assert api_podman.auth_file_credentials(IMAGE) == {"identitytoken": os.environ["CRTEST_SECRET"]}
+    monkeypatch.setenv("CRTEST_MODE", "none")  # the helper has nothing: an anonymous pull
+    podman_api(engine_http).pull(IMAGE, None, 60.0)
+    assert "X-Registry-Auth" not in engine_http.requests[1][1]
+    assert api_podman.auth_file_credentials("quay.io/x/y:1") is None  # no entry: no helper
+    assert len(crtest.read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("mode", ["fail", "missing"])
+def test_podman_api_pull_with_a_broken_helper_names_it_and_the_registry(
+    engine_http: Any,
+    crtest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    from containerrunner.errors import CredentialHelperError, RegistryLoginError
+
+    _podman_auth_file(tmp_path, monkeypatch, "crtest" if mode == "fail" else "crmissing")
+    monkeypatch.setenv("CRTEST_MODE", mode)
+    engine_http.stream = recorded("podman-4.3-images-pull.jsonl")
+    with pytest.raises(CredentialHelperError) as info:
+        podman_api(engine_http).pull(IMAGE, None, 60.0)
+    message = str(info.value)
+    helper = "docker-credential-crtest" if mode == "fail" else "docker-credential-crmissing"
+    assert helper in message and "'127.0.0.1:50429'" in message
+    assert ("the vault is locked" if mode == "fail" else "not found on PATH") in message
+    assert isinstance(info.value, RegistryLoginError) and info.value.host == "127.0.0.1:50429"
+    assert info.value.helper == helper
+    assert engine_http.requests == []  # nothing pulled
+
+
+def _docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: object) -> None:
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps(content))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+
+
+@pytest.mark.parametrize("key", ["credHelpers", "credsStore"])
+def test_docker_api_pull_gets_the_helpers_answer_through_the_sdk(
+    engine_http: Any, crtest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """The docker SDK consults credHelpers/credsStore itself (docker.auth +
+    docker.credentials): the helper's answer goes in X-Registry-Auth."""
+    content: dict[str, object] = (
+        {"credHelpers": {"127.0.0.1:50429": "crtest"}}
+        if key == "credHelpers"
+        else {"credsStore": "crtest"}
+    )
+    _docker_config(tmp_path, monkeypatch, content)
+    engine_http.stream = recorded("docker-20.10-images-create.jsonl")
+    docker_api(engine_http, monkeypatch).pull(IMAGE, None, 60.0)
+    sent = _sent_auth(engine_http.requests[0][1])
+    assert (sent["Username"], sent["Password"]) == ("helper-user", os.environ["CRTEST_SECRET"])
+    assert crtest.read_text() == "get|127.0.0.1:50429\n"
+
+
+@pytest.mark.parametrize("mode", ["fail", "missing"])
+def test_docker_api_pull_with_a_broken_helper_names_it_and_the_registry(
+    engine_http: Any,
+    crtest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    import warnings
+
+    from containerrunner.errors import CredentialHelperError
+
+    name = "crtest" if mode == "fail" else "crmissing"
+    _docker_config(tmp_path, monkeypatch, {"credHelpers": {"127.0.0.1:50429": name}})
+    monkeypatch.setenv("CRTEST_MODE", mode)
+    engine_http.stream = recorded("docker-20.10-images-create.jsonl")
+    api = docker_api(engine_http, monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK warns of a helper not on PATH
+        with pytest.raises(CredentialHelperError) as info:
+            api.pull(IMAGE, None, 60.0)
+    message = str(info.value)
+    assert f"docker-credential-{name}" in message and "'127.0.0.1:50429'" in message
+    assert ("the vault is locked" if mode == "fail" else "not installed") in message
+    assert [p for p, _ in engine_http.requests if "/images/create" in p] == []
