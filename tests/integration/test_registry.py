@@ -422,23 +422,20 @@ def test_cli_json_mode_has_pull_items(engine: Engine, pushed: str, tmp_path: Pat
     assert {p["image"] for p in pulls} == {pushed}
 
 
-def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: Path) -> None:
-    """`containerrunner run` on a pty: the live view draws the pull row (`pull IMAGE: ...`)
-    while pulling, then the job runs to its status line."""
-    pdd = tmp_path / "pdd"
-    (pdd / "project").mkdir(parents=True)
-    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+def _on_a_pty(argv: list[str], cwd: Path | None = None) -> str:
+    """What `argv` showed on a 250-column pty until it exited 0 (the ANSI controls taken out):
+    the CLI's live view draws only on a terminal."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "containerrunner", "run", str(pdd), "-p", "site.yml",
-             "--engine", engine.name, "--image", pushed],
+            [sys.executable, "-m", "containerrunner", *argv],
             stdin=subprocess.DEVNULL,
             stdout=slave,
             stderr=slave,
+            cwd=cwd,
             env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
-        )  # fmt: skip
+        )
         os.close(slave)
         slave = -1
         chunks = []
@@ -455,7 +452,18 @@ def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: 
         os.close(master)
         if slave >= 0:
             os.close(slave)
-    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    """`containerrunner run` on a pty: the live view draws the pull row (`pull IMAGE: ...`)
+    while pulling, then the job runs to its status line."""
+    pdd = tmp_path / "pdd"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "project" / "site.yml").write_text("- hosts: localhost\n")
+    shown = _on_a_pty(
+        ["run", str(pdd), "-p", "site.yml", "--engine", engine.name, "--image", pushed]
+    )
     assert f"pull {pushed}: " in shown, shown[-3000:]
     assert "successful (rc 0)" in shown
 
@@ -618,36 +626,11 @@ def test_cli_session_start_on_a_tty_draws_the_pull(
 ) -> None:
     """`session start` on a pty: the live pull row while pulling, then the ID."""
     ident = f"crtty-{uuid.uuid4().hex[:12]}"
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    argv = ["session", "start", "--engine", engine.name, "--image", pushed]
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "containerrunner", "session", "start",
-             "--engine", engine.name, "--image", pushed, "--mount", str(tmp_path), "-i", ident],
-            stdin=subprocess.DEVNULL,
-            stdout=slave,
-            stderr=slave,
-            cwd=tmp_path,
-            env={**os.environ, "TERM": "xterm", "COLUMNS": "250"},
-        )  # fmt: skip
-        os.close(slave)
-        slave = -1
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the pty has closed it
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert proc.wait(timeout=300) == 0
+        shown = _on_a_pty([*argv, "--mount", str(tmp_path), "-i", ident], cwd=tmp_path)
     finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
         stopped = _cli(tmp_path, "session", "stop", ident)
     assert stopped.returncode == 0, stopped.stderr
-    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
     assert f"pull {pushed}: " in shown, shown[-3000:]
     assert shown.rstrip().splitlines()[-1].strip() == ident
