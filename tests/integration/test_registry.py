@@ -422,6 +422,18 @@ def test_cli_json_mode_has_pull_items(engine: Engine, pushed: str, tmp_path: Pat
     assert {p["image"] for p in pulls} == {pushed}
 
 
+def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "containerrunner", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
 def _on_a_pty(argv: list[str], cwd: Path | None = None) -> str:
     """What `argv` showed on a 250-column pty until it exited 0 (the ANSI controls taken out):
     the CLI's live view draws only on a terminal."""
@@ -471,15 +483,9 @@ def test_cli_run_on_a_tty_draws_the_pull(engine: Engine, pushed: str, tmp_path: 
 def test_cli_exec_shows_the_pull_on_stderr(engine: Engine, pushed: str, tmp_path: Path) -> None:
     """`containerrunner exec` pulls the absent image first: its steps on stderr, the
     command's output alone on stdout."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "containerrunner", "exec", "--engine", engine.name,
-         "--image", pushed, "--", "/bin/busybox", "echo", "exec-after-pull"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
+    proc = _cli(
+        tmp_path, "exec", "--engine", engine.name, "--image", pushed,
+        "--", "/bin/busybox", "echo", "exec-after-pull",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "exec-after-pull\n"
@@ -531,18 +537,6 @@ def test_an_api_pull_uses_a_login_made_after_the_client_connected(
     items: list[PullProgress] = []
     assert ensure_image(engine, published, "missing", listener=items.append) is not None
     _check_items(items, published, API[engine.name])
-
-
-def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "containerrunner", *argv],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
 
 
 def test_cli_session_start_shows_the_pull_then_the_session_works(
