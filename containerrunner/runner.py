@@ -243,8 +243,8 @@ class Runner:
     #: runs the process; tests replace it with a fake (same signature as `run_process`)
     process_runner: ProcessRunner = staticmethod(run_process)
     #: the engine a job runs in (None: on the host) with its image made present, and the
-    #: image's ID; and the host command with its program found. containerrunner.testing
-    #: replaces all three.
+    #: image's ID (or the ImageQuery of an optimistic start); and the host command with its
+    #: program found. containerrunner.testing replaces all three.
     engine_resolver: Callable[[Job], tuple[Engine | None, JobImage]] = staticmethod(_job_engine)
     program_resolver: Callable[[tuple[str, ...], dict[str, str]], tuple[str, ...]] = staticmethod(
         resolve_local
