@@ -133,6 +133,52 @@ def ensure_image(
     return image_digest(engine, image, query_timeout)
 
 
+#: the exit status of `<engine> run` when the engine could not run the container (podman's
+#: and docker's alike): an absent image under `--pull=never`, a dead engine, a bad option
+ENGINE_RUN_FAILED = 125
+
+
+def starts_at_once(policy: str, image: str) -> bool:
+    """Whether the pull policy lets a job start `<engine> run --pull=never` at once, with the
+    image query alongside it (`ImageQuery`) instead of before it: the policy pulls nothing
+    when the image is present. True for `never` and `missing`, and for a pinned reference
+    under `always` or `newer` (present pinned content is never pulled, see `ensure_image`);
+    an unpinned `always`/`newer` pulls first, so it keeps the query before the start."""
+    if policy not in ("always", "missing", "never", "newer"):
+        raise ValueError(f"unknown pull policy {policy!r}")
+    return policy in ("missing", "never") or is_pinned(image)
+
+
+class ImageQuery:
+    """`image_info(engine, image)` asked in a thread from construction on, so that a job's
+    container starts while it is answered (the optimistic start, runner.py); `result()`
+    joins it and gives what the query gave (ImageInfo, None when absent) or raises what it
+    raised (EngineError: the engine does not answer; EngineTimeoutError after `timeout`)."""
+
+    def __init__(self, engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> None:
+        self.engine = engine
+        self.image = image
+        self._timeout = timeout
+        self._info: ImageInfo | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._ask, name="containerrunner-image-query", daemon=True
+        )
+        self._thread.start()
+
+    def _ask(self) -> None:
+        try:
+            self._info = image_info(self.engine, self.image, self._timeout)
+        except Exception as exc:  # given to the job's thread by result()
+            self._error = exc
+
+    def result(self) -> ImageInfo | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._info
+
+
 def image_info(engine: Engine, image: str, timeout: float = QUERY_TIMEOUT) -> ImageInfo | None:
     """The local image `image` (ID, labels, RepoDigests) in one query, None when absent;
     EngineError when the engine does not answer. On a job's start path: through the engine's

@@ -310,6 +310,57 @@ def test_a_job_gets_pull_progress_then_runs(
     assert all(isinstance(p, Progress) for p in progress)
 
 
+def test_a_job_under_missing_pulls_after_its_first_start_and_runs_once(
+    engine: Engine, pushed: str, fresh_clients: None, tmp_path: Path
+) -> None:
+    """The optimistic start: an absent image under `missing` (the default): the engine
+    refuses the first start (`--pull=never`), the job pulls (progress to the handler) and
+    starts again; the refusal is in no output or artifact, the provenance has the ID."""
+    pulls: list[PullProgress] = []
+    statuses: list[str] = []
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    out, err, rc = containerrunner.run_command(
+        executable_cmd="/bin/busybox",
+        cmdline_args=["echo", "ran-after-pull"],
+        private_data_dir=str(pdd),
+        ident="pulled",
+        process_isolation=True,
+        process_isolation_executable=engine.name,
+        container_image=pushed,
+        pull="missing",
+        pull_progress_handler=pulls.append,
+        status_handler=lambda data, _config: statuses.append(data["status"]),
+        quiet=True,
+    )
+    assert (out, err, rc) == ("ran-after-pull\n", "", 0)
+    _check_items(pulls, pushed, "the CLI")
+    assert statuses == ["starting", "running", "successful"]
+    artifacts = pdd / "artifacts" / "pulled"
+    assert (artifacts / "stdout").read_text() == "ran-after-pull\n"
+    assert (artifacts / "stderr").read_text() == ""
+    record = json.loads((artifacts / "provenance.json").read_text())
+    assert record["image_id"] == image_digest(engine, pushed) is not None
+
+
+def test_a_job_under_never_does_not_pull(engine: Engine, pushed: str, tmp_path: Path) -> None:
+    pdd = tmp_path / "pdd"
+    pdd.mkdir()
+    with pytest.raises(ImageNotFoundError, match=re.escape(pushed)):
+        containerrunner.run_command(
+            executable_cmd="/bin/busybox",
+            cmdline_args=["true"],
+            private_data_dir=str(pdd),
+            process_isolation=True,
+            process_isolation_executable=engine.name,
+            container_image=pushed,
+            pull="never",
+            quiet=True,
+        )
+    assert not image_present(engine, pushed)
+    assert not (pdd / "artifacts").exists()
+
+
 @pytest.mark.parametrize("connected", [True, False], ids=["api", "cli"])
 def test_container_auth_data_pull_reports_progress(
     engine: Engine,

@@ -142,16 +142,20 @@ def test_an_unbuildable_or_failing_job_does_not_stop_the_others(
     assert len(containerrunner_fake.jobs) == 3
 
 
-def test_a_job_that_cannot_start_is_failed_with_the_reason(
-    containerrunner_fake: FakeRuns, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_job_that_cannot_start_is_failed_with_the_reason(containerrunner_fake: FakeRuns) -> None:
     def no_engine(job: Any) -> tuple[None, None]:
         if job.execution.process_isolation:
             raise containerrunner.EngineError("no working podman")
         return None, None
 
-    monkeypatch.setattr(containerrunner.Runner, "engine_resolver", staticmethod(no_engine))
-    results = containerrunner.run_group([job(), job(process_isolation=True)])
+    # not monkeypatch: its undo runs after the fake's (the autouse fixtures set monkeypatch
+    # up first) and would leave the fake's resolver on Runner for the tests after this one
+    faked = containerrunner.Runner.__dict__["engine_resolver"]
+    containerrunner.Runner.engine_resolver = staticmethod(no_engine)
+    try:
+        results = containerrunner.run_group([job(), job(process_isolation=True)])
+    finally:
+        containerrunner.Runner.engine_resolver = faked
     assert [(r.status, r.rc) for r in results] == [("successful", 0), ("failed", 254)]
     assert results[1].error == "no working podman"
     assert results[1].runner is not None and results[1].summary is None
