@@ -9,7 +9,6 @@ job goes through the real Runner, lifecycle and pipes.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 
 import containerrunner
 from containerrunner.errors import EngineError, ImageNotFoundError
-from containerrunner.isolation import engine as engine_mod
 from containerrunner.isolation import images as images_mod
 from containerrunner.progress import PullProgress
 
@@ -64,20 +62,12 @@ class FakePodman:
 
 
 @pytest.fixture
-def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePodman:
+def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_engine_facts: None) -> FakePodman:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = FakePodman(bindir)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     monkeypatch.setenv("CONTAINERRUNNER_ENGINE_API", "cli")
-    monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
-    monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: True)  # no `info`
-    monkeypatch.setattr(engine_mod, "_ANSWERED", set())
-    monkeypatch.setattr(engine_mod, "_VERSIONS", {})
-    monkeypatch.setattr(
-        images_mod, "_asked_version", functools.cache(images_mod._asked_version.__wrapped__)
-    )
-    monkeypatch.setattr(images_mod, "_VERSION_ASKS", {})
     return fake
 
 

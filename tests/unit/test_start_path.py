@@ -6,7 +6,6 @@ The engine is a shell script that logs its arguments (no container runs).
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -21,7 +20,7 @@ INSPECT = '[{"Id": "sha256:' + "ab" * 32 + '", "Labels": {}}]'
 
 
 @pytest.fixture
-def fake_podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fake_podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_engine_facts: None) -> Path:
     """A `podman` on PATH that answers version, --version and image inspect; returns its log."""
     log = tmp_path / "calls"
     podman = tmp_path / "podman"
@@ -37,15 +36,6 @@ def fake_podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     podman.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setenv("CONTAINERRUNNER_ENGINE_API", "cli")
-    monkeypatch.setattr(engine_mod, "_ROOTLESS", {})
-    monkeypatch.setattr(engine_mod, "_plainly_rootful", lambda: True)  # no `info`
-    monkeypatch.setattr(engine_mod, "_ANSWERED", set())
-    monkeypatch.setattr(engine_mod, "_VERSIONS", {})
-    # a version cache of the test's own
-    monkeypatch.setattr(
-        images_mod, "_asked_version", functools.cache(images_mod._asked_version.__wrapped__)
-    )
-    monkeypatch.setattr(images_mod, "_VERSION_ASKS", {})
     return log
 
 
