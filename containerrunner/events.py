@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -74,6 +75,11 @@ STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "proces
 
 _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
+#: the FIFO's kernel buffer (F_SETPIPE_SZ; Linux's default is 64 KiB, the unprivileged maximum
+#: /proc/sys/fs/pipe-max-size is 1 MiB by default): ~700 B/event B1 events, so the plugin's
+#: writes block (Ansible's main thread waits for the runner's reader to be scheduled) only
+#: when the reader is ~1,500 events behind, not ~90
+FIFO_BUFFER = 1 << 20
 
 
 _UUID_RE = re.compile(r"^[^./\x00][^/\x00]{0,127}$")
@@ -365,6 +371,17 @@ def host_events(events: Iterable[Mapping[str, Any]], host: str) -> list[Event]:
     return found
 
 
+def _grow_pipe(fd: int, size: int = FIFO_BUFFER) -> None:
+    """Give the pipe behind `fd` a buffer of `size` bytes (the size is the pipe's: its
+    writers, in a container too, get it). Only a hint: left as it is where the kernel refuses
+    (above /proc/sys/fs/pipe-max-size, or a user over /proc/sys/fs/pipe-user-pages-soft)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:  # not Linux
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, setpipe, size)
+
+
 class EventStream:
     """Receives the plugin's events through a FIFO, in a reader thread, without polling.
 
@@ -373,6 +390,9 @@ class EventStream:
     reader, and the read end never reports hang-up when a writer closes (on Linux POLLHUP would
     otherwise stay set after the last writer left and the reader would spin). The end of the
     stream is therefore not EOF but :meth:`close`, which writes to a private wake-up pipe.
+    The FIFO's buffer is grown to :data:`FIFO_BUFFER` where the kernel allows it, so the
+    plugin rarely waits for the reader (each event still reaches the kernel when its callback
+    returns: a killed Ansible loses no complete event).
 
     The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
     there, splits it into lines (a partial line is kept until its end arrives) and calls
@@ -400,6 +420,7 @@ class EventStream:
             fds.append(self._read_fd)
             self._keepalive_fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
             fds.append(self._keepalive_fd)
+            _grow_pipe(self._read_fd)
             self._wake_r, self._wake_w = os.pipe()
         except BaseException:
             for fd in fds:

@@ -124,6 +124,25 @@ def test_stream_large_events_do_not_block_writer(tmp_path: Path) -> None:
     assert got.counters == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_the_fifo_buffers_a_megabyte_before_the_writer_waits(tmp_path: Path) -> None:
+    # the reader not started: 900 events of 1 KB fit in the kernel's buffer, where the
+    # default 64 KiB pipe made the plugin wait for the reader after ~60
+    stream = EventStream(tmp_path / "fifo")
+    got = Collector()
+    fd = os.open(stream.path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        expected = [_event(n, stdout="y" * 1000) for n in range(1, 901)]
+        data = _payload(expected)
+        assert len(data) > 1 << 19
+        assert os.write(fd, data) == len(data)  # all of it at once, nobody reading
+    finally:
+        os.close(fd)
+    stream.start(got)
+    stream.close()
+    assert got.counters == list(range(1, 901))
+
+
 def test_close_when_no_writer_ever_came(tmp_path: Path) -> None:
     stream = EventStream(tmp_path / "fifo")
     got = Collector()
