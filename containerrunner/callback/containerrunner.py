@@ -148,8 +148,24 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 # a generator of our own, reseeded in each process (forked workers would share the parent's)
 _RANDOM = random.Random()
 _random_bits = _RANDOM.getrandbits
+# this process's id, kept up to date in forked workers: os.getpid() is a system call, and
+# the Display hooks ask for it on each call (thousands per play)
+_PID = [os.getpid()]
+
+
+def _after_fork():
+    _RANDOM.seed()
+    _PID[0] = os.getpid()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_RANDOM.seed)
+    os.register_at_fork(after_in_child=_after_fork)
+
+    def _pid():
+        return _PID[0]
+
+else:  # pragma: no cover - every POSIX Python has it
+    _pid = os.getpid
 
 
 def _env_flag(name):
@@ -388,7 +404,7 @@ class _Recorder:
 
     def __init__(self, display, artifact_dir):
         self.display = display
-        self.pid = os.getpid()
+        self.pid = _pid()
         self.lock = getattr(display, "_lock", None) or threading.RLock()
         self.ident = os.environ.get("CONTAINERRUNNER_IDENT", "")
         self.events_dir = os.path.join(os.path.abspath(artifact_dir), "job_events")
@@ -544,7 +560,7 @@ class _Recorder:
         return False
 
     def on_display(self, original, args, kwargs):
-        if os.getpid() != self.pid or self.is_log_only(original, args, kwargs):
+        if _pid() != self.pid or self.is_log_only(original, args, kwargs):
             return original(*args, **kwargs)  # in a worker fork Display proxies to the parent
         with self.lock:
             capture = self.capture()
@@ -581,7 +597,7 @@ class _Recorder:
 
         @functools.wraps(original)
         def wrapper(*args, **kwargs):
-            if os.getpid() != self.pid:
+            if _pid() != self.pid:
                 return original(*args, **kwargs)
             # the call's arguments, bound only if it displays outside of a callback (most
             # verbose() calls print nothing: binding each one cost more than the event)
@@ -645,7 +661,7 @@ def _uuid4():
 def _get_recorder(display):
     """The process-wide recorder, its Display hooks installed once (even if loaded twice)."""
     recorder = getattr(display, "_containerrunner_recorder", None)
-    if recorder is not None and recorder.pid == os.getpid():
+    if recorder is not None and recorder.pid == _pid():
         return recorder
     artifact_dir = os.environ.get("CONTAINERRUNNER_ARTIFACT_DIR", "")
     if not artifact_dir:
@@ -750,7 +766,7 @@ class CallbackModule(_DisplayBase):
     @contextlib.contextmanager
     def _event(self, event, task=None, **data):
         recorder = self._cr
-        if recorder is None or os.getpid() != recorder.pid:
+        if recorder is None or _pid() != recorder.pid:
             yield
             return
         with recorder.lock:

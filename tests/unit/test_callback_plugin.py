@@ -252,3 +252,24 @@ def test_oversized_res_is_truncated_with_a_visible_marker(
     assert written({"stdout": "x"}) == {"stdout": "x"}
     # a long event (its output) with a small res keeps the res whole
     assert written({"stdout": "x"}, "y" * 500 + "\n") == {"stdout": "x"}
+
+
+def test_the_cached_process_id_follows_a_fork(plugin: ModuleType) -> None:
+    # the Display hooks tell the parent (which records events) from a forked worker (which
+    # must not) by this id, kept without a getpid() system call per call
+    assert plugin._pid() == os.getpid()
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's report goes through the pipe
+        try:
+            os.write(write_fd, f"{plugin._pid()} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        seen, real = os.read(read_fd, 100).decode().split()
+    finally:
+        os.close(read_fd)
+        os.waitpid(child, 0)
+    assert int(seen) == int(real) == child
+    assert plugin._pid() == os.getpid() != child
