@@ -679,6 +679,10 @@ def _get_recorder(display):
 
         display.display = display_hook
         for name, kind in _DISPLAY_METHODS.items():
+            if kind == "debug" and not C.DEFAULT_DEBUG:
+                # debug() prints nothing without ANSIBLE_DEBUG, and Ansible calls it about
+                # ten times per event: a wrapper there costs each call and marks nothing
+                continue
             method = getattr(display, name, None)
             if callable(method):
                 setattr(display, name, recorder.flagged(kind, method))

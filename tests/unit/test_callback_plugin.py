@@ -10,6 +10,7 @@ import datetime
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -273,3 +274,40 @@ def test_the_cached_process_id_follows_a_fork(plugin: ModuleType) -> None:
         os.waitpid(child, 0)
     assert int(seen) == int(real) == child
     assert plugin._pid() == os.getpid() != child
+
+
+class FakeDisplay:
+    """The Display methods the plugin hooks; display() prints a line on sys.stdout."""
+
+    def display(self, msg: str, color: str | None = None, log_only: bool = False) -> None:
+        sys.stdout.write(msg + "\n")
+
+    def debug(self, msg: str, host: str | None = None) -> None:
+        self.display(msg)
+
+    def warning(self, msg: str) -> None:
+        self.display(msg)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_is_hooked_only_when_ansible_debug_is_on(
+    plugin: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    debug: bool,
+) -> None:
+    monkeypatch.setattr(plugin.C, "DEFAULT_DEBUG", debug)
+    monkeypatch.setenv("CONTAINERRUNNER_ARTIFACT_DIR", str(tmp_path))
+    monkeypatch.delenv("CONTAINERRUNNER_EVENT_FIFO", raising=False)
+    display = FakeDisplay()
+    debug_method = display.debug
+    assert plugin._get_recorder(display) is not None
+    assert (display.debug == debug_method) is not debug  # untouched without ANSIBLE_DEBUG
+    display.warning("careful")
+    display.debug("details")
+    events = [json.loads(p.read_text()) for p in (tmp_path / "job_events").iterdir()]
+    kinds = {e["stdout"]: e["event"] for e in events}
+    # outside a callback, what debug() prints is a "debug" event only when it is hooked
+    assert kinds == {"careful": "warning", "details": "debug" if debug else "verbose"}
+    assert capsys.readouterr().out == "careful\ndetails\n"
