@@ -405,16 +405,21 @@ def test_the_event_log_keeps_numbers_and_uuids_and_reads_events_from_their_files
 
     log = EventLog(tmp_path)
     canonical = [str(uuid.uuid4()) for _ in range(3)]
-    odd = ["u00004", canonical[0].upper(), "00000000-0000-0000-0000-000000000000"]
+    odd = [
+        "u00004", canonical[0].upper(), "00000000-0000-0000-0000-000000000000",
+        "{" + canonical[1][1:-1] + "}", canonical[2].replace("-", "0"),
+    ]  # fmt: skip
     kept = [
         _logged(log, 5, canonical[0]), _logged(log, 2, odd[0]), _logged(log, 9, canonical[1]),
         _logged(log, 7, odd[1]), _logged(log, 1, canonical[2]), _logged(log, 3, odd[2]),
+        _logged(log, 4, odd[3]), _logged(log, 6, odd[4]),
     ]  # fmt: skip
     log.add(dict(kept[0]))  # again: ignored
-    assert len(log) == 6
+    assert len(log) == 8
     # a file the plugin wrote itself (its FIFO write failed): added when the log closes
     (tmp_path / "job_events" / "11-late.json").write_text('{"counter": 11, "uuid": "late"}')
     assert log.lists(5, f"5-{canonical[0]}.json") and log.lists(2, "2-u00004.json")
+    assert log.lists(4, f"4-{odd[3]}.json") and log.lists(6, f"6-{odd[4]}.json")
     assert not log.lists(5, "5-other.json") and not log.lists(11, "11-late.json")
     log.close()
     got = list(log.follow())
