@@ -742,7 +742,7 @@ class CallbackModule(_DisplayBase):
         self._cr_play_uuids = set()
         self._cr_play_counts = collections.defaultdict(lambda: 1)
         self._cr_playbook_uuid = str(uuid.uuid4())
-        self._cr_task_ctx = {}  # id(task) -> (task, its context)
+        self._cr_task_ctx = {}  # task uuid -> (the task first seen, its context)
 
     def set_options(self, *args, **kwargs):
         # a non-default display base may have options our DOCUMENTATION does not declare
@@ -827,14 +827,19 @@ class CallbackModule(_DisplayBase):
         self._set_global(**self._cached_task_context(task))
 
     def _cached_task_context(self, task):
-        # constant per task: computed on its start, reused by each of its hosts' events
-        cached = self._cr_task_ctx.get(id(task))
+        # constant per task: computed on its start, reused by each of its hosts' events.
+        # Keyed by the task's uuid, holding the first object seen (the play's own task, at
+        # its start): a result's task is a copy made for that one result (ansible-core
+        # 2.19), computed each time and never kept (keeping it held a task per result alive)
+        key = getattr(task, "_uuid", None) or id(task)
+        cached = self._cr_task_ctx.get(key)
         if cached is not None and cached[0] is task:
             return cached[1]
-        if len(self._cr_task_ctx) >= 256:
-            self._cr_task_ctx.clear()
         ctx = self._task_context(task)
-        self._cr_task_ctx[id(task)] = (task, ctx)
+        if cached is None:
+            if len(self._cr_task_ctx) >= 256:
+                self._cr_task_ctx.clear()
+            self._cr_task_ctx[key] = (task, ctx)
         return ctx
 
     def _clear_task(self):

@@ -311,3 +311,32 @@ def test_debug_is_hooked_only_when_ansible_debug_is_on(
     # outside a callback, what debug() prints is a "debug" event only when it is hooked
     assert kinds == {"careful": "warning", "details": "debug" if debug else "verbose"}
     assert capsys.readouterr().out == "careful\ndetails\n"
+
+
+class FakeTask:
+    def __init__(self, uuid: str, name: str) -> None:
+        self._uuid, self.name, self.action = uuid, name, "debug"
+        self.args: dict[str, Any] = {}
+        self.no_log, self._role, self.role_name = False, None, ""
+
+    def get_path(self) -> str:
+        return f"site.yml:{self._uuid}"
+
+
+def test_task_context_is_kept_for_the_plays_task_not_for_each_results_copy(
+    plugin: ModuleType,
+) -> None:
+    holder = type(
+        "Holder", (), {"_task_context": staticmethod(plugin.CallbackModule._task_context)}
+    )()
+    holder._cr_task_ctx = {}
+    context = plugin.CallbackModule._cached_task_context
+    task = FakeTask("t1", "Task 1")
+    first = context(holder, task)
+    assert first["task"] == "Task 1" and first["task_path"] == "site.yml:t1"
+    assert context(holder, task) is first  # the play's task again: from the cache
+    for host in range(300):  # a copy per result (ansible-core 2.19), its own name
+        copy = FakeTask("t1", f"Task 1 on h{host}")
+        assert context(holder, copy)["task"] == f"Task 1 on h{host}"
+    assert list(holder._cr_task_ctx) == ["t1"]  # no copy held
+    assert context(holder, task) is first
