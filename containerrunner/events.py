@@ -75,9 +75,9 @@ STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "proces
 _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
 #: the FIFO's kernel buffer (F_SETPIPE_SZ; Linux's default is 64 KiB, the unprivileged maximum
-#: /proc/sys/fs/pipe-max-size is 1 MiB by default): ~700 B/event B1 events, so the plugin's
+#: /proc/sys/fs/pipe-max-size is 1 MiB by default): with B1's ~1 KB events the plugin's
 #: writes block (Ansible's main thread waits for the runner's reader to be scheduled) only
-#: when the reader is ~1,500 events behind, not ~90
+#: when the reader is ~1,000 events behind, not ~60
 FIFO_BUFFER = 1 << 20
 
 
@@ -511,15 +511,20 @@ class EventStream:
                 ready = {key.fd for key, _mask in selector.select()}
                 self._wakeups += 1
                 if self._read_fd in ready:
-                    self._drain()
+                    self._drain(to_end=False)
                 if self._wake_r in ready:
                     # the writer has exited: everything it wrote is in the pipe now
                     self._drain()
                     self._finish()
                     return
 
-    def _drain(self) -> None:
-        """Read until the FIFO is empty (EAGAIN: our keep-alive writer means no EOF)."""
+    def _drain(self, to_end: bool = True) -> None:
+        """Read until the FIFO is empty (EAGAIN: our keep-alive writer means no EOF).
+
+        Not `to_end` (the selector said readable): stop after a read shorter than asked,
+        which emptied the FIFO a moment ago; what comes later makes the FIFO readable again
+        (the selector is level-triggered), so no EAGAIN read per wake-up.
+        """
         while True:
             try:
                 chunk = os.read(self._read_fd, _READ_SIZE)
@@ -532,6 +537,8 @@ class EventStream:
             if not chunk:  # cannot happen while the keep-alive end is open; be safe anyway
                 return
             self._feed(chunk)
+            if not to_end and len(chunk) < _READ_SIZE:
+                return
 
     def _feed(self, chunk: bytes) -> None:
         self._buffer += chunk
