@@ -275,6 +275,11 @@ def _jsonable(value, _depth=0):
     return _fallback_text(value)
 
 
+# json.dumps(value, default=_fallback_text), without a new JSONEncoder per call (dumps makes
+# one for any non-default argument)
+_encode = json.JSONEncoder(default=_fallback_text).encode
+
+
 def _censor(res):
     """ansible-runner's no_log censoring, without mutating Ansible's result."""
     if not isinstance(res, Mapping) or not res:
@@ -493,21 +498,21 @@ class _Recorder:
         if self.fifo is not None and self.counter == 1:
             event[ANSIBLE_VERSION_KEY] = _ansible_version()
         try:
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
             if len(payload) > self.max_res and self._fit(event):
-                payload = json.dumps(event, default=_fallback_text)
+                payload = _encode(event)
         except Exception as exc:  # e.g. NaN keys, recursion: keep the event, lose its data
             _report(f"event {event['event']} #{event['counter']} not serialisable: {exc}")
             event["event_data"] = {}
             event.pop(STATS_KEY, None)
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
         # a record starts and ends with a newline: a line cut short (its writer killed
         # mid-write) is ended by the next record's first byte and never swallows it
         if self.fifo is not None and self.fifo.write("\n" + payload + "\n"):
             return  # the runner writes the file
         side = [event.pop(key, None) for key in (STATS_KEY, ANSIBLE_VERSION_KEY)]
         if any(value is not None for value in side):
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
         self._write_file(event, payload)
 
     def _fit(self, event):
@@ -520,7 +525,7 @@ class _Recorder:
         data = event.get("event_data")
         if not isinstance(data, dict) or "res" not in data or event["event"] in FULL_RES_EVENTS:
             return False
-        size = len(json.dumps(data["res"], default=_fallback_text))
+        size = len(_encode(data["res"]))
         if size <= self.max_res:
             return False
         data["res"] = _truncated_res(data["res"], size, self.max_res)
