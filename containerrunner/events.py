@@ -25,13 +25,13 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
 import selectors
 import stat
 import threading
-import uuid as _uuid
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -74,6 +74,14 @@ STATS_KEYS = ("skipped", "ok", "dark", "failures", "ignored", "rescued", "proces
 
 _READ_SIZE = 65536
 _MALFORMED_KEPT = 100
+#: the FIFO's kernel buffer (F_SETPIPE_SZ; Linux's default is 64 KiB, the unprivileged maximum
+#: /proc/sys/fs/pipe-max-size is 1 MiB by default): with B1's ~1 KB events the plugin's
+#: writes block (Ansible's main thread waits for the runner's reader to be scheduled) only
+#: when the reader is ~250 events behind, not ~60. Not 1 MiB: a non-root user's pipes all
+#: count against /proc/sys/fs/pipe-user-pages-soft (64 MiB by default), and past it the
+#: kernel gives every new pipe of that user (Ansible's and ssh's too) one or two pages; at
+#: 256 KiB that takes ~250 jobs at once, not ~60
+FIFO_BUFFER = 1 << 18
 
 
 _UUID_RE = re.compile(r"^[^./\x00][^/\x00]{0,127}$")
@@ -264,7 +272,8 @@ class EventLog:
         counter = self._counters[index]
         odd = self._odd.get(counter)
         if odd is None:
-            odd = str(_uuid.UUID(bytes=bytes(self._uuids[16 * index : 16 * index + 16])))
+            h = self._uuids[16 * index : 16 * index + 16].hex()
+            odd = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # str(UUID(bytes=...))
         return f"{counter}-{odd}.json"
 
     def lists(self, counter: int, name: str) -> bool:
@@ -322,18 +331,18 @@ class EventLog:
 _ZERO_UUID = bytes(16)
 
 
+#: a uuid's canonical text (what str(uuid.UUID) gives: lower-case hex, dashes at 8-4-4-4-12)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_bytes(text: str) -> bytes | None:
     """The 16 bytes of `text` when it is a uuid in its canonical text form (the plugin's
-    uuid4s), so that `str(UUID(bytes=...))` gives `text` back; else None."""
-    if len(text) != 36:
+    uuid4s), so that `str(UUID(bytes=...))` gives `text` back; else None. (A regex and
+    bytes.fromhex: a UUID object and its text again cost 3x as much, once per event.)"""
+    if len(text) != 36 or _CANONICAL_UUID.fullmatch(text) is None:
         return None
-    try:
-        value = _uuid.UUID(text)
-    except ValueError:
-        return None
-    if str(value) != text or value.bytes == _ZERO_UUID:
-        return None
-    return value.bytes
+    value = bytes.fromhex(text.replace("-", ""))
+    return None if value == _ZERO_UUID else value
 
 
 def stats_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]] | None:
@@ -365,6 +374,17 @@ def host_events(events: Iterable[Mapping[str, Any]], host: str) -> list[Event]:
     return found
 
 
+def _grow_pipe(fd: int, size: int = FIFO_BUFFER) -> None:
+    """Give the pipe behind `fd` a buffer of `size` bytes (the size is the pipe's: its
+    writers, in a container too, get it). Only a hint: left as it is where the kernel refuses
+    (above /proc/sys/fs/pipe-max-size, or a user over /proc/sys/fs/pipe-user-pages-soft)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:  # not Linux
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, setpipe, size)
+
+
 class EventStream:
     """Receives the plugin's events through a FIFO, in a reader thread, without polling.
 
@@ -373,6 +393,9 @@ class EventStream:
     reader, and the read end never reports hang-up when a writer closes (on Linux POLLHUP would
     otherwise stay set after the last writer left and the reader would spin). The end of the
     stream is therefore not EOF but :meth:`close`, which writes to a private wake-up pipe.
+    The FIFO's buffer is grown to :data:`FIFO_BUFFER` where the kernel allows it, so the
+    plugin rarely waits for the reader (each event still reaches the kernel when its callback
+    returns: a killed Ansible loses no complete event).
 
     The reader thread blocks in a selector on the FIFO and the wake-up pipe, reads what is
     there, splits it into lines (a partial line is kept until its end arrives) and calls
@@ -400,6 +423,7 @@ class EventStream:
             fds.append(self._read_fd)
             self._keepalive_fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
             fds.append(self._keepalive_fd)
+            _grow_pipe(self._read_fd)
             self._wake_r, self._wake_w = os.pipe()
         except BaseException:
             for fd in fds:
@@ -490,15 +514,20 @@ class EventStream:
                 ready = {key.fd for key, _mask in selector.select()}
                 self._wakeups += 1
                 if self._read_fd in ready:
-                    self._drain()
+                    self._drain(to_end=False)
                 if self._wake_r in ready:
                     # the writer has exited: everything it wrote is in the pipe now
                     self._drain()
                     self._finish()
                     return
 
-    def _drain(self) -> None:
-        """Read until the FIFO is empty (EAGAIN: our keep-alive writer means no EOF)."""
+    def _drain(self, to_end: bool = True) -> None:
+        """Read until the FIFO is empty (EAGAIN: our keep-alive writer means no EOF).
+
+        Not `to_end` (the selector said readable): stop after a read shorter than asked,
+        which emptied the FIFO a moment ago; what comes later makes the FIFO readable again
+        (the selector is level-triggered), so no EAGAIN read per wake-up.
+        """
         while True:
             try:
                 chunk = os.read(self._read_fd, _READ_SIZE)
@@ -511,6 +540,8 @@ class EventStream:
             if not chunk:  # cannot happen while the keep-alive end is open; be safe anyway
                 return
             self._feed(chunk)
+            if not to_end and len(chunk) < _READ_SIZE:
+                return
 
     def _feed(self, chunk: bytes) -> None:
         self._buffer += chunk

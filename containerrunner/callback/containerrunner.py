@@ -148,8 +148,24 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 # a generator of our own, reseeded in each process (forked workers would share the parent's)
 _RANDOM = random.Random()
 _random_bits = _RANDOM.getrandbits
+# this process's id, kept up to date in forked workers: os.getpid() is a system call, and
+# the Display hooks ask for it on each call (thousands per play)
+_PID = [os.getpid()]
+
+
+def _after_fork():
+    _RANDOM.seed()
+    _PID[0] = os.getpid()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_RANDOM.seed)
+    os.register_at_fork(after_in_child=_after_fork)
+
+    def _pid():
+        return _PID[0]
+
+else:  # pragma: no cover - every POSIX Python has it
+    _pid = os.getpid
 
 
 def _env_flag(name):
@@ -257,6 +273,11 @@ def _jsonable(value, _depth=0):
     except Exception:  # lazy containers may fail to template outside of a task
         return _fallback_text(value)
     return _fallback_text(value)
+
+
+# json.dumps(value, default=_fallback_text), without a new JSONEncoder per call (dumps makes
+# one for any non-default argument)
+_encode = json.JSONEncoder(default=_fallback_text).encode
 
 
 def _censor(res):
@@ -388,7 +409,7 @@ class _Recorder:
 
     def __init__(self, display, artifact_dir):
         self.display = display
-        self.pid = os.getpid()
+        self.pid = _pid()
         self.lock = getattr(display, "_lock", None) or threading.RLock()
         self.ident = os.environ.get("CONTAINERRUNNER_IDENT", "")
         self.events_dir = os.path.join(os.path.abspath(artifact_dir), "job_events")
@@ -477,21 +498,21 @@ class _Recorder:
         if self.fifo is not None and self.counter == 1:
             event[ANSIBLE_VERSION_KEY] = _ansible_version()
         try:
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
             if len(payload) > self.max_res and self._fit(event):
-                payload = json.dumps(event, default=_fallback_text)
+                payload = _encode(event)
         except Exception as exc:  # e.g. NaN keys, recursion: keep the event, lose its data
             _report(f"event {event['event']} #{event['counter']} not serialisable: {exc}")
             event["event_data"] = {}
             event.pop(STATS_KEY, None)
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
         # a record starts and ends with a newline: a line cut short (its writer killed
         # mid-write) is ended by the next record's first byte and never swallows it
         if self.fifo is not None and self.fifo.write("\n" + payload + "\n"):
             return  # the runner writes the file
         side = [event.pop(key, None) for key in (STATS_KEY, ANSIBLE_VERSION_KEY)]
         if any(value is not None for value in side):
-            payload = json.dumps(event, default=_fallback_text)
+            payload = _encode(event)
         self._write_file(event, payload)
 
     def _fit(self, event):
@@ -504,7 +525,7 @@ class _Recorder:
         data = event.get("event_data")
         if not isinstance(data, dict) or "res" not in data or event["event"] in FULL_RES_EVENTS:
             return False
-        size = len(json.dumps(data["res"], default=_fallback_text))
+        size = len(_encode(data["res"]))
         if size <= self.max_res:
             return False
         data["res"] = _truncated_res(data["res"], size, self.max_res)
@@ -544,7 +565,7 @@ class _Recorder:
         return False
 
     def on_display(self, original, args, kwargs):
-        if os.getpid() != self.pid or self.is_log_only(original, args, kwargs):
+        if _pid() != self.pid or self.is_log_only(original, args, kwargs):
             return original(*args, **kwargs)  # in a worker fork Display proxies to the parent
         with self.lock:
             capture = self.capture()
@@ -581,7 +602,7 @@ class _Recorder:
 
         @functools.wraps(original)
         def wrapper(*args, **kwargs):
-            if os.getpid() != self.pid:
+            if _pid() != self.pid:
                 return original(*args, **kwargs)
             # the call's arguments, bound only if it displays outside of a callback (most
             # verbose() calls print nothing: binding each one cost more than the event)
@@ -645,7 +666,7 @@ def _uuid4():
 def _get_recorder(display):
     """The process-wide recorder, its Display hooks installed once (even if loaded twice)."""
     recorder = getattr(display, "_containerrunner_recorder", None)
-    if recorder is not None and recorder.pid == os.getpid():
+    if recorder is not None and recorder.pid == _pid():
         return recorder
     artifact_dir = os.environ.get("CONTAINERRUNNER_ARTIFACT_DIR", "")
     if not artifact_dir:
@@ -663,6 +684,10 @@ def _get_recorder(display):
 
         display.display = display_hook
         for name, kind in _DISPLAY_METHODS.items():
+            if kind == "debug" and not C.DEFAULT_DEBUG:
+                # debug() prints nothing without ANSIBLE_DEBUG, and Ansible calls it about
+                # ten times per event: a wrapper there costs each call and marks nothing
+                continue
             method = getattr(display, name, None)
             if callable(method):
                 setattr(display, name, recorder.flagged(kind, method))
@@ -722,7 +747,7 @@ class CallbackModule(_DisplayBase):
         self._cr_play_uuids = set()
         self._cr_play_counts = collections.defaultdict(lambda: 1)
         self._cr_playbook_uuid = str(uuid.uuid4())
-        self._cr_task_ctx = {}  # id(task) -> (task, its context)
+        self._cr_task_ctx = {}  # task uuid -> (the task first seen, its context)
 
     def set_options(self, *args, **kwargs):
         # a non-default display base may have options our DOCUMENTATION does not declare
@@ -750,7 +775,7 @@ class CallbackModule(_DisplayBase):
     @contextlib.contextmanager
     def _event(self, event, task=None, **data):
         recorder = self._cr
-        if recorder is None or os.getpid() != recorder.pid:
+        if recorder is None or _pid() != recorder.pid:
             yield
             return
         with recorder.lock:
@@ -807,14 +832,19 @@ class CallbackModule(_DisplayBase):
         self._set_global(**self._cached_task_context(task))
 
     def _cached_task_context(self, task):
-        # constant per task: computed on its start, reused by each of its hosts' events
-        cached = self._cr_task_ctx.get(id(task))
+        # constant per task: computed on its start, reused by each of its hosts' events.
+        # Keyed by the task's uuid, holding the first object seen (the play's own task, at
+        # its start): a result's task is a copy made for that one result (ansible-core
+        # 2.19), computed each time and never kept (keeping it held a task per result alive)
+        key = getattr(task, "_uuid", None) or id(task)
+        cached = self._cr_task_ctx.get(key)
         if cached is not None and cached[0] is task:
             return cached[1]
-        if len(self._cr_task_ctx) >= 256:
-            self._cr_task_ctx.clear()
         ctx = self._task_context(task)
-        self._cr_task_ctx[id(task)] = (task, ctx)
+        if cached is None:
+            if len(self._cr_task_ctx) >= 256:
+                self._cr_task_ctx.clear()
+            self._cr_task_ctx[key] = (task, ctx)
         return ctx
 
     def _clear_task(self):

@@ -10,6 +10,7 @@ import datetime
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -252,3 +253,90 @@ def test_oversized_res_is_truncated_with_a_visible_marker(
     assert written({"stdout": "x"}) == {"stdout": "x"}
     # a long event (its output) with a small res keeps the res whole
     assert written({"stdout": "x"}, "y" * 500 + "\n") == {"stdout": "x"}
+
+
+def test_the_cached_process_id_follows_a_fork(plugin: ModuleType) -> None:
+    # the Display hooks tell the parent (which records events) from a forked worker (which
+    # must not) by this id, kept without a getpid() system call per call
+    assert plugin._pid() == os.getpid()
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's report goes through the pipe
+        try:
+            os.write(write_fd, f"{plugin._pid()} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        seen, real = os.read(read_fd, 100).decode().split()
+    finally:
+        os.close(read_fd)
+        os.waitpid(child, 0)
+    assert int(seen) == int(real) == child
+    assert plugin._pid() == os.getpid() != child
+
+
+class FakeDisplay:
+    """The Display methods the plugin hooks; display() prints a line on sys.stdout."""
+
+    def display(self, msg: str, color: str | None = None, log_only: bool = False) -> None:
+        sys.stdout.write(msg + "\n")
+
+    def debug(self, msg: str, host: str | None = None) -> None:
+        self.display(msg)
+
+    def warning(self, msg: str) -> None:
+        self.display(msg)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_is_hooked_only_when_ansible_debug_is_on(
+    plugin: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    debug: bool,
+) -> None:
+    monkeypatch.setattr(plugin.C, "DEFAULT_DEBUG", debug)
+    monkeypatch.setenv("CONTAINERRUNNER_ARTIFACT_DIR", str(tmp_path))
+    monkeypatch.delenv("CONTAINERRUNNER_EVENT_FIFO", raising=False)
+    display = FakeDisplay()
+    debug_method = display.debug
+    assert plugin._get_recorder(display) is not None
+    assert (display.debug == debug_method) is not debug  # untouched without ANSIBLE_DEBUG
+    display.warning("careful")
+    display.debug("details")
+    events = [json.loads(p.read_text()) for p in (tmp_path / "job_events").iterdir()]
+    kinds = {e["stdout"]: e["event"] for e in events}
+    # outside a callback, what debug() prints is a "debug" event only when it is hooked
+    assert kinds == {"careful": "warning", "details": "debug" if debug else "verbose"}
+    assert capsys.readouterr().out == "careful\ndetails\n"
+
+
+class FakeTask:
+    def __init__(self, uuid: str, name: str) -> None:
+        self._uuid, self.name, self.action = uuid, name, "debug"
+        self.args: dict[str, Any] = {}
+        self.no_log, self._role, self.role_name = False, None, ""
+
+    def get_path(self) -> str:
+        return f"site.yml:{self._uuid}"
+
+
+def test_task_context_is_kept_for_the_plays_task_not_for_each_results_copy(
+    plugin: ModuleType,
+) -> None:
+    holder = type(
+        "Holder", (), {"_task_context": staticmethod(plugin.CallbackModule._task_context)}
+    )()
+    holder._cr_task_ctx = {}
+    context = plugin.CallbackModule._cached_task_context
+    task = FakeTask("t1", "Task 1")
+    first = context(holder, task)
+    assert first["task"] == "Task 1" and first["task_path"] == "site.yml:t1"
+    assert context(holder, task) is first  # the play's task again: from the cache
+    for host in range(300):  # a copy per result (ansible-core 2.19), its own name
+        copy = FakeTask("t1", f"Task 1 on h{host}")
+        assert context(holder, copy)["task"] == f"Task 1 on h{host}"
+    assert list(holder._cr_task_ctx) == ["t1"]  # no copy held
+    assert context(holder, task) is first

@@ -124,6 +124,25 @@ def test_stream_large_events_do_not_block_writer(tmp_path: Path) -> None:
     assert got.counters == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_the_fifo_buffers_a_quarter_megabyte_before_the_writer_waits(tmp_path: Path) -> None:
+    # the reader not started: 200 events of 1 KB fit in the kernel's buffer, where the
+    # default 64 KiB pipe made the plugin wait for the reader after ~60
+    stream = EventStream(tmp_path / "fifo")
+    got = Collector()
+    fd = os.open(stream.path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        expected = [_event(n, stdout="y" * 1000) for n in range(1, 201)]
+        data = _payload(expected)
+        assert 1 << 17 < len(data) < 1 << 18
+        assert os.write(fd, data) == len(data)  # all of it at once, nobody reading
+    finally:
+        os.close(fd)
+    stream.start(got)
+    stream.close()
+    assert got.counters == list(range(1, 201))
+
+
 def test_close_when_no_writer_ever_came(tmp_path: Path) -> None:
     stream = EventStream(tmp_path / "fifo")
     got = Collector()
@@ -386,16 +405,21 @@ def test_the_event_log_keeps_numbers_and_uuids_and_reads_events_from_their_files
 
     log = EventLog(tmp_path)
     canonical = [str(uuid.uuid4()) for _ in range(3)]
-    odd = ["u00004", canonical[0].upper(), "00000000-0000-0000-0000-000000000000"]
+    odd = [
+        "u00004", canonical[0].upper(), "00000000-0000-0000-0000-000000000000",
+        "{" + canonical[1][1:-1] + "}", canonical[2].replace("-", "0"),
+    ]  # fmt: skip
     kept = [
         _logged(log, 5, canonical[0]), _logged(log, 2, odd[0]), _logged(log, 9, canonical[1]),
         _logged(log, 7, odd[1]), _logged(log, 1, canonical[2]), _logged(log, 3, odd[2]),
+        _logged(log, 4, odd[3]), _logged(log, 6, odd[4]),
     ]  # fmt: skip
     log.add(dict(kept[0]))  # again: ignored
-    assert len(log) == 6
+    assert len(log) == 8
     # a file the plugin wrote itself (its FIFO write failed): added when the log closes
     (tmp_path / "job_events" / "11-late.json").write_text('{"counter": 11, "uuid": "late"}')
     assert log.lists(5, f"5-{canonical[0]}.json") and log.lists(2, "2-u00004.json")
+    assert log.lists(4, f"4-{odd[3]}.json") and log.lists(6, f"6-{odd[4]}.json")
     assert not log.lists(5, "5-other.json") and not log.lists(11, "11-late.json")
     log.close()
     got = list(log.follow())
