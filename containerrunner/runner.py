@@ -156,7 +156,8 @@ class _StartGate:
     engine does not answer) puts none of the engine's message in the job's stdout/stderr,
     the caller's output_fd or the artifacts. Used in the job's thread only."""
 
-    def __init__(self, stdout: Sink, stderr: Sink) -> None:
+    def __init__(self, query: ImageQuery, stdout: Sink, stderr: Sink) -> None:
+        self._query = query
         self._sinks = (stdout, stderr)
         self._held: list[tuple[int, str]] | None = []
         self.image_id: str | None = None
@@ -177,10 +178,10 @@ class _StartGate:
 
         return write
 
-    def decide(self, query: ImageQuery) -> bool:
+    def decide(self) -> bool:
         """Wait for the query: True (and the output passes) when the image is present."""
         try:
-            info = query.result()
+            info = self._query.result()
         except Exception as exc:  # the engine's own start fails too (rc 125) and tells
             self.error = exc
             return False
@@ -684,15 +685,15 @@ class Runner:
             else None,
         )
         artifacts.write_command(job.command, inv.cwd, env.keys())
-        query = image if isinstance(image, ImageQuery) else None
-        gate = _StartGate(output.stdout, output.stderr) if query is not None else None
-        if gate is None:
-            image_id = image if isinstance(image, str) else None
-            self._write_provenance(artifacts, inv, engine, image_id)
+        gate = None
+        if isinstance(image, ImageQuery):
+            gate = _StartGate(image, output.stdout, output.stderr)
+        else:
+            self._write_provenance(artifacts, inv, engine, image)
 
         def on_start(pid: int) -> None:
-            if gate is not None and query is not None:
-                if not gate.decide(query):
+            if gate is not None:
+                if not gate.decide():
                     return  # held: not known to run (see below)
                 self._write_provenance(artifacts, inv, engine, gate.image_id)
             self._set_status("running")

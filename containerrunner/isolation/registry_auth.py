@@ -107,11 +107,6 @@ def repository_of(image: str) -> str:
     return name.rsplit(":", 1)[0] if ":" in name.rpartition("/")[2] else name
 
 
-def registry_of(image: str) -> str:
-    """The registry host of `image` (`127.0.0.1:5000`; docker.io for none)."""
-    return repository_of(image).split("/", 1)[0]
-
-
 def helper_credentials(helper: str, registry: str, engine: str, via: str) -> dict[str, str] | None:
     """What credential helper `docker-credential-<helper>` answers for `registry`
     (`username`/`password`, or `identitytoken` for a token), None when it has none;
