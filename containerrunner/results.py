@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +38,16 @@ from containerrunner.events import TASK_START_EVENTS as _TASK_STARTS
 from containerrunner.events import load_events
 from containerrunner.failures import Failure, classify
 
-__all__ = ["BUCKETS", "Collector", "HostSummary", "Summary", "TaskResult", "load", "summarize"]
+__all__ = [
+    "BUCKETS",
+    "Collector",
+    "HostSummary",
+    "RawJSON",
+    "Summary",
+    "TaskResult",
+    "load",
+    "summarize",
+]
 
 Bucket = Literal["ok", "changed", "failed", "unreachable", "skipped", "ignored", "rescued"]
 BUCKETS: tuple[Bucket, ...] = (
@@ -92,8 +103,10 @@ class Summary:
     hosts: dict[str, HostSummary]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists for JSON; the results (`res`) are the summary's own objects,
+        not copies."""
         return {
-            "tasks": [asdict(task) for task in self.tasks],
+            "tasks": [_task_dict(task) for task in self.tasks],
             "hosts": {host: asdict(summary) for host, summary in self.hosts.items()},
         }
 
@@ -118,17 +131,38 @@ def trim(res: Any) -> Any:
     return res
 
 
+def _task_dict(task: TaskResult) -> dict[str, Any]:
+    out = {f.name: getattr(task, f.name) for f in fields(task)}
+    out["failures"] = {host: asdict(failure) for host, failure in task.failures.items()}
+    return out
+
+
+class RawJSON:
+    """A result kept as its JSON text: what `Collector.summary(parsed=False)` puts in the ok
+    and changed buckets, for the end-of-job files (write_summary copies the text as is)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 @dataclass
 class _Result:
     task: int  # index into Collector._tasks
     host: str
     bucket: Bucket
-    res: Any
+    res: str  # the trimmed result as JSON text: a fraction of the parsed objects' memory
+    failure: Failure | None  # classified as it came in (failed, unreachable, ignored)
     duration: float | None
 
 
 class Collector:
-    """Per-task results of one job, built event by event; thread-safe."""
+    """Per-task results of one job, built event by event; thread-safe.
+
+    Each result is kept as the JSON text of its trimmed `res` (a loop's result holds every
+    item, up to the callback's size limit per result: parsed, that is several times the
+    text), and parsed again by each summary()."""
 
     def __init__(self) -> None:
         self._tasks: list[TaskResult] = []
@@ -153,9 +187,14 @@ class Collector:
                 return
             host = str(data.get("host", ""))
             duration = data.get("duration")
+            bucket = _bucket(str(name), data)
+            res = data.get("res")
+            failure = (
+                classify(res, unreachable=bucket == "unreachable") if bucket in _FAILED else None
+            )
             self._results.append(
                 _Result(
-                    index, host, _bucket(str(name), data), data.get("res"),
+                    index, host, bucket, json.dumps(trim(res), default=str), failure,
                     float(duration) if isinstance(duration, int | float) else None,
                 )
             )  # fmt: skip
@@ -180,7 +219,10 @@ class Collector:
             )
         return index
 
-    def summary(self) -> Summary:
+    def summary(self, parsed: bool = True) -> Summary:
+        """The summary so far. With `parsed=False` the ok and changed results stay `RawJSON`
+        (their text, not parsed again): only for write_summary and junit, which do not read
+        them, so that the end of a job with big results does not hold them all parsed."""
         with self._lock:
             tasks = [_fresh(task) for task in self._tasks]
             results = list(self._results)
@@ -199,11 +241,11 @@ class Collector:
                 bucket = "rescued"
             if bucket == "unreachable" and not went_on:
                 gone[(task.play_uuid, result.host)] = task.name
-            getattr(task, bucket)[result.host] = trim(result.res)
-            if bucket in _FAILED:
-                task.failures[result.host] = classify(
-                    result.res, unreachable=bucket == "unreachable"
-                )
+            keep_text = not parsed and bucket in ("ok", "changed")
+            res = RawJSON(result.res) if keep_text else json.loads(result.res)
+            getattr(task, bucket)[result.host] = res
+            if result.failure is not None:
+                task.failures[result.host] = result.failure
             if result.duration is not None:
                 task.duration[result.host] = result.duration
         for index, task in enumerate(tasks):  # carried forward: later tasks that ran
@@ -287,6 +329,26 @@ def load(artifact_dir: str | os.PathLike[str]) -> Summary:
 
 
 def write_summary(artifact_dir: str | os.PathLike[str], summary: Summary) -> Path:
+    """summary.json: indented, but a RawJSON result as its text, on one line."""
     path = Path(artifact_dir) / SUMMARY_FILE
-    write_text_atomic(path, json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
+    write_text_atomic(path, dumps_with_raw(summary.to_dict(), indent=2) + "\n")
     return path
+
+
+def dumps_with_raw(value: Any, indent: int | None = None) -> str:
+    """json.dumps of `value` with each RawJSON's text put in as it is (anything else that is
+    not JSON becomes its str)."""
+    token = secrets.token_hex(8)  # no result or name can spell the placeholder by chance
+    raws: list[str] = []
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, RawJSON):
+            raws.append(obj.text)
+            return f"{token}:{len(raws) - 1}"
+        return str(obj)
+
+    text = json.dumps(value, indent=indent, default=default)
+    if not raws:
+        return text
+    placeholder = re.compile(f'"{token}:([0-9]+)"')
+    return placeholder.sub(lambda match: raws[int(match[1])], text)

@@ -601,7 +601,7 @@ class Runner:
         if job.events:
             from containerrunner.junit import write_junit  # xml.etree: only event jobs need it
 
-            summary = self._results.summary()
+            summary = self._results.summary(parsed=False)  # ok/changed results as their text
             write_summary(artifacts.path, summary)
             write_junit(artifacts.path, summary, job.ident)
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
-from containerrunner.results import summarize, trim
+from containerrunner.results import (
+    Collector,
+    RawJSON,
+    dumps_with_raw,
+    summarize,
+    trim,
+    write_summary,
+)
 
 
 def task_start(uuid: str, name: str, play: str = "p1") -> dict[str, Any]:
@@ -100,3 +110,83 @@ def test_failures_are_classified_per_task_and_per_host() -> None:
     assert written["tasks"][0]["failures"]["sw2"] == {
         "kind": "task", "reason": "% Invalid input detected", "cause": None,
     }  # fmt: skip
+
+
+def loop_result(items: int) -> dict[str, Any]:
+    """A debug loop's final result, as the callback sends it (internal keys included)."""
+    return {
+        "msg": "All items completed", "changed": False, "_ansible_no_log": False,
+        "results": [
+            {"msg": f"item {i}", "item": i, "ansible_loop_var": "item", "changed": False,
+             "failed": False, "_ansible_item_label": i, "_ansible_no_log": False}
+            for i in range(items)
+        ],
+    }  # fmt: skip
+
+
+def test_big_results_are_held_as_text_not_as_parsed_objects() -> None:
+    """Ten hosts' 3,000-item loop results, each event parsed from its line and dropped after
+    `add` (as the runner does): the collector holds about their JSON text (held parsed, as
+    it used to be, they took 4.5 times that)."""
+    events = [task_start("t1", "loop")]
+    events += [
+        result("runner_on_ok", "t1", f"h{n}", res=loop_result(3000)) for n in range(10)
+    ]  # fmt: skip
+    lines = [json.dumps(event) for event in events]
+    text = sum(len(json.dumps(trim(e["event_data"]["res"]))) for e in events[1:])
+    tracemalloc.start()
+    try:
+        collector = Collector()
+        for line in lines:
+            collector.add(json.loads(line))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * text, (held, text)
+    summary = collector.summary()
+    assert summary.task("loop").ok["h3"]["results"][7] == {
+        "msg": "item 7", "item": 7, "ansible_loop_var": "item", "changed": False,
+        "failed": False,
+    }  # fmt: skip
+
+
+def test_each_summary_has_results_of_its_own() -> None:
+    collector = Collector()
+    collector.add(task_start("t1", "a"))
+    collector.add(result("runner_on_ok", "t1", "h", res={"changed": False, "msg": "m"}))
+    first = collector.summary()
+    first.task("a").ok["h"]["msg"] = "changed by the caller"
+    assert collector.summary().task("a").ok["h"]["msg"] == "m"
+
+
+def test_summary_json_with_results_left_as_text_reads_as_the_parsed_summary(
+    tmp_path: Path,
+) -> None:
+    """write_summary of the end-of-job summary (ok/changed results as their text) gives the
+    same document as the parsed summary; names and results that look like anything (quotes,
+    NULs, a would-be placeholder, non-ASCII) stay what they were."""
+    odd = 'q"uo\\te \x00 nul, "deadbeef:0", ünï'
+    events = [
+        task_start("t1", odd),
+        result("runner_on_ok", "t1", odd, res={"changed": True, "msg": odd, "n": [1, 2.5]}),
+        result("runner_on_failed", "t1", "h2", res={"msg": "boom", "rc": 2}),
+        task_start("t2", "skips"),
+        result("runner_on_skipped", "t2", odd, res={"skip_reason": odd}),
+    ]
+    collector = Collector()
+    for event in events:
+        collector.add(event)
+    compact = collector.summary(parsed=False)
+    assert isinstance(compact.task(odd).changed[odd], RawJSON)
+    assert compact.task(odd).failed["h2"] == {"msg": "boom", "rc": 2}  # parsed: junit reads it
+    written = json.loads(write_summary(tmp_path, compact).read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(collector.summary().to_dict()))
+    assert written["tasks"][0]["changed"][odd]["msg"] == odd
+    assert written["hosts"]["h2"]["failure"]["kind"] == "task"
+
+
+def test_dumps_with_raw_puts_the_text_in_as_it_is() -> None:
+    value = {"a": RawJSON('{"x": [1, 2]}'), "b": [RawJSON("3"), "s"], "c": Path("/p")}
+    assert json.loads(dumps_with_raw(value, indent=2)) == {"a": {"x": [1, 2]}, "b": [3, "s"],
+                                                             "c": "/p"}  # fmt: skip
+    assert dumps_with_raw({"plain": 1}) == json.dumps({"plain": 1})
