@@ -61,7 +61,7 @@ def check_ident(value: Any) -> str:
 def new_uuid4() -> str:
     """A random (version 4, RFC 4122 variant) UUID in its canonical text form, as
     `str(uuid.uuid4())` gives, without importing `uuid` (which imports `platform`: ~1.4 ms
-    of CPU on the first call of a process, docs/benchmarks.md 2026-12-04 22:00)."""
+    of CPU on the first call of a process, docs/benchmarks.md 2026-12-04 22:15)."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
