@@ -23,11 +23,11 @@ import json
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
 from containerrunner.errors import ArtifactWriteError
+from containerrunner.validate import new_uuid4
 
 Event = dict[str, Any]
 
@@ -166,7 +166,7 @@ class EventSequencer:
             self._count += 1
             end = self._lines + (1 if newline else 0)
             event: Event = {
-                "uuid": str(uuid.uuid4()),
+                "uuid": new_uuid4(),
                 "counter": self._count,
                 "stdout": line,
                 "start_line": self._lines,

@@ -34,7 +34,6 @@ from containerrunner.isolation.engine import (
     run_engine,
 )
 from containerrunner.isolation.pulls import PullListener, PullReader
-from containerrunner.isolation.registry_auth import logged_in
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +149,9 @@ class CliBackend:
         if auth is None:
             self._pull(image, listener, timeout)
             return
+        # base64 and the auth files: only a pull with credentials needs them
+        from containerrunner.isolation.registry_auth import logged_in
+
         with logged_in(self.engine, auth, auth_dir) as login:
             self._pull(image, listener, timeout, login.global_args, login.pull_args)
 

@@ -21,12 +21,15 @@ import json
 import logging
 import os
 import signal
-import socket
 import time
+from typing import TYPE_CHECKING
 
 from containerrunner.isolation.types import Invocation
 from containerrunner.process.base import Backend, Stream
 from containerrunner.process.controls import ProcessControls
+
+if TYPE_CHECKING:
+    import socket
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class PreloadBackend(Backend):
             "cwd": spec.workdir,
             "pidfile": spec.pidfile,
         }
+        import socket  # only a session's preloaded calls need it (~1 ms of a job's imports)
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock = sock
         sock.settimeout(ACK_TIMEOUT)

@@ -41,6 +41,10 @@ NOT_FOR_RUN_COMMAND = (
     "docker",
     "kubernetes",
     "containerrunner.junit",  # an event job (ansible, ansible-playbook) imports it at its end
+    # B2 (docs/benchmarks.md, 2026-12-04 22:15): ~3.5 ms of a first call's imports
+    "uuid",  # and with it platform: validate.new_uuid4 makes idents and event uuids
+    "socket",  # only a session's preloaded call (process/preload.py) needs it
+    "containerrunner.isolation.registry_auth",  # only a pull with credentials
 )
 
 
