@@ -10,6 +10,9 @@ removed (`rm --force`), and then its engine client; a job exec'd in a warm sessi
 container gets SIGTERM and, after the grace, SIGKILL inside that container (its process group,
 `reaper.signal_exec`; the session's container stays); a host process group gets SIGTERM and,
 after the grace, SIGKILL. The child is reaped and every thread and fd released in `finally`.
+Without `before_stop` (the Runner's, which leaves that to `tempdirs`), the Ansible module dirs
+that a stopped host process's descendants made (remote temp dirs, AnsiballZ payload dirs) are
+removed once they all ended.
 """
 
 from __future__ import annotations
