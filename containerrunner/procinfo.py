@@ -44,6 +44,41 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def started_at(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch (to about 10 ms: the clock
+    tick; None where /proc cannot say)."""
+    ticks = start_time(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_processes() -> list[int]:
+    """Pids of this user's live processes (this one too); empty without /proc."""
+    return [pid for pid, _stat in _own_proc_file("stat") if _proc_state(pid) != "Z"]
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and this user's live processes that descend from it (children, their children:
+    by parent pid, whatever session or group they moved to); empty without /proc."""
+    children: dict[int, list[int]] = {}
+    for child, raw in _own_proc_file("stat"):
+        fields = raw.decode("ascii", errors="replace").rpartition(")")[2].split()
+        if len(fields) > 1 and fields[0] != "Z" and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        found.append(parent)
+        todo.extend(c for c in children.get(parent, []) if c not in found)
+    return found
+
+
 def pid_alive(pid: int) -> bool:
     """True when process `pid` exists (it may belong to another user) and is not a zombie."""
     try:

@@ -249,14 +249,16 @@ def stop_job_processes(path: str, module_dirs: Iterable[str] = ()) -> None:
 
     The Ansible remote temp dirs of the local connection's modules those processes ran
     (`~/.ansible/tmp/ansible-tmp-*`, named in a module's argv; Ansible removes each when its
-    task ends, which a stopped task never does) are removed once the processes ended, with
-    `module_dirs` (what `job_module_dirs` found before the job was stopped: a module that
-    SIGTERM ended is gone by now, its dir not)."""
+    task ends, which a stopped task never does) and the AnsiballZ payload dirs their wrappers
+    made in their temp dir (`payloads`: one the caller's TMPDIR in the job's envvars names,
+    not the runtime dir's) are removed once the processes ended, with `module_dirs` (what
+    `job_module_dirs` found before the job was stopped: a module that SIGTERM ended is gone by
+    now, its dirs not)."""
     found = set(module_dirs)
 
     def find() -> list[int]:
         pids = _job_processes(path)
-        found.update(_module_dirs_of(pids))
+        found.update(module_dirs_of(pids))
         return pids
 
     _terminate(find, "processes", path)
@@ -266,17 +268,21 @@ def stop_job_processes(path: str, module_dirs: Iterable[str] = ()) -> None:
 
 
 def job_module_dirs(path: str) -> set[str]:
-    """The Ansible remote temp dirs of the modules that the host job of runtime dir `path`
-    runs now (see stop_job_processes)."""
-    return _module_dirs_of(_job_processes(path))
+    """The Ansible remote temp dirs and AnsiballZ payload dirs of the modules that the host
+    job of runtime dir `path` runs now (see stop_job_processes)."""
+    return module_dirs_of(_job_processes(path))
 
 
 def _job_processes(path: str) -> list[int]:
     return processes_mentioning(path.rstrip("/") + "/")
 
 
-def _module_dirs_of(pids: list[int]) -> set[str]:
-    return {
+def module_dirs_of(pids: list[int]) -> set[str]:
+    """The Ansible remote temp dirs and AnsiballZ payload dirs of the modules that the
+    processes `pids` run (see stop_job_processes)."""
+    from containerrunner.payloads import payload_dirs_of  # the stop path's only
+
+    return payload_dirs_of(pids) | {
         found
         for pid in pids
         for found in [*ansible_module_dirs(command_line(pid)), *ansible_tmp_dirs_made_by(pid)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from containerrunner.errors import EngineError
 from containerrunner.isolation import podman_service
 from containerrunner.isolation.engine import ENGINE_NAMES, Engine, detect_engine
 from containerrunner.tempdirs import ours_in_tempdir, read_owner, services_in_tempdir
+from tests import tempdir_check
 
 EE_IMAGE = "localhost/containerrunner-ee:latest"
 NETWORK_EE_IMAGE = "network-ee"
@@ -84,8 +87,17 @@ def left_in_tempdir(before: set[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def nothing_left_in_tempdir() -> Iterator[None]:
-    """After the whole session: no containerrunner dir of this run is left in the temp dir."""
+def nothing_left_in_tempdir(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the whole session: nothing this run made is left in the temp dir.
+
+    In a temp dir of the run's own (tests/tempdir_check.py: `is_private`, as scripts/test
+    gives each pytest step), every new entry fails the session but those KNOWN lists with
+    their owner and reason. In a shared one (/tmp) only this run's containerrunner dirs fail
+    it; other new entries of this user are named in the terminal summary, unattributed.
+    """
+    root = tempfile.gettempdir()
+    since = time.time()
+    listed = tempdir_check.listing(root)
     before = set(ours_in_tempdir())
     yield
     gc.collect()
@@ -93,6 +105,27 @@ def nothing_left_in_tempdir() -> Iterator[None]:
     services = [p for p in services_in_tempdir() if (o := read_owner(p)) and o.pid == os.getpid()]
     left = left_in_tempdir(before) + services
     assert not left, f"containerrunner dirs left in the temp dir by this test run: {left}"
+    new = tempdir_check.new_entries(listed, tempdir_check.listing(root))
+    if tempdir_check.is_private(root):
+        names = [os.path.join(root, e.name) for e in new]
+        assert not names, f"left in this run's temp dir by the test run: {names}"
+    elif suspects := tempdir_check.shared_suspects(new, since):
+        request.config.stash[_SHARED_SUSPECTS] = [os.path.join(root, e.name) for e in suspects]
+
+
+_SHARED_SUSPECTS = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    suspects = config.stash.get(_SHARED_SUSPECTS, [])
+    if suspects:
+        terminalreporter.write_sep("-", "new in the shared temp dir (this run's or not)")
+        for path in suspects:
+            terminalreporter.write_line(path)
+        terminalreporter.write_line(
+            "a shared temp dir cannot tell; run with a TMPDIR of the run's own (scripts/test "
+            "does) for the exact check"
+        )
 
 
 @dataclass

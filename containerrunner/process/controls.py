@@ -71,6 +71,9 @@ class ProcessControls:
     - `on_start`: called with the pid right after the process started.
     - `before_stop`: called once, in the calling thread, when the job is to be stopped (a
       timeout, a cancel, an exception), before any signal; an exception it raises is logged.
+      Without it, a stopped host process and its descendants are looked at instead: the
+      Ansible module dirs they made (`tempdirs.module_dirs_of`: remote temp dirs, AnsiballZ payload
+      dirs, which a stopped module never removes) are removed once they all ended.
     - `termination_grace`: seconds between SIGTERM and SIGKILL when the job is stopped (for a
       container, the engine's `stop --time`, rounded up to whole seconds).
     - `start_timeout`: seconds the container may take to start (the engine reports it

@@ -10,12 +10,16 @@ removed (`rm --force`), and then its engine client; a job exec'd in a warm sessi
 container gets SIGTERM and, after the grace, SIGKILL inside that container (its process group,
 `reaper.signal_exec`; the session's container stays); a host process group gets SIGTERM and,
 after the grace, SIGKILL. The child is reaped and every thread and fd released in `finally`.
+Without `before_stop` (the Runner's, which leaves that to `tempdirs`), the Ansible module dirs
+that a stopped host process's descendants made (remote temp dirs, AnsiballZ payload dirs) are
+removed once they all ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +49,9 @@ log = logging.getLogger(__name__)
 CLIENT_GRACE = 5.0
 # The rc an engine client reports for a container killed by SIGKILL (128 + 9).
 CONTAINER_KILLED_RC = 137
+# How long a stopped host job's descendants may take to end after its process was reaped,
+# before its module dirs are removed (see _remove_module_dirs).
+MODULE_EXIT_WAIT = 2.0
 
 
 def run_process(inv: Invocation, controls: ProcessControls) -> ProcessResult:
@@ -115,12 +122,16 @@ def _run(
                 error = exc
                 backend.muted = True
                 stop = ("canceled", f"interrupted by {type(exc).__name__}")
+        looked: tuple[list[int], set[str]] = ([], set())
         if stop is not None:
+            if controls.before_stop is None and not in_container:
+                looked = _module_dirs_below(backend.pid)
             _before_stop(controls)
             late = _stop(backend, inv, watch.grace, late_create=watch.starting)
             if error is None and late is not None:
                 error = late
         rc = backend.reap()
+        _remove_module_dirs(*looked)
     finally:
         backend.close()
     if error is not None:
@@ -168,6 +179,36 @@ def _start_watch(backend: Backend, inv: Invocation, watch: Watch, since: float) 
     finally:
         backend.unwatch_fd(watcher.fd)
         watcher.close()
+
+
+def _module_dirs_below(pid: int) -> tuple[list[int], set[str]]:
+    """Process `pid` and its descendants, and the Ansible module dirs they made
+    (ProcessControls' `before_stop`); a failure to look is logged, never kept from the stop."""
+    from containerrunner.procinfo import descendants
+    from containerrunner.tempdirs import module_dirs_of
+
+    try:
+        pids = descendants(pid)
+        return pids, module_dirs_of(pids)
+    except Exception:
+        log.warning("looking for the stopped job's module dirs failed", exc_info=True)
+        return [], set()
+
+
+def _remove_module_dirs(pids: list[int], paths: set[str]) -> None:
+    """Remove `paths` once every one of `pids` ended (up to MODULE_EXIT_WAIT after the
+    stop); while one still runs (it left the process group: the stop did not reach it) they
+    stay, as it may use them."""
+    if not paths:
+        return
+    from containerrunner.procinfo import signal_and_wait
+
+    if left := signal_and_wait(pids, 0, MODULE_EXIT_WAIT):
+        log.warning("leaving %s: processes %s of the stopped job still run", sorted(paths), left)
+        return
+    for path in sorted(paths):
+        log.info("removing %s, left by a stopped module", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _before_stop(controls: ProcessControls) -> None:

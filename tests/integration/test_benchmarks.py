@@ -7,6 +7,7 @@ samples (events and peak RSS for the runners; no lost event in B3).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,15 @@ RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 def smoke(tmp_path: Path, *args: str) -> dict[str, Any]:
     report = tmp_path / "bench.json"
+    # The harness's temp dir is the test's: ansible-runner's helpers and run_command, called
+    # without a private data dir as a script calls them, make `.ansible-runner-*` there and
+    # never remove it.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     proc = subprocess.run(
         [sys.executable, str(RUN), "--smoke", "-q", "--json", str(report), *args],
         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))

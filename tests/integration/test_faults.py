@@ -328,6 +328,36 @@ def test_a_stopped_job_leaves_nothing_in_the_temp_dir(
         assert_module_dir_gone(line)
 
 
+@pytest.mark.parametrize("fault", ["cancel", "kill", "job_timeout"])
+def test_a_stopped_host_job_leaves_no_payload_dir_in_the_tmpdir_it_was_given(
+    fault: str, private_tmp: Path, tmp_path: Path
+) -> None:
+    """TMPDIR in the job's envvars (its module processes make their AnsiballZ payload dir
+    there, not in the runtime dir): after a stop mid-module nothing is left in it."""
+    given = private_tmp / "given"
+    given.mkdir()
+    pdd = copy_examples(tmp_path)
+    fifo = module_up_playbook(pdd)
+    options: dict[str, Any] = {"timeout": 30} if fault == "job_timeout" else {}
+    thread, runner = containerrunner.run_async(
+        private_data_dir=str(pdd), playbook="module_up.yml", quiet=True, termination_grace=2,
+        process_isolation=False, envvars={"TMPDIR": str(given)}, **options,
+    )  # fmt: skip
+    wait_until_up(fifo, thread, runner)
+    assert [p.name for p in given.iterdir() if "_payload_" in p.name], "no payload dir made"
+    if fault == "cancel":
+        runner.cancel()
+    elif fault == "kill":
+        runner.kill()
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    expected = "timeout" if fault == "job_timeout" else "canceled"
+    assert (runner.status, runner.rc) == (expected, 254)
+    assert list(given.iterdir()) == []
+    given.rmdir()
+    assert left_in(private_tmp) == []
+
+
 # An action that makes the task's remote temp dir (as a module transfer starts with), says so
 # through a FIFO and blocks there: no process's argv names the dir (no module file yet).
 STALL_ACTION = textwrap.dedent(
