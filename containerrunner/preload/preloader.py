@@ -4,7 +4,8 @@
 
 It imports, once, what the ansible CLIs (ansible-doc, ansible-inventory, ansible-config)
 import that does not depend on ansible's configuration — the standard library, third-party
-packages and `ansible.module_utils` — then serves requests on the unix socket SOCKET (in the
+packages and `ansible.module_utils` — and parses ansible's builtin collection routing once
+(`cache_builtin_routing`), then serves requests on the unix socket SOCKET (in the
 session's runtime dir, which the host bind-mounts). Per request it forks a child that takes
 the request's argv, environment, cwd and the caller's stdin/stdout/stderr fds (passed over the
 socket), runs the CLI's entry script as `python3 SCRIPT ARGS...` would, and reports its exit
