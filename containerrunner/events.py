@@ -193,13 +193,20 @@ class EventLog:
     each event once, from its file: like ansible-runner's readers of job_events/, nothing of an
     event stays in memory but its number and uuid (8 + 16 bytes for the plugin's uuid4s, in
     flat arrays: a 100,000-event job costs the log ~2.4 MB). With `in_memory` (a job whose
-    artifacts are removed when it ends) the log holds the events themselves.
+    artifacts are removed when it ends) the log holds the events themselves; with `files`
+    False as well (artifacts nobody else can read before they are removed: a synchronous
+    helper's temporary dir, see `Runner.unobserved`) `write` writes no file.
     """
 
-    def __init__(self, artifact_dir: str | os.PathLike[str], in_memory: bool = False) -> None:
+    def __init__(
+        self, artifact_dir: str | os.PathLike[str], in_memory: bool = False, files: bool = True
+    ) -> None:
+        if not files and not in_memory:
+            raise ValueError("an EventLog without files keeps its events in memory")
         self.events_dir = Path(artifact_dir) / "job_events"
         self._dir = str(self.events_dir)  # str joins: pathlib would intern every file name
         self.in_memory = in_memory
+        self.files = files
         self._counters = array("q")  # sorted
         self._uuids = bytearray()  # 16 bytes per counter: the uuid's bytes, or zeros (_odd)
         self._odd: dict[int, str] = {}  # counter -> a uuid that is not a canonical uuid4 text
@@ -209,7 +216,10 @@ class EventLog:
         self._changed = threading.Condition()
 
     def write(self, event: Event) -> None:
-        """Write `event` to its file in job_events/ (by rename: never seen half-written)."""
+        """Write `event` to its file in job_events/ (by rename: never seen half-written);
+        nothing without `files`."""
+        if not self.files:
+            return
         name = event_file_name(event)
         final = os.path.join(self._dir, name)
         temp = os.path.join(self._dir, f".{name}.tmp")

@@ -93,6 +93,7 @@ def _run_foreground(
 ) -> tuple[str, str, int]:
     """Run to the end and return (stdout, stderr, rc)."""
     runner = _command_runner(command, options, helper)
+    runner.unobserved = True  # never handed out: see Runner.unobserved
     runner.run()
     with runner.stdout as out, runner.stderr as err:
         return out.read(), err.read(), runner.rc if runner.rc is not None else -1

@@ -293,6 +293,11 @@ class Runner:
         #: each timeout that passed (True: only report it, the decision comes via steering)
         self.output_handler: Callable[[str, str], None] | None = None
         self.timeout_handler: Callable[[TimeoutNotice], bool] | None = None
+        #: set by a caller that never hands this Runner out (a synchronous helper): with a
+        #: temporary dir and no handler that is given the dir, the config or the Runner, no
+        #: one can read its artifacts before they are removed, so its events stay in memory
+        #: only (no job_events files: one file creation per output line saved)
+        self.unobserved = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -362,8 +367,16 @@ class Runner:
         if self._log is None:
             job = self.job
             artifacts = self._artifacts()
-            self._log = EventLog(artifacts.path, in_memory=job.temporary_dir is not None)
+            temporary = job.temporary_dir is not None
+            self._log = EventLog(
+                artifacts.path, in_memory=temporary, files=not (temporary and self._unseen())
+            )
         return self._log
+
+    def _unseen(self) -> bool:
+        """Nothing but this Runner reads the job's artifacts while they exist."""
+        handed_out = (self.status_handler, self.artifacts_handler, self.finished_callback)
+        return self.unobserved and all(handler is None for handler in handed_out)
 
     @property
     def stats(self) -> dict[str, Any] | None:

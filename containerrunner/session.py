@@ -239,7 +239,12 @@ class Session:
             command: tuple[str, ...] = IDLE_COMMAND
             if self.preload:
                 socket_path = os.path.join(runtime, PRELOAD_SOCKET)
-                command = (*PRELOAD_COMMAND, socket_path, os.path.join(runtime, PRELOAD_LOG))
+                log_path = os.path.join(runtime, PRELOAD_LOG)
+                # made empty before the container starts: "starting" (process/preload.py's
+                # _connect waits) holds from the first call on, also while the container's
+                # shell has not yet opened it (a loaded machine), not only once it has
+                os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+                command = (*PRELOAD_COMMAND, socket_path, log_path)
             argv = build_run_argv(spec, command)
             proc = run_engine(engine, argv[1:], options.start_timeout or START_TIMEOUT)
             if proc.returncode != 0:

@@ -436,3 +436,14 @@ def test_an_in_memory_event_log_serves_the_events_themselves(tmp_path: Path) -> 
     (tmp_path / "job_events" / "2-b.json").unlink()  # artifacts removed: memory still has it
     log.close()
     assert list(log.follow()) == [second, first]
+
+
+def test_an_event_log_without_files_writes_none_and_serves_every_event(tmp_path: Path) -> None:
+    log = EventLog(tmp_path, in_memory=True, files=False)
+    first = _logged(log, 1, "a")
+    second = _logged(log, 2, "b")
+    assert not (tmp_path / "job_events").exists()
+    log.close()
+    assert list(log.follow()) == [first, second]
+    with pytest.raises(ValueError, match="in memory"):
+        EventLog(tmp_path, files=False)  # its events could never be read

@@ -167,3 +167,36 @@ def test_a_session_offers_its_preloader_for_the_helper_clis_only() -> None:
     assert session.preload_socket_for(["ansible-doc"], interactive=True) is None
     session.preload = False
     assert session.preload_socket_for(["ansible-doc"]) is None
+
+
+ROUTING_CHECK = """
+import os, sys
+sys.path.insert(0, os.path.dirname({preloader!r}))
+import preloader
+assert preloader.cache_builtin_routing()
+assert "ansible.constants" not in sys.modules  # nothing of the configuration read
+import ansible, yaml
+from ansible.utils.collection_loader import _collection_finder
+hook = _collection_finder._meta_yml_to_dict
+path = os.path.join(os.path.dirname(ansible.__file__), "config", preloader.BUILTIN_ROUTING)
+raw = open(path, "rb").read()
+fresh = yaml.load(raw, Loader=yaml.BaseLoader)
+pid = os.fork()
+if pid == 0:  # a child: the parsed dict once, then parsed again, as in a fresh process
+    first, second = hook(raw, ("ansible.builtin", "runtime.yml")), hook(raw, None)
+    os._exit(0 if first == second == fresh and first is not second else 1)
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+first = hook(raw, None)  # the parent's cache is still whole: the child's use was its own
+assert first == fresh and hook(raw, None) is not first
+assert hook(b"plugin_routing: {{}}", None) == {{"plugin_routing": {{}}}}  # other data: parsed
+print("ok")
+"""
+
+
+def test_the_builtin_routing_is_parsed_once_in_the_preloader_and_once_per_child() -> None:
+    pytest.importorskip("ansible")
+    code = ROUTING_CHECK.format(preloader=PRELOADER)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -267,3 +267,53 @@ def test_the_users_temp_settings_win(tmp_path: Path, monkeypatch: pytest.MonkeyP
     env, mode = env_of_the_job(job)
     assert (env["TMPDIR"], env["ANSIBLE_LOCAL_TEMP"]) == (f"{job.runtime_dir}/tmp", "/a")
     assert mode == "0o700"
+
+
+def lines_seeing_files(runner: Runner) -> tuple[Fake, list[list[str]]]:
+    """A fake printing three lines, and what job_events/ held as each line's event came."""
+    seen: list[list[str]] = []
+
+    def handler(event: dict[str, Any]) -> bool:
+        folder = Path(runner.artifact_dir, "job_events")
+        seen.append(sorted(p.name for p in folder.iterdir()) if folder.exists() else [])
+        return True
+
+    runner.event_handler = handler
+    return ends("successful", 0, "one\ntwo\nthree\n"), seen
+
+
+@pytest.mark.parametrize("unobserved", [True, False])
+def test_an_unobserved_temporary_job_keeps_its_events_in_memory_only(
+    tmp_path: Path, unobserved: bool
+) -> None:
+    """A synchronous helper's Runner (never handed out, `unobserved`) with a temporary dir
+    writes no job_events file; the events are all there, and every other job writes them."""
+    runner = runner_for(make_job(tmp_path, temporary=True), ends("successful", 0))
+    runner.unobserved = unobserved
+    fake, seen = lines_seeing_files(runner)
+    runner.process_runner = fake  # type: ignore[method-assign, assignment]
+    assert runner.run() == ("successful", 0)
+    assert [e["stdout"] for e in runner.events] == ["one", "two", "three"]
+    assert [len(names) for names in seen] == ([0, 0, 0] if unobserved else [0, 1, 2])
+
+
+@pytest.mark.parametrize("handler", ["status_handler", "artifacts_handler", "finished_callback"])
+def test_a_handler_given_the_dir_or_runner_gets_the_event_files(
+    tmp_path: Path, handler: str
+) -> None:
+    """The dir, config or Runner handed to a handler: its job_events files are written."""
+    files: list[list[str]] = []
+
+    def look(*args: Any) -> None:  # a status handler's first call: before the dir is made
+        folder = Path(runner.artifact_dir, "job_events")
+        files.append(sorted(p.name for p in folder.iterdir()) if folder.exists() else [])
+
+    runner = runner_for(
+        make_job(tmp_path, temporary=True), ends("successful", 0), **{handler: look}
+    )
+    runner.unobserved = True
+    fake, seen = lines_seeing_files(runner)
+    runner.process_runner = fake  # type: ignore[method-assign, assignment]
+    assert runner.run() == ("successful", 0)
+    assert [len(names) for names in seen] == [0, 1, 2]
+    assert len(files[-1]) == 3

@@ -145,3 +145,33 @@ def test_an_attached_session_is_used_not_owned(tmp_path: Path, monkeypatch: Any)
         session.check_mounts([Mount("/srv/p/out", "/data/out")])  # read-only there
     session.close()
     assert not session.running and runtime.is_dir()  # let go of, not removed
+
+
+def test_the_preloader_log_is_there_empty_before_the_container_starts(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """So a first call that comes before the container's shell opened it waits for the
+    preloader ("starting") instead of falling back to exec (engine mocked: argv only)."""
+    from containerrunner import session as session_module
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(session_module, "detect_engine", lambda name: PODMAN)
+    monkeypatch.setattr(session_module, "check_default_network", lambda *a: None)
+    monkeypatch.setattr(session_module, "ensure_image", lambda *a, **k: "sha256:abc")
+    monkeypatch.setattr(session_module, "_remove", lambda engine, name, runtime: None)
+    seen: list[tuple[str, int]] = []
+
+    def run_engine(engine: Engine, argv: list[str], timeout: float) -> Any:
+        log = argv[-1]
+        seen.append((os.path.basename(log), os.path.getsize(log)))
+        return dataclasses.make_dataclass("Done", ["returncode", "stderr"])(0, "")
+
+    monkeypatch.setattr(session_module, "run_engine", run_engine)
+    session = containerrunner.Session(image="localhost/ee:latest", engine="podman", mounts=[])
+    session.start()
+    runtime = session.runtime_dir
+    try:
+        assert seen == [("preloader.log", 0)]
+    finally:
+        session._finalizer.detach()  # type: ignore[union-attr]
+        session_module.remove_dir(runtime)
